@@ -1,0 +1,38 @@
+// One data set of a hierarchical model, stored packed: observation rows are
+// contiguous within their group, so level-1 work on a group stays in cache.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace deepbmc {
+
+template <class T>
+struct Dataset {
+  int dim = 0;                // features per observation
+  std::vector<T> x;           // rows x dim, row-major; unobserved rows hold 0
+  std::vector<uint8_t> mask;  // one per row; 1 = observed
+  // offsets[k] partitions the elements of level k into the sets of level k
+  // (size n_sets + 1, starting at 0). offsets[0] splits observation rows into
+  // groups; offsets[1] = {0, n_groups} for a two-level data set. A third level
+  // is one more partition.
+  std::vector<std::vector<int>> offsets;
+
+  int rows() const { return static_cast<int>(mask.size()); }
+  int levels() const { return static_cast<int>(offsets.size()); }
+
+  // Shape for groups of equal size, every value observed; reuses capacity so
+  // that simulating into the same Dataset allocates nothing once warmed up.
+  void resize_balanced(int features, int n_groups, int per_group) {
+    dim = features;
+    const int n_rows = n_groups * per_group;
+    x.resize(static_cast<size_t>(n_rows) * dim);
+    mask.assign(n_rows, 1);
+    offsets.resize(2);
+    offsets[0].resize(n_groups + 1);
+    for (int g = 0; g <= n_groups; ++g) offsets[0][g] = g * per_group;
+    offsets[1].assign({0, n_groups});
+  }
+};
+
+}  // namespace deepbmc

@@ -1,0 +1,223 @@
+// Layers as forward/backward pairs (the layout of karpathy/llm.c): shapes in the
+// comment, caches named for what they hold, parameter gradients added with +=.
+// Backward functions ADD into the input gradient, so a node read by two layers
+// (the input of an equivariant module) collects both contributions.
+//
+// double runs through Eigen and is the reference the gradient checks use;
+// float takes the vectorized kernels of kernels.h where the widths allow.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include "activation.h"
+#include "kernels.h"
+#include "network_spec.h"
+#include "tensor.h"
+
+namespace deepbmc {
+
+// The flat parameter vector and, for the float kernels, every weight matrix
+// transposed at the same offset (W^T is out x in); transposed may be null.
+template <class T>
+struct Weights {
+  const T* value = nullptr;
+  const T* transposed = nullptr;
+};
+
+// Elements of one level split into sets: set s holds elements
+// offsets[s] .. offsets[s + 1] - 1; mask marks present elements; counts[s] is
+// the number of present elements of set s.
+struct Partition {
+  const int* offsets = nullptr;
+  int n_sets = 0;
+  const uint8_t* mask = nullptr;
+  const int* counts = nullptr;
+};
+
+template <class T>
+ConstMatrixMap<T> weight(const Weights<T>& params, const DenseSpec& d) {
+  return ConstMatrixMap<T>(params.value + d.w, d.in, d.out);
+}
+template <class T>
+ConstRowVectorMap<T> bias(const Weights<T>& params, const DenseSpec& d) {
+  return ConstRowVectorMap<T>(params.value + d.b, d.out);
+}
+
+template <class T>
+constexpr bool is_float = std::is_same<T, float>::value;
+
+inline bool kernel_width(int width) { return width % kKernelLanes == 0; }
+
+// out (n x o) = f(in (n x i) W (i x o) + b) with W given by pointer and row
+// stride o; shared by dense_forward and the per-set part of broadcast_dense.
+template <class T>
+void affine_forward(T* out, const T* in, int n, int i, const T* w, int o, const T* b,
+                    Activation act) {
+  if constexpr (is_float<T>) {
+    if (kernel_width(o) && (act == Activation::elu || act == Activation::linear)) {
+      kernels().dense_forward(in, n, i, w, o, b, out, act == Activation::elu);
+      return;
+    }
+  }
+  MatrixMap<T> y(out, n, o);
+  y.noalias() = ConstMatrixMap<T>(in, n, i) * ConstMatrixMap<T>(w, i, o);
+  y.rowwise() += ConstRowVectorMap<T>(b, o);
+  activation_forward(out, static_cast<size_t>(n) * o, act);
+}
+
+// g (n x o) *= f'(pre-activation), from the output y
+template <class T>
+void pre_activation_grad(Tensor<T>& g, const Tensor<T>& y, Activation act) {
+  if constexpr (is_float<T>) {
+    if (act == Activation::elu) {
+      kernels().elu_backward(g.data.data(), y.data.data(), static_cast<long>(g.size()));
+      return;
+    }
+  }
+  activation_backward(g.data.data(), y.data.data(), g.size(), act);
+}
+
+// dW (i x o) += x^T g, db (o) += colsums(g)
+template <class T>
+void affine_weight_grad(T* dw, T* db, const Tensor<T>& x, const Tensor<T>& g) {
+  const int i = x.cols, o = g.cols;
+  if constexpr (is_float<T>) {
+    if (kernel_width(o)) {
+      kernels().weight_grad(x.data.data(), x.rows, i, g.data.data(), o, dw, db);
+      return;
+    }
+  }
+  MatrixMap<T>(dw, i, o).noalias() += x.mat().transpose() * g.mat();
+  RowVectorMap<T>(db, o) += g.mat().colwise().sum();
+}
+
+// dx (n x i) += g (n x o) W^T for the first i rows of W ((i + extra) x o),
+// read as W^T from transposed weights when the float kernels apply
+template <class T>
+void affine_input_grad(Tensor<T>& dx, const Tensor<T>& g, const Weights<T>& params,
+                       const DenseSpec& d) {
+  const int i = dx.cols, o = g.cols;
+  if constexpr (is_float<T>) {
+    if (kernel_width(i) && params.transposed != nullptr) {
+      kernels().input_grad(g.data.data(), g.rows, o, params.transposed + d.w, d.in, i,
+                           dx.data.data());
+      return;
+    }
+  }
+  dx.mat().noalias() += g.mat() * ConstMatrixMap<T>(params.value + d.w, i, o).transpose();
+}
+
+// dense_forward
+//   inp (n x in), W (in x out), b (out)  ->  out (n x out) = f(inp W + b)
+template <class T>
+void dense_forward(Node<T>& out, const Node<T>& inp, const Weights<T>& params, const DenseSpec& d,
+                   Activation act, bool training) {
+  out.shape(inp.val.rows, d.out, training);
+  affine_forward(out.val.data.data(), inp.val.data.data(), inp.val.rows, d.in,
+                 params.value + d.w, d.out, params.value + d.b, act);
+}
+
+// dense_backward
+//   out.grad (n x out) is turned into the pre-activation gradient g in place;
+//   dW += inp^T g, db += colsums(g), inp.grad += g W^T (skipped if !input_grad)
+template <class T>
+void dense_backward(Node<T>& inp, Node<T>& out, const Weights<T>& params, T* grads,
+                    const DenseSpec& d, Activation act, bool input_grad = true) {
+  pre_activation_grad(out.grad, out.val, act);
+  affine_weight_grad(grads + d.w, grads + d.b, inp.val, out.grad);
+  if (input_grad) affine_input_grad(inp.grad, out.grad, params, d);
+}
+
+// set_mean_forward
+//   inp (n_elements x c)  ->  out (n_sets x c): mean over each set's present
+//   elements; a set with none gets a zero row (and is masked one level up).
+template <class T>
+void set_mean_forward(Node<T>& out, const Node<T>& inp, const Partition& part,
+                      bool training) {
+  out.shape(part.n_sets, inp.val.cols, training);
+  auto y = out.val.mat();
+  const auto x = inp.val.mat();
+  for (int s = 0; s < part.n_sets; ++s) {
+    const int begin = part.offsets[s];
+    const int size = part.offsets[s + 1] - begin;
+    const int count = part.counts[s];
+    if (count == size && size > 0) {
+      y.row(s) = x.middleRows(begin, size).colwise().sum() / T(size);
+      continue;
+    }
+    y.row(s).setZero();
+    for (int r = begin; r < begin + size; ++r) {
+      if (part.mask[r]) y.row(s) += x.row(r);
+    }
+    if (count > 0) y.row(s) /= T(count);
+  }
+}
+
+// set_mean_backward
+//   inp.grad[r] += out.grad[set(r)] / count(set(r)) for present elements r
+template <class T>
+void set_mean_backward(Node<T>& inp, const Node<T>& out, const Partition& part) {
+  auto dx = inp.grad.mat();
+  const auto dy = out.grad.mat();
+  for (int s = 0; s < part.n_sets; ++s) {
+    const int count = part.counts[s];
+    if (count == 0) continue;
+    const auto share = (dy.row(s) / T(count)).eval();
+    for (int r = part.offsets[s]; r < part.offsets[s + 1]; ++r) {
+      if (part.mask[r]) dx.row(r) += share;
+    }
+  }
+}
+
+// broadcast_dense_forward: the first dense layer of an equivariant module on
+// concat[x_i, pooled(set(i))]. Its weights split into rows for x (W_x) and rows
+// for the pooled vector (W_p); the pooled share is one product per set.
+//   x (n x in), pooled (n_sets x p)  ->  per_set (n_sets x out) = pooled W_p + b
+//                                         out (n x out) = f(x W_x + per_set[set(i)])
+template <class T>
+void broadcast_dense_forward(Node<T>& out, Node<T>& per_set, const Node<T>& x,
+                             const Node<T>& pooled, const Weights<T>& params, const DenseSpec& d,
+                             const Partition& part, Activation act, bool training) {
+  const int in = x.val.cols;
+  const int p = pooled.val.cols;
+  const T* w_x = params.value + d.w;
+  const T* w_p = w_x + static_cast<size_t>(in) * d.out;
+  per_set.shape(part.n_sets, d.out, training);
+  affine_forward(per_set.val.data.data(), pooled.val.data.data(), part.n_sets, p, w_p, d.out,
+                 params.value + d.b, Activation::linear);
+  out.shape(x.val.rows, d.out, training);
+  for (int s = 0; s < part.n_sets; ++s) {
+    const int begin = part.offsets[s];
+    affine_forward(out.val.data.data() + static_cast<size_t>(begin) * d.out,
+                   x.val.data.data() + static_cast<size_t>(begin) * in,
+                   part.offsets[s + 1] - begin, in, w_x, d.out,
+                   per_set.val.data.data() + static_cast<size_t>(s) * d.out, act);
+  }
+}
+
+// broadcast_dense_backward
+//   g = pre-activation gradient (n x out); per_set.grad[s] = sum of g over set s;
+//   dW_x += x^T g, db += colsums(g), dW_p += pooled^T per_set.grad;
+//   x.grad += g W_x^T, pooled.grad += per_set.grad W_p^T
+template <class T>
+void broadcast_dense_backward(Node<T>& x, Node<T>& pooled, Node<T>& per_set, Node<T>& out,
+                              const Weights<T>& params, T* grads, const DenseSpec& d,
+                              const Partition& part, Activation act, bool input_grad) {
+  const int in = x.val.cols;
+  const int p = pooled.val.cols;
+  const size_t w_p_offset = d.w + static_cast<size_t>(in) * d.out;
+  pre_activation_grad(out.grad, out.val, act);
+  const auto g = out.grad.mat();
+  auto dc = per_set.grad.mat();
+  for (int s = 0; s < part.n_sets; ++s) {
+    const int begin = part.offsets[s];
+    dc.row(s) = g.middleRows(begin, part.offsets[s + 1] - begin).colwise().sum();
+  }
+  affine_weight_grad(grads + d.w, grads + d.b, x.val, out.grad);
+  MatrixMap<T>(grads + w_p_offset, p, d.out).noalias() += pooled.val.mat().transpose() * dc;
+  if (input_grad) affine_input_grad(x.grad, out.grad, params, d);
+  pooled.grad.mat().noalias() +=
+      dc * ConstMatrixMap<T>(params.value + w_p_offset, p, d.out).transpose();
+}
+
+}  // namespace deepbmc

@@ -1,0 +1,113 @@
+#include "network.h"
+
+#include <cmath>
+
+namespace deepbmc {
+
+template <class T>
+Network<T>::Network(const NetworkSpec& spec, const T* params) : spec_(spec) {
+  params_.value = params;
+  if (!is_float<T>) return;
+  transposed_.assign(spec.n_params, T(0));
+  for (const DenseSpec& d : spec.all_dense()) {
+    MatrixMap<T>(transposed_.data() + d.w, d.out, d.in) = weight(params_, d).transpose();
+  }
+  params_.transposed = transposed_.data();
+}
+
+template <class T>
+Partition Network<T>::partition(const Dataset<T>& data, const Workspace<T>& ws, int level) const {
+  Partition part;
+  part.offsets = data.offsets[level].data();
+  part.n_sets = static_cast<int>(data.offsets[level].size()) - 1;
+  part.mask = level == 0 ? data.mask.data() : ws.set_masks[level - 1].data();
+  part.counts = ws.counts[level].data();
+  return part;
+}
+
+template <class T>
+void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training,
+                         double* logits) const {
+  const int n_levels = spec_.n_levels();
+  const Activation act = spec_.config.activation;
+  ws.levels.resize(n_levels);
+  ws.counts.resize(n_levels);
+  ws.set_masks.resize(n_levels);
+
+  ws.input.shape(data.rows(), data.dim, training);
+  std::copy(data.x.begin(), data.x.end(), ws.input.val.data.begin());
+
+  const Node<T>* elements = &ws.input;
+  const uint8_t* mask = data.mask.data();
+  for (int k = 0; k < n_levels; ++k) {
+    const std::vector<int>& offsets = data.offsets[k];
+    const int n_sets = static_cast<int>(offsets.size()) - 1;
+    ws.counts[k].resize(n_sets);
+    ws.set_masks[k].resize(n_sets);
+    for (int s = 0; s < n_sets; ++s) {
+      int count = 0;
+      for (int r = offsets[s]; r < offsets[s + 1]; ++r) count += mask[r];
+      ws.counts[k][s] = count;
+      ws.set_masks[k][s] = count > 0;
+    }
+    const Partition part = partition(data, ws, k);
+    elements = &level_forward(ws.levels[k], *elements, spec_.levels[k], params_, part, act,
+                              training);
+    mask = ws.set_masks[k].data();
+  }
+
+  // Head input: the single top-level summary, then sqrt(mean present set size)
+  // per level (sqrt of observations per group, sqrt of groups), as the paper's
+  // "direct conditions".
+  const int summary_dim = spec_.config.summary_dim.back();
+  ws.head_input.shape(1, spec_.head_input_dim(), training);
+  auto h0 = ws.head_input.val.mat();
+  h0.leftCols(summary_dim) = elements->val.mat().row(0);
+  for (int k = 0; k < n_levels; ++k) {
+    double present = 0.0, total = 0.0;
+    for (int count : ws.counts[k]) {
+      present += count > 0;
+      total += count;
+    }
+    h0(0, summary_dim + k) = static_cast<T>(present > 0 ? std::sqrt(total / present) : 0.0);
+  }
+
+  ws.head.resize(spec_.head.size());
+  const Node<T>* h = &ws.head_input;
+  for (size_t i = 0; i < spec_.head.size(); ++i) {
+    dense_forward(ws.head[i], *h, params_, spec_.head[i], act, training);
+    h = &ws.head[i];
+  }
+  dense_forward(ws.logits, *h, params_, spec_.logits, Activation::linear, training);
+  for (int j = 0; j < spec_.config.n_models; ++j) logits[j] = ws.logits.val.data[j];
+}
+
+template <class T>
+void Network<T>::backward(const Dataset<T>& data, Workspace<T>& ws, const double* dlogits,
+                          T* grads, bool input_grad) const {
+  const int n_levels = spec_.n_levels();
+  const Activation act = spec_.config.activation;
+  for (int j = 0; j < spec_.config.n_models; ++j) ws.logits.grad.data[j] = static_cast<T>(dlogits[j]);
+
+  const size_t n_head = spec_.head.size();
+  dense_backward(n_head == 0 ? ws.head_input : ws.head[n_head - 1], ws.logits, params_, grads,
+                 spec_.logits, Activation::linear);
+  for (size_t i = n_head; i-- > 0;) {
+    Node<T>& inp = i == 0 ? ws.head_input : ws.head[i - 1];
+    dense_backward(inp, ws.head[i], params_, grads, spec_.head[i], act);
+  }
+  const int summary_dim = spec_.config.summary_dim.back();
+  ws.levels[n_levels - 1].summary.grad.mat().row(0) +=
+      ws.head_input.grad.mat().leftCols(summary_dim);
+
+  for (int k = n_levels; k-- > 0;) {
+    Node<T>& elements = k == 0 ? ws.input : ws.levels[k - 1].summary;
+    level_backward(ws.levels[k], elements, spec_.levels[k], params_, grads,
+                   partition(data, ws, k), act, k > 0 || input_grad);
+  }
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace deepbmc

@@ -1,0 +1,50 @@
+// The hierarchical invariant network: one DeepSet level per hierarchy level
+// (observations within groups, then groups), then the PMP head on the top
+// summary and the data-set sizes. Works on one data set at a time; the trainer
+// runs many in parallel, each with its own Workspace.
+#pragma once
+#include <vector>
+
+#include "dataset.h"
+#include "deepset.h"
+#include "network_spec.h"
+
+namespace deepbmc {
+
+template <class T>
+struct Workspace {
+  Node<T> input;  // level-1 elements: observations (rows x dim)
+  std::vector<LevelCache<T>> levels;
+  std::vector<std::vector<int>> counts;         // per level: present elements per set
+  std::vector<std::vector<uint8_t>> set_masks;  // per level: set has a present element
+  Node<T> head_input;                           // (1 x summary_dim + n_levels)
+  std::vector<Node<T>> head;
+  Node<T> logits;  // (1 x n_models)
+};
+
+template <class T>
+class Network {
+ public:
+  // Keeps a pointer to params; float networks also keep every weight matrix
+  // transposed, for the vectorized input-gradient kernel.
+  Network(const NetworkSpec& spec, const T* params);
+
+  // forward: data -> logits (n_models, double). training keeps zeroed
+  // gradient buffers for a following backward().
+  void forward(const Dataset<T>& data, Workspace<T>& ws, bool training, double* logits) const;
+
+  // backward: dlogits (n_models) -> adds d loss / d params into grads; with
+  // input_grad also fills ws.input.grad (used by gradient checks).
+  void backward(const Dataset<T>& data, Workspace<T>& ws, const double* dlogits, T* grads,
+                bool input_grad = false) const;
+
+  const NetworkSpec& spec() const { return spec_; }
+
+ private:
+  Partition partition(const Dataset<T>& data, const Workspace<T>& ws, int level) const;
+  const NetworkSpec& spec_;
+  std::vector<T> transposed_;
+  Weights<T> params_;
+};
+
+}  // namespace deepbmc

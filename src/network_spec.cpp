@@ -1,0 +1,124 @@
+#include "network_spec.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "rng.h"
+
+namespace deepbmc {
+namespace {
+
+struct Allocator {
+  size_t next = 0;
+  DenseSpec dense(int in, int out) {
+    DenseSpec d;
+    d.in = in;
+    d.out = out;
+    d.w = next;
+    next += static_cast<size_t>(in) * out;
+    d.b = next;
+    next += out;
+    return d;
+  }
+  std::vector<DenseSpec> stack(int in, int width, int depth) {
+    std::vector<DenseSpec> layers;
+    for (int i = 0; i < depth; ++i) layers.push_back(dense(i == 0 ? in : width, width));
+    return layers;
+  }
+};
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+void append(std::vector<DenseSpec>& all, const std::vector<DenseSpec>& more) {
+  all.insert(all.end(), more.begin(), more.end());
+}
+
+}  // namespace
+
+NetworkSpec build_network_spec(const NetworkConfig& config) {
+  const size_t n_levels = config.s1.size();
+  require(n_levels >= 1 && n_levels <= 3, "the network needs 1 to 3 levels");
+  require(config.s2.size() == n_levels && config.s3.size() == n_levels &&
+              config.summary_dim.size() == n_levels,
+          "s1, s2, s3 and summary_dim need one entry per level");
+  require(config.input_dim >= 1, "input_dim must be at least 1");
+  require(config.n_models >= 2, "at least two models are needed");
+  require(config.n_dense >= 1 && config.n_equivariant >= 0, "n_dense >= 1, n_equivariant >= 0");
+  require(config.head_units >= 1 && config.head_layers >= 0, "head sizes must be positive");
+  for (size_t k = 0; k < n_levels; ++k) {
+    require(config.s1[k] >= 1 && config.s2[k] >= 1 && config.s3[k] >= 1 &&
+                config.summary_dim[k] >= 1,
+            "layer widths must be at least 1");
+  }
+
+  NetworkSpec spec;
+  spec.config = config;
+  Allocator alloc;
+  int width = config.input_dim;
+  for (size_t k = 0; k < n_levels; ++k) {
+    LevelSpec level;
+    level.in_dim = width;
+    for (int e = 0; e < config.n_equivariant; ++e) {
+      EquivariantSpec eq;
+      eq.in_dim = width;
+      eq.pooled.inner = alloc.stack(width, config.s1[k], config.n_dense);
+      eq.pooled.outer = alloc.stack(config.s1[k], config.s2[k], config.n_dense);
+      eq.mix = alloc.stack(width + config.s2[k], config.s3[k], config.n_dense);
+      level.equivariant.push_back(eq);
+      width = config.s3[k];
+    }
+    level.invariant.inner = alloc.stack(width, config.s1[k], config.n_dense);
+    level.invariant.outer = alloc.stack(config.s1[k], config.s2[k], config.n_dense);
+    level.summary = alloc.dense(config.s2[k], config.summary_dim[k]);
+    width = config.summary_dim[k];
+    spec.levels.push_back(level);
+  }
+  spec.head = alloc.stack(spec.head_input_dim(), config.head_units, config.head_layers);
+  spec.logits = alloc.dense(config.head_layers > 0 ? config.head_units : spec.head_input_dim(),
+                            config.n_models);
+  spec.n_params = alloc.next;
+  return spec;
+}
+
+std::vector<DenseSpec> NetworkSpec::all_dense() const {
+  std::vector<DenseSpec> all;
+  for (const auto& level : levels) {
+    for (const auto& eq : level.equivariant) {
+      append(all, eq.pooled.inner);
+      append(all, eq.pooled.outer);
+      append(all, eq.mix);
+    }
+    append(all, level.invariant.inner);
+    append(all, level.invariant.outer);
+    all.push_back(level.summary);
+  }
+  append(all, head);
+  all.push_back(logits);
+  return all;
+}
+
+template <class T>
+void init_glorot_normal(const NetworkSpec& spec, uint64_t seed, T* params) {
+  // Keras draws from a normal truncated at two standard deviations and widens
+  // it so that the truncated draws keep variance 2 / (fan_in + fan_out).
+  const double truncation_correction = 0.87962566103423978;
+  const auto layers = spec.all_dense();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const DenseSpec& d = layers[i];
+    Rng rng(stream_key(seed, StreamPurpose::init, 0, i));
+    const double sd = std::sqrt(2.0 / (d.in + d.out)) / truncation_correction;
+    for (size_t j = 0; j < static_cast<size_t>(d.in) * d.out; ++j) {
+      double z;
+      do z = rng.normal(); while (std::fabs(z) > 2.0);
+      params[d.w + j] = static_cast<T>(sd * z);
+    }
+    for (int j = 0; j < d.out; ++j) params[d.b + j] = T(0);
+  }
+}
+
+template void init_glorot_normal<float>(const NetworkSpec&, uint64_t, float*);
+template void init_glorot_normal<double>(const NetworkSpec&, uint64_t, double*);
+
+}  // namespace deepbmc

@@ -1,0 +1,20 @@
+// Runs body(i) for i in [0, n) on `threads` TBB threads. Callers make results
+// independent of the split: each i writes only its own output slots.
+#pragma once
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+namespace deepbmc {
+
+template <class Body>
+void parallel_for_each(tbb::task_arena& arena, int n, Body&& body, int grain = 1) {
+  arena.execute([&] {
+    tbb::parallel_for(tbb::blocked_range<int>(0, n, grain),
+                      [&](const tbb::blocked_range<int>& range) {
+                        for (int i = range.begin(); i < range.end(); ++i) body(i);
+                      });
+  });
+}
+
+}  // namespace deepbmc

@@ -1,0 +1,80 @@
+// Glue: a chunk of training steps, and simulate-then-predict validation. R runs
+// chunks in a loop so that progress, messages and interrupts stay on R's side.
+#include <Rcpp.h>
+
+#include "r_convert.h"
+#include "trainer.h"
+
+using namespace deepbmc;
+
+// [[Rcpp::export]]
+Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List optimizer,
+                     Rcpp::List models, int steps, double total_steps, int batch_size,
+                     double learning_rate, double seed, int threads) {
+  const NetworkSpec spec = r_network_spec(config);
+  const std::unique_ptr<ModelSet> model_set = r_model_set(models);
+  if (model_set->n_models() != spec.config.n_models || model_set->n_features() != spec.config.input_dim) {
+    Rcpp::stop("internal: network and model set do not match");
+  }
+  const Rcpp::NumericVector m = optimizer["m"], v = optimizer["v"];
+  if (static_cast<size_t>(weights.size()) != spec.n_params ||
+      static_cast<size_t>(m.size()) != spec.n_params || static_cast<size_t>(v.size()) != spec.n_params) {
+    Rcpp::stop("internal: weights and optimizer state must match the network");
+  }
+  if (steps < 0 || batch_size < 1 || threads < 1 || !(total_steps >= 1)) {
+    Rcpp::stop("internal: invalid training sizes");
+  }
+  std::vector<float> params(weights.begin(), weights.end());
+  AdamState adam;
+  adam.m.assign(m.begin(), m.end());
+  adam.v.assign(v.begin(), v.end());
+  adam.step = static_cast<int64_t>(Rcpp::as<double>(optimizer["step"]));
+  AdamOptions options;
+  options.learning_rate = learning_rate;
+  options.total_steps = static_cast<int64_t>(total_steps);
+
+  std::vector<StepStats> stats(steps);
+  Trainer trainer(spec, *model_set, batch_size, r_seed(seed), threads);
+  trainer.run(steps, params.data(), adam, options, stats.data());
+
+  Rcpp::NumericVector loss(steps), accuracy(steps);
+  for (int i = 0; i < steps; ++i) {
+    loss[i] = stats[i].loss;
+    accuracy[i] = stats[i].accuracy;
+  }
+  return Rcpp::List::create(
+      Rcpp::Named("weights") = Rcpp::NumericVector(params.begin(), params.end()),
+      Rcpp::Named("optimizer") = Rcpp::List::create(
+          Rcpp::Named("m") = Rcpp::NumericVector(adam.m.begin(), adam.m.end()),
+          Rcpp::Named("v") = Rcpp::NumericVector(adam.v.begin(), adam.v.end()),
+          Rcpp::Named("step") = static_cast<double>(adam.step)),
+      Rcpp::Named("loss") = loss, Rcpp::Named("accuracy") = accuracy);
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List models, int n,
+                        double seed, int threads) {
+  const NetworkSpec spec = r_network_spec(config);
+  const std::unique_ptr<ModelSet> model_set = r_model_set(models);
+  if (model_set->n_models() != spec.config.n_models || model_set->n_features() != spec.config.input_dim) {
+    Rcpp::stop("internal: network and model set do not match");
+  }
+  if (static_cast<size_t>(weights.size()) != spec.n_params || n < 0 || threads < 1) {
+    Rcpp::stop("internal: invalid validation arguments");
+  }
+  const std::vector<float> params(weights.begin(), weights.end());
+  const int k = spec.config.n_models;
+  std::vector<double> logits(static_cast<size_t>(n) * k), obs(n);
+  std::vector<int> model(n), groups(n);
+  validate_simulated(spec, params.data(), *model_set, n, r_seed(seed), threads, logits.data(),
+                     model.data(), groups.data(), obs.data());
+  Rcpp::NumericMatrix logit_out(n, k);
+  Rcpp::IntegerVector model_out(n);
+  for (int i = 0; i < n; ++i) {
+    model_out[i] = model[i] + 1;
+    for (int j = 0; j < k; ++j) logit_out(i, j) = logits[static_cast<size_t>(i) * k + j];
+  }
+  return Rcpp::List::create(Rcpp::Named("logits") = logit_out, Rcpp::Named("model") = model_out,
+                            Rcpp::Named("groups") = Rcpp::IntegerVector(groups.begin(), groups.end()),
+                            Rcpp::Named("obs") = Rcpp::NumericVector(obs.begin(), obs.end()));
+}

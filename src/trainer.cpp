@@ -1,0 +1,147 @@
+#include "trainer.h"
+
+#include <tbb/enumerable_thread_specific.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "loss.h"
+#include "network.h"
+#include "parallel.h"
+
+namespace deepbmc {
+namespace {
+
+int argmax(const double* x, int k) { return static_cast<int>(std::max_element(x, x + k) - x); }
+
+// Parameters are summed in blocks: enough work per task, and the order of the
+// final norm sum is fixed whatever the thread count.
+constexpr size_t kParamBlock = 4096;
+
+}  // namespace
+
+struct Trainer::Impl {
+  const NetworkSpec& spec;
+  const ModelSet& models;
+  int batch_size;
+  uint64_t seed;
+  tbb::task_arena arena;
+  std::vector<Dataset<float>> batch;
+  std::vector<float> grad_slots;  // batch_size x n_params
+  std::vector<float> grads;
+  std::vector<double> logits, dlogits, losses, block_norms;
+  std::vector<uint8_t> correct;
+  tbb::enumerable_thread_specific<Workspace<float>> workspaces;
+
+  Impl(const NetworkSpec& s, const ModelSet& m, int b, uint64_t sd, int threads)
+      : spec(s), models(m), batch_size(b), seed(sd), arena(threads), batch(b),
+        grad_slots(static_cast<size_t>(b) * s.n_params), grads(s.n_params),
+        logits(static_cast<size_t>(b) * s.config.n_models), dlogits(logits.size()),
+        losses(b), block_norms((s.n_params + kParamBlock - 1) / kParamBlock), correct(b) {}
+
+  void step(float* params, AdamState& adam, const AdamOptions& options, StepStats& stats) {
+    const int k = spec.config.n_models;
+    const size_t n_params = spec.n_params;
+    const Network<float> net(spec, params);
+    const int64_t step_index = adam.step;
+
+    parallel_for_each(arena, batch_size, [&](int b) {
+      Rng rng(stream_key(seed, StreamPurpose::train, static_cast<uint64_t>(step_index), b));
+      const int model = b % k;
+      models.simulate(model, rng, batch[b]);
+      Workspace<float>& ws = workspaces.local();
+      double* z = &logits[static_cast<size_t>(b) * k];
+      double* dz = &dlogits[static_cast<size_t>(b) * k];
+      net.forward(batch[b], ws, true, z);
+      losses[b] = cross_entropy(z, k, model, 1.0 / batch_size, dz);
+      correct[b] = argmax(z, k) == model;
+      float* slot = &grad_slots[static_cast<size_t>(b) * n_params];
+      std::fill(slot, slot + n_params, 0.0f);
+      net.backward(batch[b], ws, dz, slot);
+    });
+
+    const int n_blocks = static_cast<int>(block_norms.size());
+    parallel_for_each(arena, n_blocks, [&](int block) {
+      const size_t begin = block * kParamBlock;
+      const size_t end = std::min(n_params, begin + kParamBlock);
+      double norm = 0.0;
+      for (size_t i = begin; i < end; ++i) {
+        float sum = 0.0f;
+        for (int b = 0; b < batch_size; ++b) sum += grad_slots[static_cast<size_t>(b) * n_params + i];
+        grads[i] = sum;
+        norm += static_cast<double>(sum) * sum;
+      }
+      block_norms[block] = norm;
+    });
+    double norm = 0.0;
+    for (double block : block_norms) norm += block;
+    adam_update(params, grads.data(), n_params, std::sqrt(norm), adam, options);
+
+    double loss = 0.0, right = 0.0;
+    for (int b = 0; b < batch_size; ++b) {
+      loss += losses[b];
+      right += correct[b];
+    }
+    stats.loss = loss / batch_size;
+    stats.accuracy = right / batch_size;
+  }
+};
+
+Trainer::Trainer(const NetworkSpec& spec, const ModelSet& models, int batch_size, uint64_t seed,
+                 int threads)
+    : impl_(new Impl(spec, models, batch_size, seed, threads)) {}
+
+Trainer::~Trainer() = default;
+
+void Trainer::run(int n_steps, float* params, AdamState& adam, const AdamOptions& options,
+                  StepStats* stats) {
+  for (int i = 0; i < n_steps; ++i) impl_->step(params, adam, options, stats[i]);
+}
+
+int simulate_indexed(const ModelSet& models, uint64_t seed, int64_t index, Dataset<float>& out) {
+  Rng rng(stream_key(seed, StreamPurpose::simulate, 0, static_cast<uint64_t>(index)));
+  const int model = rng.uniform_int(0, models.n_models() - 1);
+  models.simulate(model, rng, out);
+  return model;
+}
+
+void simulate_many(const ModelSet& models, int n, uint64_t seed, int threads,
+                   std::vector<Dataset<float>>& data, int* model) {
+  data.resize(n);
+  tbb::task_arena arena(threads);
+  parallel_for_each(arena, n, [&](int i) { model[i] = simulate_indexed(models, seed, i, data[i]); });
+}
+
+void predict_many(const NetworkSpec& spec, const float* params,
+                  const std::vector<Dataset<float>>& data, int threads, double* logits) {
+  const Network<float> net(spec, params);
+  const int k = spec.config.n_models;
+  tbb::enumerable_thread_specific<Workspace<float>> workspaces;
+  tbb::task_arena arena(threads);
+  parallel_for_each(arena, static_cast<int>(data.size()), [&](int i) {
+    net.forward(data[i], workspaces.local(), false, logits + static_cast<size_t>(i) * k);
+  });
+}
+
+void validate_simulated(const NetworkSpec& spec, const float* params, const ModelSet& models,
+                        int n, uint64_t seed, int threads, double* logits, int* model,
+                        int* groups, double* obs_per_group) {
+  const Network<float> net(spec, params);
+  const int k = spec.config.n_models;
+  struct Local {
+    Dataset<float> data;
+    Workspace<float> ws;
+  };
+  tbb::enumerable_thread_specific<Local> locals;
+  tbb::task_arena arena(threads);
+  parallel_for_each(arena, n, [&](int i) {
+    Local& local = locals.local();
+    model[i] = simulate_indexed(models, seed, i, local.data);
+    net.forward(local.data, local.ws, false, logits + static_cast<size_t>(i) * k);
+    const int n_groups = static_cast<int>(local.data.offsets[0].size()) - 1;
+    groups[i] = n_groups;
+    obs_per_group[i] = n_groups > 0 ? static_cast<double>(local.data.rows()) / n_groups : 0.0;
+  });
+}
+
+}  // namespace deepbmc

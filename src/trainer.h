@@ -1,0 +1,55 @@
+// Online training and amortized inference: simulation, forward and backward run
+// in parallel over the data sets of a batch; per-data-set random streams and
+// gradient slots summed in index order make results identical for any number
+// of threads.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "adam.h"
+#include "dataset.h"
+#include "network_spec.h"
+#include "simulators.h"
+
+namespace deepbmc {
+
+struct StepStats {
+  double loss = 0.0;      // mean cross-entropy over the batch
+  double accuracy = 0.0;  // share of the batch whose largest logit is the true model
+};
+
+class Trainer {
+ public:
+  Trainer(const NetworkSpec& spec, const ModelSet& models, int batch_size, uint64_t seed,
+          int threads);
+  ~Trainer();
+  // Runs n_steps steps from adam.step on: simulate a fresh batch (model of slot
+  // b is b mod K, so every batch is balanced), forward, backward, Adam update.
+  void run(int n_steps, float* params, AdamState& adam, const AdamOptions& options,
+           StepStats* stats);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes data set `index` of the stream `seed`: its model is drawn uniformly,
+// then its data from that model's prior predictive. Returns the 0-based model.
+int simulate_indexed(const ModelSet& models, uint64_t seed, int64_t index, Dataset<float>& out);
+
+// n simulated data sets and their models (0-based).
+void simulate_many(const ModelSet& models, int n, uint64_t seed, int threads,
+                   std::vector<Dataset<float>>& data, int* model);
+
+// logits (n x n_models, row-major) of the given data sets.
+void predict_many(const NetworkSpec& spec, const float* params,
+                  const std::vector<Dataset<float>>& data, int threads, double* logits);
+
+// Simulates data sets 0..n-1 of the stream `seed` (the same ones simulate_many
+// returns) and predicts each at once, so memory does not grow with n.
+void validate_simulated(const NetworkSpec& spec, const float* params, const ModelSet& models,
+                        int n, uint64_t seed, int threads, double* logits, int* model,
+                        int* groups, double* obs_per_group);
+
+}  // namespace deepbmc
