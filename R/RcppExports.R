@@ -21,6 +21,10 @@ cpp_loss_grad <- function(config, weights, data, labels, double_precision = TRUE
     .Call(`_deepbmc_cpp_loss_grad`, config, weights, data, labels, double_precision)
 }
 
+cpp_select_kernels <- function(which) {
+    .Call(`_deepbmc_cpp_select_kernels`, which)
+}
+
 cpp_simulate <- function(models, n, seed, threads) {
     .Call(`_deepbmc_cpp_simulate`, models, n, seed, threads)
 }

@@ -1,0 +1,432 @@
+# Input validation shared by the exported functions.
+#
+# Every checker names the offending argument, says what was expected and what
+# was given, and signals an error of class `c("deepbmc_error_<what>",
+# "deepbmc_error")` from the user's call (`call`), so that bad input never
+# reaches the C++ core. Checkers return the cleaned value (e.g. as integer), so
+# callers write `x <- check_whole_number(x)`.
+#
+# Error classes used throughout the package:
+# * `deepbmc_error_type`: wrong type, class or length of an argument.
+# * `deepbmc_error_value`: right type but an impossible value (NA, Inf, not a
+#   whole number, out of range, min > max).
+# * `deepbmc_error_data`: user data that cannot be converted to data sets.
+# * `deepbmc_error_fit`: an object that is not a usable trained network.
+# * `deepbmc_error_version`: a fit saved by an unknown version of deepbmc.
+# * `deepbmc_error_mismatch`: arguments that do not fit together (e.g. a
+#   network with 3 levels for 2-level models).
+# * `deepbmc_error_numeric`: the network produced non-finite outputs.
+
+abort_deepbmc <- function(message, what, ..., call = rlang::caller_env(),
+                          .envir = parent.frame()) {
+  cli::cli_abort(
+    message,
+    class = c(paste0("deepbmc_error_", what), "deepbmc_error"),
+    ...,
+    call = call,
+    .envir = .envir
+  )
+}
+
+# Short description of what the user passed, for error messages.
+describe_value <- function(x) {
+  if (is.null(x)) {
+    return("`NULL`")
+  }
+  if (is.atomic(x) && length(x) == 1) {
+    return(paste0("`", format(x), "`"))
+  }
+  cls <- paste(class(x), collapse = "/")
+  article <- if (grepl("^[aeiou]", cls)) "an " else "a "
+  paste0(article, cls, " of length ", length(x))
+}
+
+check_whole_number <- function(x, arg = rlang::caller_arg(x), min = 1,
+                               max = .Machine$integer.max,
+                               call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) != 1 || is.object(x)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a single whole number.",
+        x = "You supplied {describe_value(x)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  check_whole_values(x, arg = arg, min = min, max = max, call = call)
+  if (max <= .Machine$integer.max) as.integer(x) else as.double(x)
+}
+
+# Value checks for numeric vectors already known to be numeric.
+check_whole_values <- function(x, arg, min, max, call) {
+  if (anyNA(x)) {
+    abort_deepbmc(
+      "{.arg {arg}} must not be missing (NA).",
+      "value",
+      call = call
+    )
+  }
+  if (any(!is.finite(x)) || any(x != round(x))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must hold whole numbers only.",
+        x = "You supplied {.val {x}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  if (any(x < min) || any(x > max)) {
+    range_text <- if (is.finite(max)) {
+      paste("between", format_count(min), "and", format_count(max))
+    } else {
+      paste("at least", format_count(min))
+    }
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be {range_text}.",
+        x = "You supplied {.val {x}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  invisible(x)
+}
+
+# A size that is either fixed (one number) or drawn per data set from a range
+# c(min, max); returned as an integer vector c(min, max).
+check_range <- function(x, arg = rlang::caller_arg(x), min = 1,
+                        max = .Machine$integer.max,
+                        call = rlang::caller_env()) {
+  if (!is.numeric(x) || !length(x) %in% 1:2 || is.object(x)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a single whole number or a range
+         {.code c(min, max)}.",
+        x = "You supplied {describe_value(x)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  check_whole_values(x, arg = arg, min = min, max = max, call = call)
+  if (length(x) == 2 && x[[1]] > x[[2]]) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a range {.code c(min, max)} with min <= max.",
+        x = "You supplied {.code c({x[[1]]}, {x[[2]]})}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  as.integer(rep_len(x, 2))
+}
+
+# A vector of layer widths, one per hierarchy level.
+check_widths <- function(x, arg = rlang::caller_arg(x), max = 4096L,
+                         call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) < 1 || is.object(x) || is.matrix(x)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a numeric vector of layer widths, one per level.",
+        x = "You supplied {describe_value(x)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  check_whole_values(x, arg = arg, min = 1, max = max, call = call)
+  as.integer(x)
+}
+
+check_positive_number <- function(x, arg = rlang::caller_arg(x),
+                                  call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) != 1 || is.object(x)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a single positive number.",
+        x = "You supplied {describe_value(x)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  if (is.na(x) || !is.finite(x) || x <= 0) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a finite positive number.",
+        x = "You supplied {.val {x}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  as.double(x)
+}
+
+check_flag <- function(x, arg = rlang::caller_arg(x),
+                       call = rlang::caller_env()) {
+  if (!is.logical(x) || length(x) != 1 || is.na(x)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be {.code TRUE} or {.code FALSE}.",
+        x = "You supplied {describe_value(x)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  x
+}
+
+check_threads <- function(threads, arg = rlang::caller_arg(threads),
+                          call = rlang::caller_env()) {
+  # Any positive count is allowed: TBB simply runs more tasks than cores
+  # when asked, and results do not depend on the thread count.
+  check_whole_number(threads, arg = arg, min = 1, max = 1024, call = call)
+}
+
+# Seeds travel to C++ as doubles holding whole numbers in [0, 2^52], which a
+# double represents exactly. `NULL` draws one from R's RNG (as ranger does),
+# so `set.seed()` makes training reproducible too.
+check_seed <- function(seed, arg = rlang::caller_arg(seed),
+                       call = rlang::caller_env()) {
+  if (is.null(seed)) {
+    return(as.double(sample.int(.Machine$integer.max, 1)))
+  }
+  check_whole_number(seed, arg = arg, min = 0, max = 2^52, call = call)
+}
+
+check_models <- function(models, arg = rlang::caller_arg(models),
+                         call = rlang::caller_env()) {
+  if (!inherits(models, "deepbmc_models")) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a model set such as {.fun normal_nested_models}.",
+        x = "You supplied {describe_value(models)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  invisible(models)
+}
+
+check_network <- function(network, arg = rlang::caller_arg(network),
+                          call = rlang::caller_env()) {
+  if (!inherits(network, "deepbmc_network")) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a network built by {.fun hierarchical_network}.",
+        x = "You supplied {describe_value(network)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  invisible(network)
+}
+
+# Fits are plain R lists saved with saveRDS(), so anything can come back from
+# disk: check the class, the format version and that the weights still match
+# the architecture before handing them to C++.
+check_fit <- function(fit, arg = rlang::caller_arg(fit),
+                      call = rlang::caller_env(), weights = TRUE) {
+  if (!inherits(fit, "deepbmc_fit")) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a trained network from {.fun train_comparison}.",
+        x = "You supplied {describe_value(fit)}."
+      ),
+      "fit",
+      call = call
+    )
+  }
+  check_format_version(fit$format_version, arg = arg, call = call)
+  needed <- c("models", "network", "config", "weights", "history", "training")
+  missing_parts <- setdiff(needed, names(fit))
+  if (length(missing_parts) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is not a complete deepbmc fit.",
+        x = "It lacks {.field {missing_parts}}."
+      ),
+      "fit",
+      call = call
+    )
+  }
+  if (weights) {
+    check_fit_weights(fit, arg = arg, call = call)
+  }
+  invisible(fit)
+}
+
+check_format_version <- function(version, arg, call) {
+  if (!is.numeric(version) || length(version) != 1 || is.na(version)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} has no valid format version.",
+        i = "It was not created by {.fun train_comparison} or was damaged."
+      ),
+      "version",
+      call = call
+    )
+  }
+  if (!version %in% fit_format_versions) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} has format version {version}, which this version of
+         deepbmc ({utils::packageVersion('deepbmc')}) cannot read.",
+        i = "Known format version{?s}: {fit_format_versions}.",
+        i = if (version > max(fit_format_versions)) {
+          "It was saved by a newer deepbmc; update the package."
+        }
+      ),
+      "version",
+      call = call
+    )
+  }
+  invisible(version)
+}
+
+check_fit_weights <- function(fit, arg, call) {
+  expected <- tryCatch(
+    cpp_network_size(fit$config),
+    error = function(e) {
+      abort_deepbmc(
+        "The network configuration in {.arg {arg}} is invalid.",
+        "fit",
+        parent = e,
+        call = call
+      )
+    }
+  )
+  if (!is.double(fit$weights) || length(fit$weights) != expected) {
+    abort_deepbmc(
+      c(
+        "The weights in {.arg {arg}} do not match its architecture.",
+        x = "Expected {expected} numeric weights, found {length(fit$weights)}."
+      ),
+      "fit",
+      call = call
+    )
+  }
+  if (!all(is.finite(fit$weights))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} has non-finite weights, so training diverged.",
+        i = "Train again with a smaller {.arg learning_rate}."
+      ),
+      "numeric",
+      call = call
+    )
+  }
+  invisible(fit)
+}
+
+# Prior model probabilities must be a proper distribution, as in
+# bridgesampling; strictly positive so that every log prior is finite.
+check_prior_prob <- function(prior_prob, n_models,
+                             arg = rlang::caller_arg(prior_prob),
+                             call = rlang::caller_env()) {
+  if (is.null(prior_prob)) {
+    return(rep(1 / n_models, n_models))
+  }
+  if (!is.numeric(prior_prob) || length(prior_prob) != n_models) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a numeric vector with one probability per
+         model ({n_models}).",
+        x = "You supplied {describe_value(prior_prob)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  if (anyNA(prior_prob) || !all(is.finite(prior_prob)) ||
+      any(prior_prob <= 0)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must hold positive finite probabilities.",
+        x = "You supplied {.val {prior_prob}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  if (!isTRUE(all.equal(sum(prior_prob), 1))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must sum to one.",
+        x = "It sums to {format(sum(prior_prob))}.",
+        i = "Use {.code prior_prob / sum(prior_prob)} for relative weights."
+      ),
+      "value",
+      call = call
+    )
+  }
+  as.double(prior_prob)
+}
+
+check_model_names <- function(model_names, default,
+                              arg = rlang::caller_arg(model_names),
+                              call = rlang::caller_env()) {
+  if (is.null(model_names)) {
+    return(default)
+  }
+  if (!is.character(model_names) || length(model_names) != length(default)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a character vector with one name per model
+         ({length(default)}).",
+        x = "You supplied {describe_value(model_names)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  if (anyNA(model_names) || any(model_names == "") ||
+      anyDuplicated(model_names)) {
+    abort_deepbmc(
+      "{.arg {arg}} must hold distinct, non-empty names.",
+      "value",
+      call = call
+    )
+  }
+  model_names
+}
+
+# A model chosen by its 1-based index or by its name.
+check_model_index <- function(model, model_names,
+                              arg = rlang::caller_arg(model),
+                              call = rlang::caller_env()) {
+  if (is.character(model) && length(model) == 1 && !is.na(model)) {
+    index <- match(model, model_names)
+    if (is.na(index)) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} must name one of the models.",
+          x = "{.val {model}} is not one of {.val {model_names}}."
+        ),
+        "value",
+        call = call
+      )
+    }
+    return(index)
+  }
+  if (!is.numeric(model) || length(model) != 1) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a model index or a model name.",
+        x = "You supplied {describe_value(model)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  check_whole_number(model, arg = arg, min = 1, max = length(model_names),
+                     call = call)
+}

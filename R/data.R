@@ -1,0 +1,365 @@
+# Conversion between user data and the packed batch format of the C++ core.
+#
+# Packed batch (a plain list, both directions):
+# * `values`: observations row by row, `n_features` values per row; 0 where
+#   the row is not observed;
+# * `n_features`: features per observation (D);
+# * `group_offsets`: 0-based row offsets, length G + 1 (group g holds rows
+#   group_offsets[g] to group_offsets[g + 1] - 1);
+# * `dataset_offsets`: 0-based group offsets, length B + 1;
+# * `mask`: one logical per row, TRUE = observed.
+#
+# The user-facing forms of one data set (one feature per observation):
+# * a numeric matrix, one row per group, one column per observation, NA for
+#   missing values (so groups of unequal size fit in one matrix);
+# * a data frame with a group column and a response column;
+# * a list of numeric vectors, one per group.
+# Several data sets are a list of such data sets. Each data set is first
+# turned into `list(values, sizes)` (values group after group, and the number
+# of rows of each group); `pack_datasets()` then concatenates all of them in
+# one vectorised pass.
+
+#' Data formats for deepbmc
+#'
+#' [post_prob()], [bayes_factor()] and [compare_models()] read data sets of a
+#' two-level hierarchical model (observations within groups, one number per
+#' observation) in any of these forms:
+#'
+#' * **Matrix**: a numeric matrix with one row per group and one column per
+#'   observation. `NA` marks a missing observation, so groups of different
+#'   sizes are written as rows padded with `NA`.
+#' * **Data frame**: one row per observation, with a column identifying the
+#'   group (numbers, characters or a factor) and a numeric response column.
+#'   Name the columns with the arguments `group` and `response`; by default a
+#'   data frame with exactly two columns is read as (group, response), and
+#'   otherwise the columns `"group"` and `"y"` are used.
+#' * **List of groups**: a list of numeric vectors, one per group, of any
+#'   lengths.
+#'
+#' **Several data sets** are given as a list whose elements are each one data
+#' set in one of the forms above (matrices, data frames, or lists of numeric
+#' vectors); the result then has one row (or element) per data set. The rule
+#' that tells the two kinds of list apart: a list of numeric vectors is *one*
+#' data set; a list of matrices, data frames or lists is *several*. The
+#' simulations returned by [simulate_datasets()] are accepted as they are.
+#'
+#' Missing values (`NA`) are left out of the computation: the network pools
+#' over the observed values only. Groups with no observed value are dropped.
+#' A data set without any observed value, infinite values (`Inf`, `NaN`) and
+#' non-numeric values are errors (class `"deepbmc_error_data"`).
+#'
+#' @name deepbmc_data
+#' @examples
+#' # One data set in three equivalent forms: 3 groups of sizes 4, 2 and 3
+#' groups <- list(c(0.1, -0.3, 0.8, 0.2), c(1.2, 0.4), c(-0.5, 0.0, 0.3))
+#' as_matrix <- rbind(
+#'   c(0.1, -0.3, 0.8, 0.2),
+#'   c(1.2, 0.4, NA, NA),
+#'   c(-0.5, 0.0, 0.3, NA)
+#' )
+#' as_data_frame <- data.frame(
+#'   group = rep(1:3, times = c(4, 2, 3)),
+#'   y = unlist(groups)
+#' )
+#'
+#' # Several data sets: a list of data sets
+#' several <- list(as_matrix, as_data_frame, groups)
+NULL
+
+# Turns `data` into a list of data sets in the internal form list(values,
+# sizes) and records whether the user gave a single data set.
+as_datasets <- function(data, group = NULL, response = NULL,
+                        arg = rlang::caller_arg(data),
+                        call = rlang::caller_env()) {
+  if (inherits(data, "deepbmc_simulations")) {
+    data <- data$data
+  }
+  if (is_single_dataset(data)) {
+    datasets <- list(as_dataset(data, group, response, arg, call))
+    return(list(datasets = datasets, single = TRUE))
+  }
+  if (!is.list(data) || is.data.frame(data) || length(data) == 0) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a data set or a non-empty list of data sets.",
+        x = "You supplied {describe_value(data)}.",
+        i = if (is.atomic(data) && is.null(dim(data))) {
+          "For a single group, use a one-row matrix or {.code list(x)}."
+        },
+        i = "See {.topic deepbmc::deepbmc_data} for the accepted forms."
+      ),
+      "data",
+      call = call
+    )
+  }
+  is_dataset_form <- vapply(
+    data,
+    function(x) is.matrix(x) || is.data.frame(x) || is.list(x),
+    logical(1)
+  )
+  if (!all(is_dataset_form)) {
+    bad <- which(!is_dataset_form)[[1]]
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} mixes data sets and groups.",
+        x = "Element {bad} is {describe_value(data[[bad]])}.",
+        i = "A list of numeric vectors is one data set (one vector per
+             group); a list of matrices, data frames or lists is several data
+             sets."
+      ),
+      "data",
+      call = call
+    )
+  }
+  datasets <- lapply(seq_along(data), function(i) {
+    as_dataset(data[[i]], group, response, paste0(arg, "[[", i, "]]"), call)
+  })
+  list(datasets = datasets, single = FALSE)
+}
+
+# A matrix, a data frame, or a list whose elements are all plain numeric (or
+# all-NA) vectors.
+is_single_dataset <- function(data) {
+  if (is.matrix(data) || is.data.frame(data)) {
+    return(TRUE)
+  }
+  is.list(data) && length(data) > 0 &&
+    all(vapply(data, is_group_vector, logical(1)))
+}
+
+is_group_vector <- function(x) {
+  is.null(dim(x)) && !is.list(x) && !is.object(x) &&
+    (is.numeric(x) || (is.logical(x) && all(is.na(x))))
+}
+
+as_dataset <- function(data, group, response, arg, call) {
+  dataset <- if (is.data.frame(data)) {
+    dataset_from_data_frame(data, group, response, arg, call)
+  } else if (is.matrix(data)) {
+    dataset_from_matrix(data, arg, call)
+  } else if (is.list(data)) {
+    dataset_from_groups(data, arg, call)
+  } else {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is not a data set.",
+        x = "You supplied {describe_value(data)}.",
+        i = "See {.topic deepbmc::deepbmc_data} for the accepted forms."
+      ),
+      "data",
+      call = call
+    )
+  }
+  drop_empty_groups(dataset, arg, call)
+}
+
+dataset_from_matrix <- function(data, arg, call) {
+  check_numeric_values(data, arg, call)
+  if (nrow(data) == 0 || ncol(data) == 0) {
+    abort_deepbmc(
+      "{.arg {arg}} is an empty matrix ({nrow(data)} x {ncol(data)}).",
+      "data",
+      call = call
+    )
+  }
+  # Groups are rows; t() makes each group's observations contiguous.
+  list(
+    values = as.double(t(data)),
+    sizes = rep(ncol(data), nrow(data))
+  )
+}
+
+dataset_from_groups <- function(data, arg, call) {
+  is_group <- vapply(data, is_group_vector, logical(1))
+  if (!all(is_group)) {
+    bad <- which(!is_group)[[1]]
+    abort_deepbmc(
+      c(
+        "Group {bad} of {.arg {arg}} must be a numeric vector.",
+        x = "It is {describe_value(data[[bad]])}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  values <- as.double(unlist(data, use.names = FALSE))
+  check_numeric_values(values, arg, call)
+  list(values = values, sizes = lengths(data, use.names = FALSE))
+}
+
+dataset_from_data_frame <- function(data, group, response, arg, call) {
+  columns <- data_frame_columns(data, group, response, arg, call)
+  group_id <- data[[columns$group]]
+  values <- data[[columns$response]]
+  if (!is.numeric(values) && !(is.logical(values) && all(is.na(values)))) {
+    abort_deepbmc(
+      c(
+        "The response column {.field {columns$response}} of {.arg {arg}}
+         must be numeric.",
+        x = "It is {describe_value(values)}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  if (nrow(data) == 0) {
+    abort_deepbmc("{.arg {arg}} has no rows.", "data", call = call)
+  }
+  if (anyNA(group_id)) {
+    abort_deepbmc(
+      "The group column {.field {columns$group}} of {.arg {arg}} must not
+       contain NA.",
+      "data",
+      call = call
+    )
+  }
+  values <- as.double(values)
+  check_numeric_values(values, arg, call)
+  # Groups in order of first appearance; rows of a group made contiguous
+  # with one stable order() instead of a loop over groups.
+  group_index <- match(group_id, unique(group_id))
+  list(
+    values = values[order(group_index)],
+    sizes = tabulate(group_index)
+  )
+}
+
+data_frame_columns <- function(data, group, response, arg, call) {
+  if (is.null(group) && is.null(response) && ncol(data) == 2) {
+    return(list(group = names(data)[[1]], response = names(data)[[2]]))
+  }
+  group <- group %||% "group"
+  response <- response %||% "y"
+  for (column in c(group, response)) {
+    if (!is.character(column) || length(column) != 1 ||
+        !column %in% names(data)) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} has no column {.field {column}}.",
+          i = "Its columns are {.field {names(data)}}.",
+          i = "Name the group and response columns with the arguments
+               {.arg group} and {.arg response}."
+        ),
+        "data",
+        call = call
+      )
+    }
+  }
+  list(group = group, response = response)
+}
+
+check_numeric_values <- function(values, arg, call) {
+  if (!is.numeric(values) && !(is.logical(values) && all(is.na(values)))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must hold numbers.",
+        x = "It holds values of type {.cls {typeof(values)}}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  # is.infinite() misses NaN; is.nan() catches it apart from NA.
+  if (any(is.infinite(values)) || any(is.nan(values))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must not contain infinite or NaN values.",
+        i = "Use NA for missing observations."
+      ),
+      "data",
+      call = call
+    )
+  }
+  invisible(values)
+}
+
+# Groups without any observed value carry no information and would make the
+# pooled mean undefined, so they are left out.
+drop_empty_groups <- function(dataset, arg, call) {
+  group_index <- rep.int(seq_along(dataset$sizes), dataset$sizes)
+  observed <- tabulate(group_index[!is.na(dataset$values)],
+                       nbins = length(dataset$sizes))
+  if (sum(observed) == 0) {
+    abort_deepbmc(
+      "{.arg {arg}} has no observed value.",
+      "data",
+      call = call
+    )
+  }
+  keep <- observed > 0
+  if (!all(keep)) {
+    dataset <- list(
+      values = dataset$values[keep[group_index]],
+      sizes = dataset$sizes[keep]
+    )
+  }
+  dataset$observed <- observed[keep]
+  dataset
+}
+
+# Concatenates data sets (from as_datasets()) into one packed batch.
+pack_datasets <- function(datasets, call = rlang::caller_env()) {
+  values <- unlist(lapply(datasets, `[[`, "values"), use.names = FALSE)
+  sizes <- unlist(lapply(datasets, `[[`, "sizes"), use.names = FALSE)
+  n_groups <- vapply(datasets, function(d) length(d$sizes), integer(1))
+  max_rows <- .Machine$integer.max
+  if (length(values) > max_rows) {
+    abort_deepbmc(
+      "The data hold more than {format_count(max_rows)} observations; pass
+       fewer data sets at a time.",
+      "data",
+      call = call
+    )
+  }
+  mask <- !is.na(values)
+  values[!mask] <- 0
+  list(
+    values = as.double(values),
+    n_features = 1L,
+    group_offsets = c(0L, cumsum(as.integer(sizes))),
+    dataset_offsets = c(0L, cumsum(n_groups)),
+    mask = mask
+  )
+}
+
+# Sizes of each data set as the network sees them: groups with an observed
+# value, and observed values per group.
+dataset_sizes <- function(datasets) {
+  data.frame(
+    groups = vapply(datasets, function(d) length(d$sizes), integer(1)),
+    min_obs = vapply(datasets, function(d) min(d$observed), integer(1)),
+    max_obs = vapply(datasets, function(d) max(d$observed), integer(1))
+  )
+}
+
+# Back from a packed batch to the user-facing forms: a matrix (groups in rows)
+# when all groups of a data set have the same size, otherwise a list of
+# numeric vectors; with several features per observation each group is a
+# matrix with one row per observation.
+unpack_batch <- function(batch) {
+  n_features <- batch$n_features
+  values <- batch$values
+  if (!is.null(batch$mask) && !all(batch$mask)) {
+    values[rep(!batch$mask, each = n_features)] <- NA_real_
+  }
+  group_sizes <- diff(batch$group_offsets)
+  groups_per_set <- diff(batch$dataset_offsets)
+  row_group <- rep.int(seq_along(group_sizes), group_sizes)
+  value_group <- rep(row_group, each = n_features)
+  groups <- split(values, factor(value_group, levels = seq_along(group_sizes)))
+  names(groups) <- NULL
+  if (n_features > 1) {
+    groups <- lapply(groups, matrix, ncol = n_features, byrow = TRUE)
+  }
+  set_index <- rep.int(seq_along(groups_per_set), groups_per_set)
+  sets <- split(groups, factor(set_index, levels = seq_along(groups_per_set)))
+  names(sets) <- NULL
+  lapply(sets, function(set) {
+    sizes <- lengths(set)
+    if (n_features == 1 && length(unique(sizes)) == 1) {
+      matrix(unlist(set, use.names = FALSE), nrow = length(set), byrow = TRUE)
+    } else {
+      set
+    }
+  })
+}

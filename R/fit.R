@@ -1,0 +1,158 @@
+# The trained network ("deepbmc_fit"): constructor, format version, methods.
+#
+# A fit keeps only plain R data (numeric weights, lists, a data frame), as
+# ranger does, so saveRDS()/readRDS() round trips are exact and no stale
+# external pointer can survive a reload. `format_version` changes whenever
+# the layout or the meaning of the weights changes; check_fit() refuses
+# versions it does not know.
+
+fit_format_version <- 1L
+fit_format_versions <- 1L
+
+new_deepbmc_fit <- function(models, network, config, weights, optimizer,
+                            history, training) {
+  structure(
+    list(
+      models = models,
+      network = network,
+      config = config,
+      weights = weights,
+      optimizer = optimizer,
+      history = history,
+      training = training,
+      format_version = fit_format_version
+    ),
+    class = "deepbmc_fit"
+  )
+}
+
+# Mean loss and accuracy over the last epoch, or over the last `iterations`
+# steps if training stopped within an epoch.
+final_performance <- function(fit) {
+  history <- fit$history
+  if (nrow(history) == 0) {
+    return(list(loss = NA_real_, accuracy = NA_real_, steps = 0L))
+  }
+  last <- utils::tail(history, fit$training$iterations)
+  list(
+    loss = mean(last$loss),
+    accuracy = mean(last$accuracy),
+    steps = nrow(last)
+  )
+}
+
+data_sets_per_second <- function(fit) {
+  seconds <- fit$training$seconds
+  if (seconds <= 0) {
+    return(NA_real_)
+  }
+  fit$training$steps_done * fit$training$batch_size / seconds
+}
+
+#' Summarise a trained network
+#'
+#' `print()` shows a short description of a network trained by
+#' [train_comparison()]; `summary()` adds the architecture and the training
+#' history's last epoch.
+#'
+#' @param object,x A fit from [train_comparison()].
+#' @param ... Unused.
+#'
+#' @return `summary()` returns a list of class `"summary.deepbmc_fit"` with
+#'   elements `models`, `network`, `n_weights`, `steps_done`, `total_steps`,
+#'   `final_loss`, `final_accuracy` (means over the last epoch), `seconds`,
+#'   `data_sets_per_second` and `seed`. `print()` returns `x` invisibly.
+#' @export
+#' @examples
+#' models <- normal_nested_models(groups = 10, obs = 10)
+#' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
+#' fit
+#' summary(fit)
+summary.deepbmc_fit <- function(object, ...) {
+  check_fit(object, weights = FALSE)
+  final <- final_performance(object)
+  structure(
+    list(
+      models = object$models,
+      network = object$network,
+      n_weights = length(object$weights),
+      steps_done = object$training$steps_done,
+      total_steps = object$training$epochs * object$training$iterations,
+      final_loss = final$loss,
+      final_accuracy = final$accuracy,
+      batch_size = object$training$batch_size,
+      learning_rate = object$training$learning_rate,
+      seconds = object$training$seconds,
+      data_sets_per_second = data_sets_per_second(object),
+      seed = object$training$seed
+    ),
+    class = "summary.deepbmc_fit"
+  )
+}
+
+#' @rdname summary.deepbmc_fit
+#' @export
+print.summary.deepbmc_fit <- function(x, ...) {
+  cat(
+    "<deepbmc_fit> Trained model comparison network\n",
+    "Models: ", paste(x$models$model_names, collapse = ", "),
+    " (", class(x$models)[[1]], "; ", format_sizes(x$models), ")\n",
+    sep = ""
+  )
+  cat(format(x$network), sep = "\n")
+  cat(
+    "Weights: ", format_count(x$n_weights), "\n",
+    format_training_lines(x),
+    sep = ""
+  )
+  invisible(x)
+}
+
+format_training_lines <- function(x) {
+  paste0(
+    "Training: ", format_count(x$steps_done), " of ",
+    format_count(x$total_steps), " steps x ", x$batch_size,
+    " data sets, learning rate ", format(x$learning_rate), ", seed ",
+    format(x$seed, scientific = FALSE), "\n",
+    "Last epoch: loss ", formatC(x$final_loss, digits = 4, format = "f"),
+    ", accuracy ", formatC(x$final_accuracy, digits = 3, format = "f"), "\n",
+    "Time: ", format_seconds(x$seconds), " (",
+    format_count(round(x$data_sets_per_second)),
+    " data sets/s)\n"
+  )
+}
+
+#' @rdname summary.deepbmc_fit
+#' @export
+print.deepbmc_fit <- function(x, ...) {
+  check_fit(x, weights = FALSE)
+  final <- final_performance(x)
+  total_steps <- x$training$epochs * x$training$iterations
+  cat(
+    "<deepbmc_fit> Network comparing ", x$models$n_models, " models (",
+    paste(x$models$model_names, collapse = ", "), ")\n",
+    "Data: ", format_sizes(x$models), "\n",
+    "Network: ", x$network$n_levels, " levels, ",
+    format_count(length(x$weights)), " weights\n",
+    "Trained: ", format_count(x$training$steps_done), " of ",
+    format_count(total_steps), " steps in ",
+    format_seconds(x$training$seconds), "; last epoch loss ",
+    formatC(final$loss, digits = 4, format = "f"), ", accuracy ",
+    formatC(final$accuracy, digits = 3, format = "f"), "\n",
+    sep = ""
+  )
+  invisible(x)
+}
+
+format_seconds <- function(seconds) {
+  if (is.na(seconds)) {
+    return("NA")
+  }
+  if (seconds < 60) {
+    return(paste0(formatC(seconds, digits = 1, format = "f"), " s"))
+  }
+  if (seconds < 3600) {
+    return(paste0(formatC(seconds / 60, digits = 1, format = "f"), " min"))
+  }
+  paste0(formatC(seconds / 3600, digits = 1, format = "f"), " h")
+}

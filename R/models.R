@@ -1,0 +1,36 @@
+# The model-set interface shared by all built-in model sets.
+#
+# A model set is a list of class c("deepbmc_<type>", "deepbmc_models") with at
+# least `type`, `n_models`, `model_names`, `n_features` (features per
+# observation), `n_levels` (hierarchy levels the data have) and the size
+# ranges `groups` and `obs`. The C++ simulators only see `models_spec()`.
+
+# The plain list the C++ simulators read; one method per model set.
+models_spec <- function(models, ...) {
+  UseMethod("models_spec")
+}
+
+#' @export
+models_spec.default <- function(models, ...) {
+  abort_deepbmc(
+    "Cannot simulate from an object of class {.cls {class(models)}}.",
+    "type"
+  )
+}
+
+# Ranges formatted as "50" or "10-99" for printing.
+format_range <- function(range) {
+  if (range[[1]] == range[[2]]) {
+    format(range[[1]])
+  } else {
+    paste0(range[[1]], "-", range[[2]])
+  }
+}
+
+# One line on the data sizes a model set simulates.
+format_sizes <- function(models) {
+  paste0(
+    format_range(models$groups), " groups x ",
+    format_range(models$obs), " observations per group"
+  )
+}

@@ -1,0 +1,192 @@
+#' Hierarchical invariant network architecture
+#'
+#' Describes the hierarchical invariant network that [train_comparison()]
+#' trains: one DeepSet per hierarchy level, innermost first. Level 1 reads the
+#' observations of each group and summarises every group by a vector; level 2
+#' reads the set of group vectors and summarises the whole data set. A dense
+#' head maps the summary (plus \eqn{\sqrt{L}}{sqrt(L)} and
+#' \eqn{\sqrt{N}}{sqrt(N)}) to one logit per model; their softmax gives the
+#' posterior model probabilities. The output does not change when
+#' observations within a group, or groups, are permuted.
+#'
+#' Each level is a DeepSet built from
+#' * `n_equivariant` equivariant modules. Each maps every element \eqn{x_i} of
+#'   the set to `s3(concat(x_i, invariant(x)))`: an invariant summary of the
+#'   whole set is appended to every element and the pair goes through the
+#'   dense stack `s3`;
+#' * an invariant module `invariant(x) = s2(mean_i(s1(x_i)))`: the dense stack
+#'   `s1` transforms every element, the mean pools over the set, and the dense
+#'   stack `s2` transforms the pooled vector;
+#' * a linear layer of width `summary_dim` that gives the level's output.
+#'
+#' The equivariant modules contain invariant modules of their own with the same
+#' `s1`/`s2` widths. Each of the dense stacks `s1`, `s2` and `s3` has `n_dense`
+#' layers of the given width. The names and defaults follow BayesFlow and
+#' Study 1 of the paper (levels 1 and 2: `s1` = 8 / 32, `s2` = 32 / 128,
+#' `s3` = 16 / 64, `summary_dim` = 10 / 10; head 3 x 64; ELU).
+#'
+#' @param s1 Widths of the per-element dense layers inside the invariant
+#'   modules, one per level (innermost first).
+#' @param s2 Widths of the dense layers applied after pooling inside the
+#'   invariant modules, one per level.
+#' @param s3 Widths of the equivariant modules' dense layers (their output
+#'   width), one per level.
+#' @param summary_dim Length of each level's summary vector, one per level.
+#' @param n_dense Number of dense layers in each of the stacks `s1`, `s2`,
+#'   `s3`.
+#' @param n_equivariant Number of equivariant modules per level.
+#' @param head_units Width of the dense layers of the classification head.
+#' @param head_layers Number of dense layers in the head (before the linear
+#'   layer that gives the logits).
+#' @param activation Activation function of all hidden layers: `"elu"`
+#'   (default, as in the paper), `"relu"` or `"tanh"`.
+#'
+#' @return An architecture, a list of class `"deepbmc_network"` with the
+#'   arguments as integers (widths as integer vectors) plus `n_levels`, the
+#'   number of hierarchy levels (the length of `s1`). The number of levels
+#'   (1 to 3) must match the model set it is trained on; the built-in model
+#'   sets have 2.
+#'
+#' @seealso [train_comparison()]
+#' @export
+#' @examples
+#' # The paper's Study 1 architecture
+#' hierarchical_network()
+#'
+#' # A smaller network that trains faster
+#' hierarchical_network(
+#'   s1 = c(8, 16), s2 = c(16, 32), s3 = c(8, 16),
+#'   summary_dim = c(8, 8), head_units = 32, head_layers = 2
+#' )
+hierarchical_network <- function(s1 = c(8, 32), s2 = c(32, 128),
+                                 s3 = c(16, 64), summary_dim = c(10, 10),
+                                 n_dense = 2, n_equivariant = 2,
+                                 head_units = 64, head_layers = 3,
+                                 activation = c("elu", "relu", "tanh")) {
+  widths <- list(
+    s1 = check_widths(s1),
+    s2 = check_widths(s2),
+    s3 = check_widths(s3),
+    summary_dim = check_widths(summary_dim)
+  )
+  n_levels <- lengths(widths)
+  if (length(unique(n_levels)) != 1) {
+    abort_deepbmc(
+      c(
+        "{.arg s1}, {.arg s2}, {.arg s3} and {.arg summary_dim} must have one
+         entry per hierarchy level, so equal lengths.",
+        x = "Their lengths are {n_levels}."
+      ),
+      "mismatch"
+    )
+  }
+  if (n_levels[[1]] > 3) {
+    abort_deepbmc(
+      c(
+        "A network may have 1 to 3 hierarchy levels.",
+        x = "{.arg s1} and friends have {n_levels[[1]]} entries."
+      ),
+      "value"
+    )
+  }
+  activation <- check_choice(activation, c("elu", "relu", "tanh"))
+  structure(
+    c(
+      widths,
+      list(
+        n_dense = check_whole_number(n_dense, max = 16),
+        n_equivariant = check_whole_number(n_equivariant, max = 16),
+        head_units = check_whole_number(head_units, max = 4096),
+        head_layers = check_whole_number(head_layers, max = 16),
+        activation = activation,
+        n_levels = n_levels[[1]]
+      )
+    ),
+    class = "deepbmc_network"
+  )
+}
+
+# match.arg() with a classed error naming the argument.
+check_choice <- function(x, choices, arg = rlang::caller_arg(x),
+                         call = rlang::caller_env()) {
+  if (identical(x, choices)) {
+    return(choices[[1]])
+  }
+  if (!is.character(x) || length(x) != 1 || is.na(x) || !x %in% choices) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be one of {.or {.val {choices}}}.",
+        x = "You supplied {describe_value(x)}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  x
+}
+
+# The plain list the C++ network reads: the architecture plus the input
+# width and the number of outputs, which come from the model set.
+network_config <- function(network, models, call = rlang::caller_env()) {
+  if (network$n_levels != models$n_levels) {
+    abort_deepbmc(
+      c(
+        "The network must have one level per hierarchy level of the data.",
+        x = "{.arg network} has {network$n_levels} level{?s}; the models'
+             data have {models$n_levels}.",
+        i = "Give {.arg s1}, {.arg s2}, {.arg s3} and {.arg summary_dim}
+             {models$n_levels} entr{?y/ies} each in
+             {.fun hierarchical_network}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  list(
+    input_dim = as.integer(models$n_features),
+    n_models = as.integer(models$n_models),
+    activation = network$activation,
+    s1 = network$s1,
+    s2 = network$s2,
+    s3 = network$s3,
+    summary_dim = network$summary_dim,
+    n_dense = network$n_dense,
+    n_equivariant = network$n_equivariant,
+    head_units = network$head_units,
+    head_layers = network$head_layers
+  )
+}
+
+#' @export
+print.deepbmc_network <- function(x, ...) {
+  cat(format(x, ...), sep = "\n")
+  invisible(x)
+}
+
+#' @export
+format.deepbmc_network <- function(x, ...) {
+  level_lines <- vapply(
+    seq_len(x$n_levels),
+    function(level) {
+      sprintf(
+        "  level %d: s1 %d, s2 %d, s3 %d, summary %d",
+        level, x$s1[[level]], x$s2[[level]], x$s3[[level]],
+        x$summary_dim[[level]]
+      )
+    },
+    character(1)
+  )
+  c(
+    sprintf(
+      "<deepbmc_network> Hierarchical invariant network, %d level%s, %s",
+      x$n_levels, if (x$n_levels == 1) "" else "s", x$activation
+    ),
+    sprintf(
+      "  %d equivariant module%s per level, %d dense layer%s per stack",
+      x$n_equivariant, if (x$n_equivariant == 1) "" else "s",
+      x$n_dense, if (x$n_dense == 1) "" else "s"
+    ),
+    level_lines,
+    sprintf("  head: %d x %d", x$head_layers, x$head_units)
+  )
+}

@@ -1,0 +1,260 @@
+# Posterior model probabilities and Bayes factors from a trained network.
+#
+# The C++ core returns logits (unnormalised log-probabilities). Everything
+# after that stays in double and in log space: a log PMP is a logit minus a
+# log-sum-exp, and a log Bayes factor is a difference of logits, so results
+# are finite however confident the network is.
+
+#' Posterior model probabilities from a trained network
+#'
+#' Computes the posterior probabilities of the candidate models for one or
+#' more data sets with a network trained by [train_comparison()]: one forward
+#' pass per data set, in milliseconds. This is a method for the generic
+#' [bridgesampling::post_prob()], so the output reads like bridgesampling's.
+#'
+#' The network is trained with equal numbers of data sets from every model, so
+#' its probabilities are posterior probabilities under a uniform prior over the
+#' models. Other prior probabilities need no retraining: with logits
+#' \eqn{z_k}, the log posterior probability under the prior \eqn{\pi} is
+#' \deqn{\log p(M_k \mid x) = z_k + \log \pi_k -
+#'   \log \sum_j \exp(z_j + \log \pi_j),}
+#' computed with log-sum-exp in double precision, so probabilities are never
+#' `NaN`; with `log = TRUE` even probabilities too small for a double
+#' (below about `1e-308`) are returned exactly as their logarithms.
+#'
+#' @param x A trained network from [train_comparison()].
+#' @param data One data set, or a list of data sets; see [deepbmc_data] for
+#'   the accepted forms (matrix with groups in rows, data frame, list of
+#'   numeric vectors per group).
+#' @param ... Must be empty; it exists for compatibility with the generic.
+#' @param prior_prob Prior model probabilities: `NULL` (uniform) or a numeric
+#'   vector with one positive probability per model, summing to one.
+#' @param model_names Names for the models in the output; `NULL` uses those of
+#'   the model set (e.g. `c("M0", "M1")`).
+#' @param group,response Names of the group and response columns when `data`
+#'   are data frames; see [deepbmc_data].
+#' @param log Return log probabilities?
+#' @param threads Number of threads for the forward passes.
+#'
+#' @return For one data set, a named numeric vector with one probability per
+#'   model. For several data sets, a numeric matrix with one row per data set
+#'   and one column per model. With `log = TRUE`, natural logarithms of the
+#'   probabilities.
+#'
+#'   A warning of class `"deepbmc_extrapolation_warning"` says when data sets
+#'   have more or fewer groups, or observations per group, than the network
+#'   was trained on: its probabilities may then be unreliable.
+#'
+#' @seealso [bayes_factor.deepbmc_fit()], [compare_models()]
+#' @method post_prob deepbmc_fit
+#' @export
+#' @examples
+#' models <- normal_nested_models(groups = 10, obs = 10)
+#' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
+#'
+#' # One data set: 10 groups (rows) of 10 observations
+#' x <- matrix(rnorm(100, mean = 0.5), nrow = 10)
+#' post_prob(fit, x)
+#' post_prob(fit, x, prior_prob = c(0.8, 0.2))
+#' post_prob(fit, x, log = TRUE)
+#'
+#' # Several data sets: one row each
+#' sims <- simulate_datasets(models, n = 5, seed = 2)
+#' post_prob(fit, sims$data)
+post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
+                                  model_names = NULL, group = NULL,
+                                  response = NULL, log = FALSE, threads = 2) {
+  check_dots_empty(...)
+  check_fit(x)
+  prior_prob <- check_prior_prob(prior_prob, x$models$n_models)
+  model_names <- check_model_names(model_names, x$models$model_names)
+  log <- check_flag(log)
+  threads <- check_threads(threads)
+  prediction <- predict_logits(x, data, group, response, threads)
+
+  # `log` is an argument here, hence base::log() for the function.
+  log_prior <- base::log(prior_prob)
+  log_pmp <- log_softmax_rows(sweep(prediction$logits, 2, log_prior, `+`))
+  result <- if (log) log_pmp else exp(log_pmp)
+  colnames(result) <- model_names
+  if (prediction$single) {
+    result[1, ]
+  } else {
+    result
+  }
+}
+
+#' Bayes factors from a trained network
+#'
+#' Computes the Bayes factor of one model over another for one or more data
+#' sets with a network trained by [train_comparison()]. This is a method for
+#' the generic [bridgesampling::bayes_factor()].
+#'
+#' The log Bayes factor of `model1` over `model2` is the difference of their
+#' logits, \eqn{z_1 - z_2}: the prior model probabilities cancel. It is
+#' computed in double precision and is finite whenever the logits are. Because
+#' Bayes factors of well separated models can exceed the largest double, the
+#' default is `log = TRUE`, unlike bridgesampling's.
+#'
+#' The method's arguments follow the generic, whose third argument is `log`:
+#' name `model1` and `model2` in calls (`bayes_factor(fit, x, model1 = "M1",
+#' model2 = "M0")`).
+#'
+#' @param x1 A trained network from [train_comparison()].
+#' @param x2 One data set, or a list of data sets; see [deepbmc_data].
+#' @param log Return the natural logarithm of the Bayes factor? The default
+#'   `TRUE` avoids overflow.
+#' @param ... Must be empty; it exists for compatibility with the generic.
+#' @param model1,model2 The models compared (Bayes factor in favour of
+#'   `model1` over `model2`), by index or by name.
+#' @param group,response Names of the group and response columns when the data
+#'   are data frames; see [deepbmc_data].
+#' @param threads Number of threads for the forward passes.
+#'
+#' @return For one data set, an object of class `"deepbmc_bf"`: a list with
+#'   `bf` (the (log) Bayes factor) and `log`, and the attribute `model_names`,
+#'   printed like bridgesampling's Bayes factors. For several data sets, a
+#'   numeric vector with one (log) Bayes factor per data set.
+#'
+#' @seealso [post_prob.deepbmc_fit()], [compare_models()]
+#' @method bayes_factor deepbmc_fit
+#' @export
+#' @examples
+#' models <- normal_nested_models(groups = 10, obs = 10)
+#' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
+#' x <- matrix(rnorm(100, mean = 0.5), nrow = 10)
+#'
+#' bayes_factor(fit, x)
+#' bayes_factor(fit, x, model1 = "M1", model2 = "M0")
+#' bayes_factor(fit, x, log = FALSE, model1 = "M1", model2 = "M0")
+bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
+                                     model2 = 2, group = NULL, response = NULL,
+                                     threads = 2) {
+  check_dots_empty(...)
+  check_fit(x1)
+  log <- check_flag(log)
+  model_names <- x1$models$model_names
+  model1 <- check_model_index(model1, model_names)
+  model2 <- check_model_index(model2, model_names)
+  threads <- check_threads(threads)
+  prediction <- predict_logits(x1, x2, group, response, threads, arg = "x2")
+
+  log_bf <- prediction$logits[, model1] - prediction$logits[, model2]
+  bf <- if (log) log_bf else exp(log_bf)
+  if (!log && any(is.infinite(bf))) {
+    cli::cli_warn(
+      c(
+        "Some Bayes factors are too large to represent and are {.val {Inf}}.",
+        i = "Use {.code log = TRUE} for their logarithms."
+      ),
+      class = "deepbmc_overflow_warning"
+    )
+  }
+  if (!prediction$single) {
+    return(bf)
+  }
+  structure(
+    list(bf = bf, log = log),
+    model_names = model_names[c(model1, model2)],
+    class = "deepbmc_bf"
+  )
+}
+
+#' @export
+print.deepbmc_bf <- function(x, ...) {
+  model_names <- attr(x, "model_names")
+  cat(
+    "Estimated ", if (x$log) "log " else NULL, "Bayes factor in favor of ",
+    model_names[[1]], " over ", model_names[[2]], ": ",
+    formatC(x$bf, digits = 5, format = "f"), "\n",
+    sep = ""
+  )
+  invisible(x)
+}
+
+# Logits (data sets x models, double) for user data, plus whether the user
+# gave a single data set. Warns when data sizes fall outside the training
+# ranges.
+predict_logits <- function(fit, data, group, response, threads,
+                           arg = "data", call = rlang::caller_env()) {
+  if (fit$models$n_features != 1) {
+    abort_deepbmc(
+      "Data with {fit$models$n_features} features per observation cannot be
+       converted from R yet.",
+      "data",
+      call = call
+    )
+  }
+  converted <- as_datasets(data, group = group, response = response,
+                           arg = arg, call = call)
+  warn_outside_training(dataset_sizes(converted$datasets), fit$models, call)
+  batch <- pack_datasets(converted$datasets, call = call)
+  logits <- cpp_predict(fit$config, fit$weights, batch, threads)
+  check_logits(logits, length(converted$datasets), fit$models$n_models, call)
+  colnames(logits) <- fit$models$model_names
+  list(logits = logits, single = converted$single)
+}
+
+check_logits <- function(logits, n_datasets, n_models, call) {
+  if (!is.matrix(logits) || !identical(dim(logits), c(n_datasets, n_models))) {
+    abort_deepbmc(
+      "Internal error: the network returned logits of the wrong shape.",
+      "numeric",
+      call = call
+    )
+  }
+  if (!all(is.finite(logits))) {
+    abort_deepbmc(
+      c(
+        "The network returned non-finite outputs.",
+        i = "The network computes in single precision; rescale data with
+             huge values (beyond about 1e30)."
+      ),
+      "numeric",
+      call = call
+    )
+  }
+  storage.mode(logits) <- "double"
+  logits
+}
+
+warn_outside_training <- function(sizes, models, call) {
+  outside <- sizes$groups < models$groups[[1]] |
+    sizes$groups > models$groups[[2]] |
+    sizes$min_obs < models$obs[[1]] |
+    sizes$max_obs > models$obs[[2]]
+  if (any(outside)) {
+    n_outside <- sum(outside)
+    n_total <- length(outside)
+    training_sizes <- format_sizes(models)
+    cli::cli_warn(
+      c(
+        "{n_outside} of {n_total} data set{?s} lie{?s/} outside the sizes the
+         network was trained on; its probabilities may be unreliable there.",
+        i = "Trained on {training_sizes}.",
+        i = "Train on a model set whose {.arg groups} and {.arg obs} ranges
+             cover your data."
+      ),
+      class = "deepbmc_extrapolation_warning",
+      call = call
+    )
+  }
+  invisible(outside)
+}
+
+check_dots_empty <- function(..., call = rlang::caller_env()) {
+  n_dots <- ...length()
+  if (n_dots > 0) {
+    dot_names <- names(list(...))
+    abort_deepbmc(
+      c(
+        "{n_dots} unused argument{?s} in {.arg ...}.",
+        i = if (!is.null(dot_names) && any(dot_names != "")) {
+          "Check the spelling of {.arg {dot_names[dot_names != '']}}."
+        }
+      ),
+      "type",
+      call = call
+    )
+  }
+}

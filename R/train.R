@@ -1,0 +1,265 @@
+#' Train a network to compare hierarchical models
+#'
+#' Trains a hierarchical invariant network as a classifier on data sets
+#' simulated from the candidate models, with the log loss, so that its softmax
+#' output approximates the posterior model probabilities under a uniform
+#' prior over the models (Elsemüller et al., 2024). Training is online: every
+#' step simulates a fresh batch, so the network never sees a data set twice and
+#' cannot overfit. Simulation, forward and backward passes run in parallel in
+#' C++.
+#'
+#' Optimisation uses Adam with the learning rate decaying from
+#' `learning_rate` to zero along a cosine over all `epochs * iterations`
+#' steps, and gradients clipped to a global norm of 1, as in the paper.
+#' An "epoch" is only a unit of `iterations` steps; every step draws new data.
+#' Results depend on `seed` but not on `threads`.
+#'
+#' Press Ctrl-C (Esc in RStudio) to stop early: the steps done so far are kept
+#' and returned with a warning of class `"deepbmc_interrupted_warning"`.
+#'
+#' @param models A model set, e.g. from [normal_nested_models()].
+#' @param network An architecture from [hierarchical_network()]; `NULL` uses
+#'   its defaults (the paper's Study 1 network).
+#' @param epochs,iterations Training runs `epochs * iterations` steps. The
+#'   paper used 10 x 1000 for Study 1 with fixed sizes, and 20 to 40 epochs for
+#'   variable sizes.
+#' @param batch_size Data sets simulated per step, spread evenly over the
+#'   models.
+#' @param learning_rate Initial learning rate of Adam.
+#' @param threads Number of threads for simulation and training (at least 1).
+#'   The default 2 suits laptops and CRAN; use up to the number of cores.
+#' @param seed A whole number in `[0, 2^52]` that makes the initial weights
+#'   and the simulations reproducible. `NULL` (the default) draws one from R's
+#'   random number generator, so [set.seed()] works too; the seed used is kept
+#'   in the result.
+#' @param progress Show a progress bar with the current loss, data sets per
+#'   second and the time left?
+#'
+#' @return A trained network, a list of class `"deepbmc_fit"` with elements
+#' * `models`, `network`: the arguments;
+#' * `config`: the configuration the C++ core reads;
+#' * `weights`: the trained weights, a numeric vector;
+#' * `optimizer`: Adam's state (`m`, `v`, `step`);
+#' * `history`: a data frame with one row per step and columns `step`,
+#'   `epoch`, `loss` (mean log loss of the batch) and `accuracy` (share of the
+#'   batch classified correctly);
+#' * `training`: the settings (`epochs`, `iterations`, `batch_size`,
+#'   `learning_rate`, `seed`, `threads`), `steps_done` and `seconds` of
+#'   training;
+#' * `format_version`: the version of this layout.
+#'
+#' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
+#' that gives identical results. Use it with [post_prob()],
+#' [bayes_factor()], [compare_models()] and [validate()].
+#'
+#' @references Elsemüller, L., Schnuerch, M., Bürkner, P.-C., & Radev, S. T.
+#'   (2024). A deep learning method for comparing Bayesian hierarchical models.
+#'   *Psychological Methods*. \doi{10.1037/met0000645}
+#' @export
+#' @examples
+#' models <- normal_nested_models(groups = 10, obs = 10)
+#' # Far too short for useful probabilities, but quick
+#' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
+#' fit
+#'
+#' \donttest{
+#' # The paper's Study 1 schedule (several minutes)
+#' fit <- train_comparison(
+#'   normal_nested_models(),
+#'   epochs = 10, iterations = 1000, threads = 2
+#' )
+#' }
+train_comparison <- function(models, network = NULL, epochs = 10,
+                             iterations = 1000, batch_size = 32,
+                             learning_rate = 5e-4, threads = 2, seed = NULL,
+                             progress = interactive()) {
+  check_models(models)
+  if (is.null(network)) {
+    network <- hierarchical_network()
+  }
+  check_network(network)
+  epochs <- check_whole_number(epochs, max = 1e6)
+  iterations <- check_whole_number(iterations, max = 1e6)
+  batch_size <- check_whole_number(batch_size, max = 65536)
+  learning_rate <- check_positive_number(learning_rate)
+  threads <- check_threads(threads)
+  seed <- check_seed(seed)
+  progress <- check_flag(progress)
+  total_steps <- as.double(epochs) * iterations
+  max_steps <- .Machine$integer.max
+  if (total_steps > max_steps) {
+    abort_deepbmc(
+      c(
+        "{.code epochs * iterations} must be at most
+         {format_count(max_steps)}.",
+        x = "You asked for {format_count(total_steps)} steps."
+      ),
+      "value"
+    )
+  }
+  check_batch_size(models, batch_size)
+  config <- network_config(network, models)
+
+  weights <- cpp_network_init(config, seed)
+  fit <- new_deepbmc_fit(
+    models = models,
+    network = network,
+    config = config,
+    weights = weights,
+    optimizer = list(
+      m = numeric(length(weights)),
+      v = numeric(length(weights)),
+      step = 0L
+    ),
+    history = empty_history(),
+    training = list(
+      epochs = epochs,
+      iterations = iterations,
+      batch_size = batch_size,
+      learning_rate = learning_rate,
+      seed = seed,
+      threads = threads,
+      steps_done = 0L,
+      seconds = 0
+    )
+  )
+  run_training(fit, total_steps = as.integer(total_steps), progress = progress)
+}
+
+# Simulated batches live in memory at once (and C++ indexes their rows with
+# int), so their largest possible number of observations is capped.
+check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
+                             max_observations = 5e7,
+                             call = rlang::caller_env()) {
+  observations <- as.double(n) * models$groups[[2]] * models$obs[[2]]
+  if (observations > max_observations) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} = {format_count(n)} data sets would hold up to
+         {format_count(observations)} observations.",
+        i = "At most {format_count(max_observations)} fit in one batch; use
+             fewer data sets at a time."
+      ),
+      "value",
+      call = call
+    )
+  }
+  invisible(observations)
+}
+
+empty_history <- function() {
+  data.frame(
+    step = integer(0),
+    epoch = integer(0),
+    loss = numeric(0),
+    accuracy = numeric(0)
+  )
+}
+
+# Runs the remaining steps of `fit` up to `total_steps` in short chunks. Between
+# chunks (on the main thread, never inside C++ worker threads) it updates the
+# progress bar and gives R a chance to process an interrupt. The fit is
+# replaced in one assignment per chunk, so an interrupt at any point leaves a
+# consistent fit: at worst the chunk in flight is lost.
+run_training <- function(fit, total_steps, progress) {
+  spec <- models_spec(fit$models)
+  settings <- fit$training
+  first_step <- fit$optimizer$step
+  if (first_step >= total_steps) {
+    return(fit)
+  }
+
+  loss_text <- "-"
+  rate_text <- "-"
+  if (progress) {
+    bar <- cli::cli_progress_bar(
+      # Fits 80 columns: a bar would push the numbers off narrow consoles.
+      format = paste(
+        "Training {cli::pb_current}/{cli::pb_total} steps ({cli::pb_percent})",
+        "| loss {loss_text} | {rate_text} data sets/s | ETA {cli::pb_eta}"
+      ),
+      total = total_steps,
+      clear = FALSE
+    )
+    cli::cli_progress_update(id = bar, set = first_step, force = TRUE)
+  }
+
+  # Grow chunks until one takes about a quarter second: short enough for a
+  # responsive bar and Ctrl-C, long enough that R overhead does not matter.
+  # Results do not depend on the chunking, since C++ derives the random
+  # numbers from (seed, step, data set) and the learning rate from the step.
+  chunk <- 2L
+  target_seconds <- 0.25
+  interrupted <- FALSE
+  tryCatch(
+    {
+      while (fit$optimizer$step < total_steps) {
+        steps <- min(chunk, total_steps - fit$optimizer$step)
+        started <- proc.time()[["elapsed"]]
+        result <- cpp_train(
+          fit$config, fit$weights, fit$optimizer, spec,
+          steps, total_steps, settings$batch_size, settings$learning_rate,
+          settings$seed, settings$threads
+        )
+        seconds <- proc.time()[["elapsed"]] - started
+        fit <- advance_fit(fit, result, seconds)
+
+        loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
+        rate <- steps * settings$batch_size / max(seconds, 1e-6)
+        rate_text <- format_count(round(rate))
+        if (progress) {
+          cli::cli_progress_update(id = bar, set = fit$optimizer$step)
+        }
+        chunk <- next_chunk_size(chunk, steps, seconds, target_seconds)
+      }
+    },
+    interrupt = function(e) {
+      interrupted <<- TRUE
+    }
+  )
+  if (progress) {
+    # "failed" keeps the bar where training stopped instead of showing 100%.
+    outcome <- if (interrupted) "failed" else "done"
+    cli::cli_progress_done(id = bar, result = outcome)
+  }
+  if (interrupted) {
+    cli::cli_warn(
+      c(
+        "Training interrupted after {fit$training$steps_done} of
+         {total_steps} steps.",
+        i = "Returning the network trained so far."
+      ),
+      class = "deepbmc_interrupted_warning"
+    )
+  }
+  fit
+}
+
+next_chunk_size <- function(chunk, steps, seconds, target_seconds) {
+  if (steps < chunk) {
+    return(chunk)
+  }
+  per_step <- max(seconds, 1e-4) / steps
+  wanted <- floor(target_seconds / per_step)
+  as.integer(max(1, min(wanted, 4 * chunk, 1000)))
+}
+
+# The fit after one chunk of `cpp_train()`.
+advance_fit <- function(fit, result, seconds) {
+  done_before <- fit$optimizer$step
+  steps <- length(result$loss)
+  step <- done_before + seq_len(steps)
+  chunk_history <- data.frame(
+    step = step,
+    epoch = as.integer((step - 1L) %/% fit$training$iterations + 1L),
+    loss = as.double(result$loss),
+    accuracy = as.double(result$accuracy)
+  )
+  fit$weights <- result$weights
+  fit$optimizer <- result$optimizer
+  fit$optimizer$step <- as.integer(done_before + steps)
+  fit$history <- rbind(fit$history, chunk_history)
+  fit$training$steps_done <- fit$optimizer$step
+  fit$training$seconds <- fit$training$seconds + seconds
+  fit
+}
