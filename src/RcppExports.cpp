@@ -81,6 +81,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_select_kernels
+std::string cpp_select_kernels(std::string which);
+RcppExport SEXP _deepbmc_cpp_select_kernels(SEXP whichSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type which(whichSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_select_kernels(which));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_simulate
 Rcpp::List cpp_simulate(Rcpp::List models, int n, double seed, int threads);
 RcppExport SEXP _deepbmc_cpp_simulate(SEXP modelsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
@@ -138,6 +149,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
     {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 4},
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 5},
+    {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},
     {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 10},
     {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},

@@ -2,6 +2,7 @@
 // tests use. Thin: convert, call the core, convert back.
 #include <Rcpp.h>
 
+#include "kernels.h"
 #include "loss.h"
 #include "network.h"
 #include "r_convert.h"
@@ -87,3 +88,8 @@ Rcpp::List cpp_loss_grad(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::L
   return double_precision ? loss_grad<double>(spec, weights, data, labels)
                           : loss_grad<float>(spec, weights, data, labels);
 }
+
+// Chooses the float kernels: "auto", "avx2" or "baseline" (tests compare both
+// with the double reference). Returns the name of the kernels in use.
+// [[Rcpp::export]]
+std::string cpp_select_kernels(std::string which) { return select_kernels(which.c_str()); }
