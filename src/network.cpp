@@ -1,6 +1,7 @@
 #include "network.h"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace deepbmc {
 
@@ -30,6 +31,9 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
                          double* logits) const {
   const int n_levels = spec_.n_levels();
   const Activation act = spec_.config.activation;
+  if (data.levels() != n_levels || data.dim != spec_.config.input_dim) {
+    throw std::invalid_argument("the data's levels or features do not match the network");
+  }
   ws.levels.resize(n_levels);
   ws.counts.resize(n_levels);
   ws.set_masks.resize(n_levels);

@@ -52,6 +52,24 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
   }
 }
 
+// The packed batch format and the built-in simulators hold two-level data.
+inline void r_check_levels(const NetworkSpec& spec, int data_levels) {
+  if (spec.n_levels() != data_levels) {
+    Rcpp::stop("the network has %d levels but the data have %d", spec.n_levels(), data_levels);
+  }
+}
+
+inline void r_check_model_set(const NetworkSpec& spec, const ModelSet& models) {
+  if (models.n_models() != spec.config.n_models || models.n_features() != spec.config.input_dim) {
+    Rcpp::stop("internal: network and model set do not match");
+  }
+  r_check_levels(spec, models.n_levels());
+}
+
+inline void r_check_threads(int threads) {
+  if (threads < 1) Rcpp::stop("internal: threads must be at least 1");
+}
+
 inline SizeRange r_size_range(const Rcpp::List& x, const char* name) {
   const std::vector<int> range = r_ints(x, name);
   if (range.size() != 2 || range[0] < 1 || range[1] < range[0]) {
@@ -72,14 +90,19 @@ inline std::unique_ptr<ModelSet> r_model_set(const Rcpp::List& spec) {
 // Packed batch (see R/data.R): values row-major, 0-based group and data-set
 // offsets, a row mask. Unobserved values become 0 so they cannot leak NaN.
 template <class T>
-std::vector<Dataset<T>> r_datasets(const Rcpp::List& batch) {
+std::vector<Dataset<T>> r_datasets(const Rcpp::List& batch, const NetworkSpec& spec) {
+  r_check_levels(spec, 2);
   const Rcpp::NumericVector values = batch["values"];
   const int dim = r_int(batch, "n_features");
   const std::vector<int> groups = r_ints(batch, "group_offsets");
   const std::vector<int> sets = r_ints(batch, "dataset_offsets");
   const Rcpp::LogicalVector mask = batch["mask"];
   const int n_rows = mask.size();
-  if (dim < 1 || static_cast<R_xlen_t>(n_rows) * dim != values.size()) {
+  if (dim != spec.config.input_dim) {
+    Rcpp::stop("internal: the data have %d features but the network expects %d", dim,
+               spec.config.input_dim);
+  }
+  if (static_cast<R_xlen_t>(n_rows) * dim != values.size()) {
     Rcpp::stop("internal: values must have n_rows x n_features entries");
   }
   if (groups.empty() || groups.front() != 0 || groups.back() != n_rows || sets.empty() ||

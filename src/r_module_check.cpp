@@ -55,6 +55,23 @@ Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::Numeric
       static_cast<int>(row_mask.size()) != x.nrow()) {
     Rcpp::stop("internal: offsets and mask must match x");
   }
+  for (size_t s = 1; s < offs.size(); ++s) {
+    if (offs[s] < offs[s - 1]) Rcpp::stop("internal: offsets must not decrease");
+  }
+  // Input widths each module expects.
+  const EquivariantSpec* first_eq = level.equivariant.empty() ? nullptr : &level.equivariant[0];
+  int expected_cols = level.in_dim;
+  if (module == "invariant" && first_eq != nullptr) expected_cols = spec.config.s3[0];
+  if (module == "set_mean") expected_cols = x.ncol();
+  if (x.ncol() != expected_cols) Rcpp::stop("internal: x must have %d columns", expected_cols);
+  if ((module == "dense" || module == "broadcast_dense" || module == "equivariant") &&
+      first_eq == nullptr) {
+    Rcpp::stop("internal: module '%s' needs n_equivariant >= 1", module);
+  }
+  if (module == "broadcast_dense" &&
+      (pooled.nrow() != static_cast<int>(offs.size()) - 1 || pooled.ncol() != spec.config.s2[0])) {
+    Rcpp::stop("internal: pooled must be n_sets x s2");
+  }
   std::vector<int> counts(offs.size() - 1, 0);
   for (size_t s = 0; s + 1 < offs.size(); ++s) {
     for (int r = offs[s]; r < offs[s + 1]; ++r) counts[s] += row_mask[r];

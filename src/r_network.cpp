@@ -35,11 +35,9 @@ static std::vector<float> to_float(const Rcpp::NumericVector& x, size_t expected
 Rcpp::NumericMatrix cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data,
                                 int threads) {
   const NetworkSpec spec = r_network_spec(config);
+  r_check_threads(threads);
   const std::vector<float> params = to_float(weights, spec.n_params);
-  const std::vector<Dataset<float>> sets = r_datasets<float>(data);
-  for (const auto& d : sets) {
-    if (d.dim != spec.config.input_dim) Rcpp::stop("internal: data have the wrong number of features");
-  }
+  const std::vector<Dataset<float>> sets = r_datasets<float>(data, spec);
   const int k = spec.config.n_models;
   std::vector<double> logits(sets.size() * k);
   predict_many(spec, params.data(), sets, threads, logits.data());
@@ -54,9 +52,13 @@ template <class T>
 static Rcpp::List loss_grad(const NetworkSpec& spec, const Rcpp::NumericVector& weights,
                             const Rcpp::List& data, const Rcpp::IntegerVector& labels) {
   std::vector<T> params(weights.begin(), weights.end());
-  const std::vector<Dataset<T>> sets = r_datasets<T>(data);
+  const std::vector<Dataset<T>> sets = r_datasets<T>(data, spec);
   const int k = spec.config.n_models;
+  if (sets.empty()) Rcpp::stop("internal: no data sets");
   if (labels.size() != static_cast<R_xlen_t>(sets.size())) Rcpp::stop("internal: one label per data set");
+  for (int label : labels) {
+    if (label == NA_INTEGER || label < 1 || label > k) Rcpp::stop("internal: labels must be in 1..%d", k);
+  }
   const Network<T> net(spec, params.data());
   Workspace<T> ws;
   std::vector<T> grads(spec.n_params, T(0));

@@ -2,6 +2,8 @@
 // chunks in a loop so that progress, messages and interrupts stay on R's side.
 #include <Rcpp.h>
 
+#include <cmath>
+
 #include "r_convert.h"
 #include "trainer.h"
 
@@ -13,22 +15,23 @@ Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List 
                      double learning_rate, double seed, int threads) {
   const NetworkSpec spec = r_network_spec(config);
   const std::unique_ptr<ModelSet> model_set = r_model_set(models);
-  if (model_set->n_models() != spec.config.n_models || model_set->n_features() != spec.config.input_dim) {
-    Rcpp::stop("internal: network and model set do not match");
-  }
+  r_check_model_set(spec, *model_set);
   const Rcpp::NumericVector m = optimizer["m"], v = optimizer["v"];
   if (static_cast<size_t>(weights.size()) != spec.n_params ||
       static_cast<size_t>(m.size()) != spec.n_params || static_cast<size_t>(v.size()) != spec.n_params) {
     Rcpp::stop("internal: weights and optimizer state must match the network");
   }
-  if (steps < 0 || batch_size < 1 || threads < 1 || !(total_steps >= 1)) {
-    Rcpp::stop("internal: invalid training sizes");
+  const double step = Rcpp::as<double>(optimizer["step"]);
+  if (steps < 0 || batch_size < 1 || threads < 1 || !(total_steps >= 1) ||
+      !(learning_rate > 0) || !std::isfinite(learning_rate) || !(step >= 0) ||
+      step != std::floor(step)) {
+    Rcpp::stop("internal: invalid training settings");
   }
   std::vector<float> params(weights.begin(), weights.end());
   AdamState adam;
   adam.m.assign(m.begin(), m.end());
   adam.v.assign(v.begin(), v.end());
-  adam.step = static_cast<int64_t>(Rcpp::as<double>(optimizer["step"]));
+  adam.step = static_cast<int64_t>(step);
   AdamOptions options;
   options.learning_rate = learning_rate;
   options.total_steps = static_cast<int64_t>(total_steps);
@@ -56,9 +59,7 @@ Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::Li
                         double seed, int threads) {
   const NetworkSpec spec = r_network_spec(config);
   const std::unique_ptr<ModelSet> model_set = r_model_set(models);
-  if (model_set->n_models() != spec.config.n_models || model_set->n_features() != spec.config.input_dim) {
-    Rcpp::stop("internal: network and model set do not match");
-  }
+  r_check_model_set(spec, *model_set);
   if (static_cast<size_t>(weights.size()) != spec.n_params || n < 0 || threads < 1) {
     Rcpp::stop("internal: invalid validation arguments");
   }

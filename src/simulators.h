@@ -15,6 +15,7 @@ class ModelSet {
   virtual ~ModelSet() = default;
   virtual int n_models() const = 0;
   virtual int n_features() const = 0;
+  virtual int n_levels() const = 0;
   // Writes one data set from the prior predictive of model `model` (0-based).
   virtual void simulate(int model, Rng& rng, Dataset<float>& out) const = 0;
 };
@@ -33,6 +34,7 @@ class NormalNestedModels : public ModelSet {
   NormalNestedModels(SizeRange groups, SizeRange obs) : groups_(groups), obs_(obs) {}
   int n_models() const override { return 2; }
   int n_features() const override { return 1; }
+  int n_levels() const override { return 2; }
   void simulate(int model, Rng& rng, Dataset<float>& out) const override;
 
  private:

@@ -1,0 +1,4 @@
+library(testthat)
+library(deepbmc)
+
+test_check("deepbmc")
