@@ -1,0 +1,74 @@
+# Benchmarks (not tests): throughput of training and inference, and the
+# Study 1 acceptance figures (accuracy and ECE after the paper's schedule).
+# Run with `make bench`; BENCH_QUICK=1 skips the full training run. Results go
+# to the console and to bench/results.md.
+
+suppressPackageStartupMessages(library(deepbmc))
+
+quick <- nzchar(Sys.getenv("BENCH_QUICK"))
+out_file <- file.path("bench", "results.md")
+lines <- character()
+say <- function(...) {
+  line <- paste0(...)
+  cat(line, "\n", sep = "")
+  lines <<- c(lines, line)
+}
+elapsed <- function(expr) {
+  started <- proc.time()[["elapsed"]]
+  force(expr)
+  proc.time()[["elapsed"]] - started
+}
+
+cpu <- tryCatch(
+  sub(".*: ", "", grep("model name", readLines("/proc/cpuinfo"), value = TRUE)[[1]]),
+  error = function(e) "unknown"
+)
+say("# deepbmc benchmarks")
+say("")
+say("- date: ", format(Sys.time(), "%Y-%m-%d %H:%M %Z"))
+say("- machine: ", cpu, ", ", parallel::detectCores(), " cores; ", R.version.string)
+say("- float kernels: ", deepbmc:::cpp_select_kernels("auto"))
+say("")
+
+# Study 1 at L = N = 50 with the paper's architecture.
+models <- normal_nested_models(groups = 50, obs = 50)
+say("## Throughput, Study 1 network, L = N = 50, batch 32")
+say("")
+say("| threads | training data sets/s | inference data sets/s (post_prob) | validate data sets/s (simulate + infer) |")
+say("|---|---|---|---|")
+sims <- simulate_datasets(models, n = 5000, seed = 2)
+for (threads in c(1L, 2L)) {
+  steps <- 300L
+  warm <- train_comparison(models, epochs = 1, iterations = 10, threads = threads,
+                           seed = 1, progress = FALSE)
+  seconds <- elapsed(fit <- train_comparison(models, epochs = 1, iterations = steps,
+                                             threads = threads, seed = 1,
+                                             progress = FALSE))
+  train_rate <- steps * 32 / seconds
+  infer_seconds <- elapsed(pmp <- post_prob(fit, sims$data, threads = threads))
+  validate_seconds <- elapsed(validation <- validate(fit, n = 5000, seed = 3,
+                                                     threads = threads))
+  say(sprintf("| %d | %.0f | %.0f | %.0f |", threads, train_rate, 5000 / infer_seconds,
+              5000 / validate_seconds))
+}
+say("")
+
+if (!quick) {
+  say("## Study 1 acceptance: 10 epochs x 1000 iterations x 32, 2 threads")
+  say("")
+  seconds <- elapsed(fit <- train_comparison(models, epochs = 10, iterations = 1000,
+                                             threads = 2, seed = 2026,
+                                             progress = FALSE))
+  validation <- validate(fit, n = 5000, seed = 7, threads = 2, bins = 15)
+  say(sprintf("- training: %.0f s (%.0f data sets/s)", seconds, 320000 / seconds))
+  say(sprintf("- held-out accuracy (5000 data sets): %.4f (paper: 0.886)",
+              validation$metrics$accuracy))
+  say(sprintf("- ECE on PMP(M1), 15 bins: %.4f (paper: median 0.0139)",
+              validation$metrics$ece[["M1"]]))
+  say(sprintf("- log score: %.4f; Brier: %.4f", validation$metrics$log_score,
+              validation$metrics$brier))
+  say("")
+}
+
+writeLines(lines, out_file)
+cat("Results written to", out_file, "\n")
