@@ -62,13 +62,8 @@
 #' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
 #' fit
 #'
-#' \donttest{
-#' # The paper's Study 1 schedule (several minutes)
-#' fit <- train_comparison(
-#'   normal_nested_models(),
-#'   epochs = 10, iterations = 1000, threads = 2
-#' )
-#' }
+#' # The paper's Study 1 schedule, 10 x 1000 steps at 50 groups of 50
+#' # observations, takes a few minutes: see demo("study1", package = "deepbmc").
 train_comparison <- function(models, network = NULL, epochs = 10,
                              iterations = 1000, batch_size = 32,
                              learning_rate = 5e-4, threads = 2, seed = NULL,
