@@ -29,6 +29,14 @@ cpp_simulate <- function(models, n, seed, threads) {
     .Call(`_deepbmc_cpp_simulate`, models, n, seed, threads)
 }
 
+cpp_trainer_new <- function(config, models, batch_size, seed, threads) {
+    .Call(`_deepbmc_cpp_trainer_new`, config, models, batch_size, seed, threads)
+}
+
+cpp_trainer_run <- function(session, weights, optimizer, steps, total_steps, learning_rate) {
+    .Call(`_deepbmc_cpp_trainer_run`, session, weights, optimizer, steps, total_steps, learning_rate)
+}
+
 cpp_train <- function(config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads) {
     .Call(`_deepbmc_cpp_train`, config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads)
 }

@@ -183,27 +183,35 @@ run_training <- function(fit, total_steps, progress) {
   # responsive bar and Ctrl-C, long enough that R overhead does not matter.
   # Results do not depend on the chunking, since C++ derives the random
   # numbers from (seed, step, data set) and the learning rate from the step.
+  # The session keeps the simulated batch and work buffers between chunks; it
+  # lives only in this function, never in the fit.
+  session <- cpp_trainer_new(
+    fit$config, spec, settings$batch_size, settings$seed, settings$threads
+  )
   chunk <- 2L
   target_seconds <- 0.25
   interrupted <- FALSE
+  # History rows collect in a list and are bound once at the end; `fit` and
+  # the list change in one assignment per chunk, so an interrupt cannot leave
+  # them out of step.
+  state <- list(fit = fit, history = list())
   tryCatch(
     {
-      while (fit$optimizer$step < total_steps) {
-        steps <- min(chunk, total_steps - fit$optimizer$step)
+      while (state$fit$optimizer$step < total_steps) {
+        steps <- min(chunk, total_steps - state$fit$optimizer$step)
         started <- proc.time()[["elapsed"]]
-        result <- cpp_train(
-          fit$config, fit$weights, fit$optimizer, spec,
-          steps, total_steps, settings$batch_size, settings$learning_rate,
-          settings$seed, settings$threads
+        result <- cpp_trainer_run(
+          session, state$fit$weights, state$fit$optimizer, steps, total_steps,
+          settings$learning_rate
         )
         seconds <- proc.time()[["elapsed"]] - started
-        fit <- advance_fit(fit, result, seconds)
+        state <- advance_training(state, result, seconds)
 
         loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
         rate <- steps * settings$batch_size / max(seconds, 1e-6)
         rate_text <- format_count(round(rate))
         if (progress) {
-          cli::cli_progress_update(id = bar, set = fit$optimizer$step)
+          cli::cli_progress_update(id = bar, set = state$fit$optimizer$step)
         }
         chunk <- next_chunk_size(chunk, steps, seconds, target_seconds)
       }
@@ -212,6 +220,8 @@ run_training <- function(fit, total_steps, progress) {
       interrupted <<- TRUE
     }
   )
+  fit <- state$fit
+  fit$history <- do.call(rbind, c(list(fit$history), state$history))
   if (progress) {
     # "failed" keeps the bar where training stopped instead of showing 100%.
     outcome <- if (interrupted) "failed" else "done"
@@ -239,8 +249,9 @@ next_chunk_size <- function(chunk, steps, seconds, target_seconds) {
   as.integer(max(1, min(wanted, 4 * chunk, 1000)))
 }
 
-# The fit after one chunk of `cpp_train()`.
-advance_fit <- function(fit, result, seconds) {
+# The training state (fit and history chunks) after one chunk of training.
+advance_training <- function(state, result, seconds) {
+  fit <- state$fit
   done_before <- fit$optimizer$step
   steps <- length(result$loss)
   step <- done_before + seq_len(steps)
@@ -253,8 +264,7 @@ advance_fit <- function(fit, result, seconds) {
   fit$weights <- result$weights
   fit$optimizer <- result$optimizer
   fit$optimizer$step <- as.integer(done_before + steps)
-  fit$history <- rbind(fit$history, chunk_history)
   fit$training$steps_done <- fit$optimizer$step
   fit$training$seconds <- fit$training$seconds + seconds
-  fit
+  list(fit = fit, history = c(state$history, list(chunk_history)))
 }

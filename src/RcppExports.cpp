@@ -106,6 +106,37 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_trainer_new
+SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, double seed, int threads);
+RcppExport SEXP _deepbmc_cpp_trainer_new(SEXP configSEXP, SEXP modelsSEXP, SEXP batch_sizeSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type config(configSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type models(modelsSEXP);
+    Rcpp::traits::input_parameter< int >::type batch_size(batch_sizeSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_trainer_new(config, models, batch_size, seed, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_trainer_run
+Rcpp::List cpp_trainer_run(SEXP session, Rcpp::NumericVector weights, Rcpp::List optimizer, int steps, double total_steps, double learning_rate);
+RcppExport SEXP _deepbmc_cpp_trainer_run(SEXP sessionSEXP, SEXP weightsSEXP, SEXP optimizerSEXP, SEXP stepsSEXP, SEXP total_stepsSEXP, SEXP learning_rateSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type session(sessionSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type optimizer(optimizerSEXP);
+    Rcpp::traits::input_parameter< int >::type steps(stepsSEXP);
+    Rcpp::traits::input_parameter< double >::type total_steps(total_stepsSEXP);
+    Rcpp::traits::input_parameter< double >::type learning_rate(learning_rateSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_trainer_run(session, weights, optimizer, steps, total_steps, learning_rate));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_train
 Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List optimizer, Rcpp::List models, int steps, double total_steps, int batch_size, double learning_rate, double seed, int threads);
 RcppExport SEXP _deepbmc_cpp_train(SEXP configSEXP, SEXP weightsSEXP, SEXP optimizerSEXP, SEXP modelsSEXP, SEXP stepsSEXP, SEXP total_stepsSEXP, SEXP batch_sizeSEXP, SEXP learning_rateSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
@@ -151,6 +182,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 5},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},
+    {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 5},
+    {"_deepbmc_cpp_trainer_run", (DL_FUNC) &_deepbmc_cpp_trainer_run, 6},
     {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 10},
     {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},
     {NULL, NULL, 0}

@@ -9,22 +9,56 @@
 
 using namespace deepbmc;
 
+namespace {
+
+// What a training run keeps between chunks: the model set, and the trainer's
+// batch, gradient slots and workspaces, so that chunks after the first
+// allocate nothing. Lives only while train_comparison() runs; fits never hold
+// it.
+struct TrainingSession {
+  NetworkSpec spec;
+  std::unique_ptr<ModelSet> models;
+  std::unique_ptr<Trainer> trainer;
+};
+
+TrainingSession* session_of(SEXP session) {
+  Rcpp::XPtr<TrainingSession> ptr(session);
+  if (ptr.get() == nullptr) Rcpp::stop("internal: the training session is no longer valid");
+  return ptr.get();
+}
+
+}  // namespace
+
 // [[Rcpp::export]]
-Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List optimizer,
-                     Rcpp::List models, int steps, double total_steps, int batch_size,
-                     double learning_rate, double seed, int threads) {
-  const NetworkSpec spec = r_network_spec(config);
-  const std::unique_ptr<ModelSet> model_set = r_model_set(models);
-  r_check_model_set(spec, *model_set);
+SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, double seed,
+                     int threads) {
+  if (batch_size < 1) Rcpp::stop("internal: batch_size must be at least 1");
+  r_check_threads(threads);
+  std::unique_ptr<TrainingSession> session(new TrainingSession());
+  session->spec = r_network_spec(config);
+  session->models = r_model_set(models);
+  r_check_model_set(session->spec, *session->models);
+  session->trainer.reset(
+      new Trainer(session->spec, *session->models, batch_size, r_seed(seed), threads));
+  return Rcpp::XPtr<TrainingSession>(session.release(), true);
+}
+
+// Runs `steps` steps from optimizer$step on, with the learning rate decaying
+// over total_steps; returns the new weights and optimizer state and the
+// batch loss and accuracy of every step.
+// [[Rcpp::export]]
+Rcpp::List cpp_trainer_run(SEXP session, Rcpp::NumericVector weights, Rcpp::List optimizer,
+                           int steps, double total_steps, double learning_rate) {
+  TrainingSession* s = session_of(session);
+  const size_t n_params = s->spec.n_params;
   const Rcpp::NumericVector m = optimizer["m"], v = optimizer["v"];
-  if (static_cast<size_t>(weights.size()) != spec.n_params ||
-      static_cast<size_t>(m.size()) != spec.n_params || static_cast<size_t>(v.size()) != spec.n_params) {
+  if (static_cast<size_t>(weights.size()) != n_params ||
+      static_cast<size_t>(m.size()) != n_params || static_cast<size_t>(v.size()) != n_params) {
     Rcpp::stop("internal: weights and optimizer state must match the network");
   }
   const double step = Rcpp::as<double>(optimizer["step"]);
-  if (steps < 0 || batch_size < 1 || threads < 1 || !(total_steps >= 1) ||
-      !(learning_rate > 0) || !std::isfinite(learning_rate) || !(step >= 0) ||
-      step != std::floor(step)) {
+  if (steps < 0 || !(total_steps >= 1) || !(learning_rate > 0) || !std::isfinite(learning_rate) ||
+      !(step >= 0) || step != std::floor(step)) {
     Rcpp::stop("internal: invalid training settings");
   }
   std::vector<float> params(weights.begin(), weights.end());
@@ -37,8 +71,7 @@ Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List 
   options.total_steps = static_cast<int64_t>(total_steps);
 
   std::vector<StepStats> stats(steps);
-  Trainer trainer(spec, *model_set, batch_size, r_seed(seed), threads);
-  trainer.run(steps, params.data(), adam, options, stats.data());
+  s->trainer->run(steps, params.data(), adam, options, stats.data());
 
   Rcpp::NumericVector loss(steps), accuracy(steps);
   for (int i = 0; i < steps; ++i) {
@@ -54,13 +87,31 @@ Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List 
       Rcpp::Named("loss") = loss, Rcpp::Named("accuracy") = accuracy);
 }
 
+// One-shot form of the two above.
+// [[Rcpp::export]]
+Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List optimizer,
+                     Rcpp::List models, int steps, double total_steps, int batch_size,
+                     double learning_rate, double seed, int threads) {
+  const SEXP session = PROTECT(cpp_trainer_new(config, models, batch_size, seed, threads));
+  Rcpp::List result;
+  try {
+    result = cpp_trainer_run(session, weights, optimizer, steps, total_steps, learning_rate);
+  } catch (...) {
+    UNPROTECT(1);
+    throw;
+  }
+  UNPROTECT(1);
+  return result;
+}
+
 // [[Rcpp::export]]
 Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List models, int n,
                         double seed, int threads) {
   const NetworkSpec spec = r_network_spec(config);
   const std::unique_ptr<ModelSet> model_set = r_model_set(models);
   r_check_model_set(spec, *model_set);
-  if (static_cast<size_t>(weights.size()) != spec.n_params || n < 0 || threads < 1) {
+  r_check_threads(threads);
+  if (static_cast<size_t>(weights.size()) != spec.n_params || n < 0) {
     Rcpp::stop("internal: invalid validation arguments");
   }
   const std::vector<float> params(weights.begin(), weights.end());
