@@ -329,9 +329,10 @@ check_fit_weights <- function(fit, arg, call) {
 
 # Prior model probabilities must be a proper distribution, as in
 # bridgesampling; strictly positive so that every log prior is finite.
-check_prior_prob <- function(prior_prob, n_models,
+check_prior_prob <- function(prior_prob, model_names,
                              arg = rlang::caller_arg(prior_prob),
                              call = rlang::caller_env()) {
+  n_models <- length(model_names)
   if (is.null(prior_prob)) {
     return(rep(1 / n_models, n_models))
   }
@@ -368,7 +369,22 @@ check_prior_prob <- function(prior_prob, n_models,
       call = call
     )
   }
-  as.double(prior_prob)
+  # Named priors are matched to the models by name, never by position.
+  if (!is.null(names(prior_prob))) {
+    if (!setequal(names(prior_prob), model_names) || anyDuplicated(names(prior_prob))) {
+      abort_deepbmc(
+        c(
+          "The names of {.arg {arg}} must be the model names.",
+          i = "Models: {.val {model_names}}.",
+          x = "You supplied names {.val {names(prior_prob)}}."
+        ),
+        "value",
+        call = call
+      )
+    }
+    prior_prob <- prior_prob[model_names]
+  }
+  unname(as.double(prior_prob))
 }
 
 check_model_names <- function(model_names, default,

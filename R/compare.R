@@ -25,7 +25,7 @@
 compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
                            response = NULL, threads = 2) {
   check_fit(fit)
-  prior_prob <- check_prior_prob(prior_prob, fit$models$n_models)
+  prior_prob <- check_prior_prob(prior_prob, fit$models$model_names)
   threads <- check_threads(threads)
   prediction <- predict_logits(fit, data, group, response, threads)
   if (!prediction$single) {

@@ -142,7 +142,7 @@ network_config <- function(network, models, call = rlang::caller_env()) {
       call = call
     )
   }
-  list(
+  config <- list(
     input_dim = as.integer(models$n_features),
     n_models = as.integer(models$n_models),
     activation = network$activation,
@@ -155,7 +155,26 @@ network_config <- function(network, models, call = rlang::caller_env()) {
     head_units = network$head_units,
     head_layers = network$head_layers
   )
+  n_weights <- cpp_network_size(config)
+  if (n_weights > max_network_weights) {
+    abort_deepbmc(
+      c(
+        "{.arg network} is too large: it has
+         {format(n_weights, big.mark = ',', scientific = FALSE)} weights.",
+        i = "At most {format(max_network_weights, big.mark = ',', scientific = FALSE)}
+             are supported; the paper's networks have about 120,000."
+      ),
+      "value",
+      call = call
+    )
+  }
+  config
 }
+
+# Training keeps one gradient per data set of a batch, so weights cost
+# batch_size times their size in memory; 1e7 float weights and a batch of 32
+# take 1.3 GB.
+max_network_weights <- 1e7
 
 #' @export
 print.deepbmc_network <- function(x, ...) {

@@ -28,7 +28,8 @@
 #'   numeric vectors per group).
 #' @param ... Must be empty; it exists for compatibility with the generic.
 #' @param prior_prob Prior model probabilities: `NULL` (uniform) or a numeric
-#'   vector with one positive probability per model, summing to one.
+#'   vector with one positive probability per model, summing to one; names,
+#'   if given, are matched to the model names.
 #' @param model_names Names for the models in the output; `NULL` uses those of
 #'   the model set (e.g. `c("M0", "M1")`).
 #' @param group,response Names of the group and response columns when `data`
@@ -66,8 +67,8 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
                                   response = NULL, log = FALSE, threads = 2) {
   check_dots_empty(...)
   check_fit(x)
-  prior_prob <- check_prior_prob(prior_prob, x$models$n_models)
   model_names <- check_model_names(model_names, x$models$model_names)
+  prior_prob <- check_prior_prob(prior_prob, model_names)
   log <- check_flag(log)
   threads <- check_threads(threads)
   prediction <- predict_logits(x, data, group, response, threads)
@@ -139,7 +140,8 @@ bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
   threads <- check_threads(threads)
   prediction <- predict_logits(x1, x2, group, response, threads, arg = "x2")
 
-  log_bf <- prediction$logits[, model1] - prediction$logits[, model2]
+  # unname(): a one-row logit matrix would otherwise pass a column name on.
+  log_bf <- unname(prediction$logits[, model1] - prediction$logits[, model2])
   bf <- if (log) log_bf else exp(log_bf)
   if (!log && any(is.infinite(bf))) {
     cli::cli_warn(

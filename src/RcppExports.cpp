@@ -30,7 +30,7 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_network_size
-int cpp_network_size(Rcpp::List config);
+double cpp_network_size(Rcpp::List config);
 RcppExport SEXP _deepbmc_cpp_network_size(SEXP configSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;

@@ -1,11 +1,19 @@
 // Runs body(i) for i in [0, n) on `threads` TBB threads. Callers make results
 // independent of the split: each i writes only its own output slots.
 #pragma once
+#include <algorithm>
+
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
 namespace deepbmc {
+
+// An arena of `threads` threads, capped at the processor's concurrency: more
+// would only make TBB warn, and results do not depend on the thread count.
+inline int arena_threads(int threads) {
+  return std::max(1, std::min(threads, tbb::this_task_arena::max_concurrency()));
+}
 
 template <class Body>
 void parallel_for_each(tbb::task_arena& arena, int n, Body&& body, int grain = 1) {

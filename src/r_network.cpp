@@ -11,8 +11,8 @@
 using namespace deepbmc;
 
 // [[Rcpp::export]]
-int cpp_network_size(Rcpp::List config) {
-  return static_cast<int>(r_network_spec(config).n_params);
+double cpp_network_size(Rcpp::List config) {
+  return static_cast<double>(r_network_spec(config).n_params);
 }
 
 // [[Rcpp::export]]

@@ -34,7 +34,7 @@ struct Trainer::Impl {
   tbb::enumerable_thread_specific<Workspace<float>> workspaces;
 
   Impl(const NetworkSpec& s, const ModelSet& m, int b, uint64_t sd, int threads)
-      : spec(s), models(m), batch_size(b), seed(sd), arena(threads), batch(b),
+      : spec(s), models(m), batch_size(b), seed(sd), arena(arena_threads(threads)), batch(b),
         grad_slots(static_cast<size_t>(b) * s.n_params), grads(s.n_params),
         logits(static_cast<size_t>(b) * s.config.n_models), dlogits(logits.size()),
         losses(b), block_norms((s.n_params + kParamBlock - 1) / kParamBlock), correct(b) {}
@@ -108,7 +108,7 @@ int simulate_indexed(const ModelSet& models, uint64_t seed, int64_t index, Datas
 void simulate_many(const ModelSet& models, int n, uint64_t seed, int threads,
                    std::vector<Dataset<float>>& data, int* model) {
   data.resize(n);
-  tbb::task_arena arena(threads);
+  tbb::task_arena arena(arena_threads(threads));
   parallel_for_each(arena, n, [&](int i) { model[i] = simulate_indexed(models, seed, i, data[i]); });
 }
 
@@ -117,7 +117,7 @@ void predict_many(const NetworkSpec& spec, const float* params,
   const Network<float> net(spec, params);
   const int k = spec.config.n_models;
   tbb::enumerable_thread_specific<Workspace<float>> workspaces;
-  tbb::task_arena arena(threads);
+  tbb::task_arena arena(arena_threads(threads));
   parallel_for_each(arena, static_cast<int>(data.size()), [&](int i) {
     net.forward(data[i], workspaces.local(), false, logits + static_cast<size_t>(i) * k);
   });
@@ -133,7 +133,7 @@ void validate_simulated(const NetworkSpec& spec, const float* params, const Mode
     Workspace<float> ws;
   };
   tbb::enumerable_thread_specific<Local> locals;
-  tbb::task_arena arena(threads);
+  tbb::task_arena arena(arena_threads(threads));
   parallel_for_each(arena, n, [&](int i) {
     Local& local = locals.local();
     model[i] = simulate_indexed(models, seed, i, local.data);
