@@ -1,0 +1,112 @@
+# Shared builders for the tests of the exported R API (test-models.R,
+# test-network.R, test-train.R, test-data.R, test-predict.R, test-validate.R,
+# test-simulate.R). The tests of the C++ core use helper-core.R.
+
+# A network small enough that a few training steps take milliseconds.
+api_network <- function(activation = "elu") {
+  hierarchical_network(
+    s1 = c(4, 4), s2 = c(4, 4), s3 = c(4, 4), summary_dim = c(2, 2),
+    n_dense = 1, n_equivariant = 1, head_units = 4, head_layers = 1,
+    activation = activation
+  )
+}
+
+# Wide size ranges, so that the hand-made test data (ragged groups, dropped
+# groups, single observations) lie inside them and give no extrapolation
+# warning.
+api_models <- function() {
+  normal_nested_models(groups = c(2, 20), obs = c(1, 20))
+}
+
+api_cache <- new.env(parent = emptyenv())
+
+# A briefly trained fit, built once per test run and shared by the files. Its
+# probabilities are far from useful but depend on the data, which is all the
+# tests of data formats, post_prob() and bayes_factor() need.
+api_fit <- function() {
+  if (is.null(api_cache$fit)) {
+    api_cache$fit <- train_comparison(
+      api_models(), api_network(),
+      epochs = 2, iterations = 10, batch_size = 16, learning_rate = 1e-2,
+      threads = 2, seed = 11, progress = FALSE
+    )
+  }
+  api_cache$fit
+}
+
+# The fit with `shift` added to the bias of the output layer, whose n_models
+# values are the last weights (layers are stored in allocation order, W then
+# b; see ref_forward() in helper-core.R). Shifting it moves the logits by
+# exactly `shift`, which makes arbitrarily overwhelming evidence.
+shift_logits <- function(fit, shift) {
+  n <- length(fit$weights)
+  bias <- n - fit$models$n_models + seq_len(fit$models$n_models)
+  fit$weights[bias] <- fit$weights[bias] + shift
+  fit
+}
+
+# A data set with `sizes[i]` observations in group i, as a list of vectors.
+api_groups <- function(seed, sizes = c(6, 2, 9, 4), mean = 0.3) {
+  withr::with_seed(seed, {
+    lapply(sizes, function(n) stats::rnorm(n, mean = mean + stats::rnorm(1, sd = 0.5)))
+  })
+}
+
+# The same groups as a matrix with one row per group, padded with NA.
+groups_to_matrix <- function(groups) {
+  width <- max(lengths(groups))
+  t(vapply(groups, function(g) c(g, rep(NA_real_, width - length(g))),
+           numeric(width)))
+}
+
+# The same groups as a data frame in long form.
+groups_to_data_frame <- function(groups) {
+  data.frame(
+    group = rep(seq_along(groups), lengths(groups)),
+    y = unlist(groups)
+  )
+}
+
+# Expects an error of class c("deepbmc_error_<what>", "deepbmc_error") whose
+# message names the argument `arg` (as `arg`, the way cli shows arguments).
+expect_deepbmc_error <- function(object, what, arg = NULL, label = NULL) {
+  label <- label %||% rlang::expr_label(rlang::enexpr(object))
+  err <- expect_error(
+    object,
+    class = paste0("deepbmc_error_", what),
+    label = label
+  )
+  if (inherits(err, "condition")) {
+    expect_s3_class(err, "deepbmc_error")
+    if (!is.null(arg)) {
+      expect_match(conditionMessage(err), paste0("`", arg, "`"),
+                   fixed = TRUE, label = paste("message of", label))
+    }
+  }
+  invisible(err)
+}
+
+# TRUE if `x` (or anything inside it, attributes and environments' contents
+# excluded) is of typeof `type`.
+contains_type <- function(x, type) {
+  if (typeof(x) == type) {
+    return(TRUE)
+  }
+  parts <- c(if (is.list(x)) unclass(x), attributes(x))
+  any(vapply(parts, contains_type, logical(1), type = type))
+}
+
+`%||%` <- function(x, y) if (is.null(x)) y else x
+
+# A fit with three models, built by hand from api_fit(): no built-in model
+# set has more than two, but post_prob(), bayes_factor() and compare_models()
+# work for any number. Its weights are a fresh initialisation.
+three_model_fit <- function() {
+  fit <- api_fit()
+  fit$models$n_models <- 3L
+  fit$models$model_names <- c("A", "B", "C")
+  fit$config$n_models <- 3L
+  fit$weights <- deepbmc:::cpp_network_init(fit$config, 17)
+  fit$optimizer <- NULL
+  fit
+}

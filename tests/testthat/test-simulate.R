@@ -1,0 +1,125 @@
+# simulate_datasets() (R/simulate.R): structure, sizes, reproducibility, the
+# models drawn, printing and checks.
+
+test_that("simulate_datasets() returns the documented structure", {
+  models <- normal_nested_models(groups = 6, obs = 4)
+  sims <- simulate_datasets(models, n = 7, seed = 12)
+  expect_s3_class(sims, "deepbmc_simulations", exact = TRUE)
+  expect_named(sims, c("data", "model", "model_names", "seed"))
+  expect_length(sims$data, 7)
+  for (d in sims$data) {
+    expect_true(is.matrix(d) && is.double(d))
+    expect_identical(dim(d), c(6L, 4L))
+    expect_true(all(is.finite(d)))
+  }
+  expect_type(sims$model, "integer")
+  expect_length(sims$model, 7)
+  expect_true(all(sims$model %in% 1:2))
+  expect_identical(sims$model_names, c("M0", "M1"))
+  expect_identical(sims$seed, 12)
+})
+
+test_that("sizes vary within their ranges; groups of a data set share N", {
+  models <- normal_nested_models(groups = c(2, 5), obs = c(1, 4))
+  sims <- simulate_datasets(models, n = 300, seed = 3)
+  # for normal_nested_models() every data set is a matrix (shared N)
+  expect_true(all(vapply(sims$data, is.matrix, logical(1))))
+  groups <- vapply(sims$data, nrow, integer(1))
+  obs <- vapply(sims$data, ncol, integer(1))
+  # uniform on min:max: every size occurs (P(a size is missing) < 1e-20)
+  expect_setequal(unique(groups), 2:5)
+  expect_setequal(unique(obs), 1:4)
+})
+
+test_that("the same seed gives the same data, whatever the threads", {
+  models <- normal_nested_models(groups = c(3, 8), obs = c(2, 9))
+  a <- simulate_datasets(models, n = 40, seed = 99, threads = 1)
+  expect_identical(simulate_datasets(models, n = 40, seed = 99, threads = 2), a)
+  b <- simulate_datasets(models, n = 40, seed = 100)
+  expect_false(identical(a$data, b$data))
+  # seed = NULL draws the seed from R's generator, so set.seed() works
+  withr::local_preserve_seed()
+  set.seed(5)
+  c1 <- simulate_datasets(models, n = 10)
+  set.seed(5)
+  c2 <- simulate_datasets(models, n = 10)
+  expect_identical(c1, c2)
+  expect_true(c1$seed >= 0 && c1$seed == round(c1$seed))
+  expect_identical(simulate_datasets(models, n = 10, seed = c1$seed), c1)
+  set.seed(6)
+  expect_false(identical(simulate_datasets(models, n = 10)$data, c1$data))
+  # large seeds up to 2^52 are exact
+  expect_identical(simulate_datasets(models, n = 2, seed = 2^52)$seed, 2^52)
+})
+
+test_that("models are drawn uniformly and the grand mean separates them", {
+  models <- normal_nested_models(groups = 10, obs = 10)
+  sims <- simulate_datasets(models, n = 2000, seed = 8)
+  # P(|count - 1000| > 100) under Binomial(2000, 0.5) is below 1e-5
+  expect_lt(abs(sum(sims$model == 1) - 1000), 100)
+  grand_mean <- vapply(sims$data, mean, numeric(1))
+  m0 <- grand_mean[sims$model == 1]
+  m1 <- grand_mean[sims$model == 2]
+  # M0: mu = 0, so the grand means centre on 0; M1 adds mu ~ N(0, 1), so
+  # their variance is larger by about 1
+  expect_lt(abs(mean(m0)), 4 * sd(m0) / sqrt(length(m0)))
+  expect_gt(var(m1) - var(m0), 0.7)
+  expect_lt(var(m1) - var(m0), 1.3)
+})
+
+test_that("printing summarises the simulations", {
+  models <- normal_nested_models(groups = c(3, 5), obs = c(2, 4))
+  sims <- simulate_datasets(models, n = 30, seed = 1)
+  counts <- tabulate(sims$model, 2)
+  out <- capture.output(res <- print(sims))
+  expect_identical(res, sims)
+  expect_match(out[[1]], sprintf(
+    "30 simulated data sets (M0: %d, M1: %d), seed 1", counts[[1]], counts[[2]]
+  ), fixed = TRUE)
+  groups <- range(vapply(sims$data, nrow, integer(1)))
+  obs <- range(vapply(sims$data, ncol, integer(1)))
+  expect_match(out[[2]], sprintf("Sizes: %d-%d groups x %d-%d observations",
+                                 groups[[1]], groups[[2]], obs[[1]], obs[[2]]),
+               fixed = TRUE)
+  one <- simulate_datasets(normal_nested_models(4, 3), n = 1, seed = 2^40)
+  expect_output(print(one), "1 simulated data set (", fixed = TRUE)
+  expect_output(print(one), "seed 1099511627776", fixed = TRUE)
+  expect_output(print(one), "Sizes: 4 groups x 3 observations", fixed = TRUE)
+})
+
+test_that("bad arguments are classed errors naming the argument", {
+  models <- normal_nested_models(groups = 5, obs = 5)
+  expect_deepbmc_error(simulate_datasets("models", n = 5), "type", "models")
+  expect_deepbmc_error(simulate_datasets(list(groups = 5), n = 5), "type",
+                       "models")
+  expect_deepbmc_error(simulate_datasets(hierarchical_network(), n = 5),
+                       "type", "models")
+  for (n in list(0, -1, 1.5, NA_real_, Inf, 1e7 + 1)) {
+    expect_deepbmc_error(simulate_datasets(models, n = n), "value", "n",
+                         label = deparse(n))
+  }
+  for (n in list(NA, "5", c(1, 2), NULL, numeric(0))) {
+    expect_deepbmc_error(simulate_datasets(models, n = n), "type", "n",
+                         label = deparse(n))
+  }
+  for (seed in list(-1, 0.5, 2^52 + 2, Inf, NA_real_)) {
+    expect_deepbmc_error(simulate_datasets(models, n = 2, seed = seed), "value",
+                         "seed", label = deparse(seed))
+  }
+  for (seed in list(NA, "1", c(1, 2), TRUE)) {
+    expect_deepbmc_error(simulate_datasets(models, n = 2, seed = seed), "type",
+                         "seed", label = deparse(seed))
+  }
+  for (threads in list(0, -2, 1.5, 1025, NA_real_)) {
+    expect_deepbmc_error(simulate_datasets(models, n = 2, threads = threads),
+                         "value", "threads", label = deparse(threads))
+  }
+  for (threads in list(NA, "2", c(1, 2))) {
+    expect_deepbmc_error(simulate_datasets(models, n = 2, threads = threads),
+                         "type", "threads", label = deparse(threads))
+  }
+  # too many observations in memory at once
+  big <- normal_nested_models(groups = 1000, obs = 1000)
+  err <- expect_deepbmc_error(simulate_datasets(big, n = 51), "value", "n")
+  expect_match(conditionMessage(err), "51,000,000", fixed = TRUE)
+})

@@ -1,0 +1,486 @@
+# train_comparison() (R/train.R) and the fit object (R/fit.R): learning on
+# Study 1, the history, reproducibility, progress, interrupts, saving, damaged
+# fits, printing and checks.
+
+# --- Learning ----------------------------------------------------------------
+
+# The cheapest reliable configuration found for Study 1 with 50 groups of 50
+# observations (Bayes-optimal accuracy about 0.89): a small tanh network,
+# 300 steps of 32 data sets, learning rate 1e-3. Over training seeds 1 to 20
+# its accuracy on validate(n = 2000, seed = 2024) was 0.8845 to 0.8960 (and
+# 0.866 to 0.887 on other validation seeds); the same small network with the
+# default ELU activation stayed at about 0.70 for 1 seed in 20, and the
+# paper's network with 200 steps for 1 seed in 3. Training takes ~2-4 s on 2
+# idle cores.
+study1_fit <- function() {
+  if (is.null(api_cache$study1)) {
+    api_cache$study1 <- train_comparison(
+      normal_nested_models(groups = 50, obs = 50),
+      hierarchical_network(
+        s1 = c(8, 16), s2 = c(16, 32), s3 = c(8, 16), summary_dim = c(8, 8),
+        n_equivariant = 1, head_units = 32, head_layers = 2,
+        activation = "tanh"
+      ),
+      epochs = 3, iterations = 100, batch_size = 32, learning_rate = 1e-3,
+      threads = 2, seed = 1, progress = FALSE
+    )
+  }
+  api_cache$study1
+}
+
+test_that("a short training run on Study 1 classifies held-out data sets", {
+  fit <- study1_fit()
+  expect_s3_class(fit, "deepbmc_fit")
+  # the loss falls well below chance (log 2)
+  first <- mean(fit$history$loss[1:10])
+  last <- mean(utils::tail(fit$history$loss, 100))
+  expect_lt(last, 0.45)
+  expect_lt(last, first - 0.2)
+  validation <- validate(fit, n = 2000, seed = 2024, threads = 2)
+  expect_gt(validation$metrics$accuracy, 0.8)
+  expect_lt(validation$metrics$log_score, 0.45)
+  # both models are recognised, not only one
+  recall <- diag(validation$confusion) / rowSums(validation$confusion)
+  expect_true(all(recall > 0.6))
+})
+
+test_that("the trained network weighs evidence sensibly", {
+  fit <- study1_fit()
+  withr::local_seed(8)
+  theta <- rnorm(50, sd = 0.7)
+  null_data <- matrix(rnorm(2500, mean = rep(theta, 50)), nrow = 50)
+  null_data <- null_data - mean(null_data)
+  # the grand mean is exactly 0: M0 is favoured
+  expect_gt(post_prob(fit, null_data)[["M0"]], 0.6)
+  # a grand mean of 20 is clear evidence for M1 (a briefly trained network
+  # saturates at log Bayes factors of about 4; see test-predict.R for
+  # overwhelming logits)
+  effect_data <- null_data + 20
+  log_bf <- unname(bayes_factor(fit, effect_data, model1 = "M1",
+                                model2 = "M0")$bf)
+  expect_true(is.finite(log_bf))
+  expect_gt(log_bf, 2)
+  log_pmp <- post_prob(fit, effect_data, log = TRUE)
+  expect_true(all(is.finite(log_pmp)))
+  expect_equal(log_pmp[["M0"]] - log_pmp[["M1"]], -log_bf, tolerance = 1e-10)
+  # larger effects are stronger evidence
+  expect_gt(unname(bayes_factor(fit, null_data + 2, model1 = "M1",
+                                model2 = "M0")$bf),
+            unname(bayes_factor(fit, null_data + 0.2, model1 = "M1",
+                                model2 = "M0")$bf))
+})
+
+# --- History and settings ------------------------------------------------------
+
+test_that("the fit has the documented parts and one history row per step", {
+  fit <- train_comparison(
+    api_models(), api_network(), epochs = 3, iterations = 7, batch_size = 10,
+    learning_rate = 2e-3, threads = 2, seed = 4, progress = FALSE
+  )
+  expect_s3_class(fit, "deepbmc_fit", exact = TRUE)
+  expect_named(fit, c("models", "network", "config", "weights", "optimizer",
+                      "history", "training", "format_version"))
+  expect_identical(fit$models, api_models())
+  expect_identical(fit$network, api_network())
+  expect_identical(fit$config,
+                   deepbmc:::network_config(api_network(), api_models()))
+  expect_type(fit$weights, "double")
+  expect_length(fit$weights, deepbmc:::cpp_network_size(fit$config))
+  expect_true(all(is.finite(fit$weights)))
+  expect_false(identical(fit$weights,
+                         deepbmc:::cpp_network_init(fit$config, 4)))
+  expect_identical(fit$format_version, 1L)
+
+  history <- fit$history
+  expect_s3_class(history, "data.frame")
+  expect_named(history, c("step", "epoch", "loss", "accuracy"))
+  expect_identical(history$step, 1:21)
+  expect_identical(history$epoch, rep(1:3, each = 7))
+  expect_true(all(is.finite(history$loss)) && all(history$loss > 0))
+  expect_true(all(history$accuracy >= 0 & history$accuracy <= 1))
+  # accuracy is a share of the batch of 10
+  expect_equal(history$accuracy * 10, round(history$accuracy * 10))
+
+  expect_identical(fit$optimizer$step, 21L)
+  expect_length(fit$optimizer$m, length(fit$weights))
+  expect_length(fit$optimizer$v, length(fit$weights))
+  expect_true(all(fit$optimizer$v >= 0))
+  training <- fit$training
+  expect_identical(training[c("epochs", "iterations", "batch_size",
+                              "learning_rate", "seed", "threads", "steps_done")],
+                   list(epochs = 3L, iterations = 7L, batch_size = 10L,
+                        learning_rate = 2e-3, seed = 4, threads = 2L,
+                        steps_done = 21L))
+  expect_true(training$seconds >= 0)
+  # network = NULL means the paper's default network
+  default <- train_comparison(normal_nested_models(3, 3), epochs = 1,
+                              iterations = 1, batch_size = 2, seed = 1,
+                              progress = FALSE)
+  expect_identical(default$network, hierarchical_network())
+})
+
+test_that("the same seed gives identical fits with 1 and 2 threads", {
+  train <- function(threads, seed = 6) {
+    train_comparison(api_models(), api_network(), epochs = 2, iterations = 6,
+                     batch_size = 12, learning_rate = 1e-2, threads = threads,
+                     seed = seed, progress = FALSE)
+  }
+  one <- train(1)
+  two <- train(2)
+  expect_identical(two$weights, one$weights)
+  expect_identical(two$optimizer, one$optimizer)
+  expect_identical(two$history, one$history)
+  expect_false(identical(train(2, seed = 7)$weights, one$weights))
+})
+
+test_that("seed = NULL draws the seed from R's generator", {
+  train <- function(seed = NULL) {
+    train_comparison(api_models(), api_network(), epochs = 1, iterations = 5,
+                     batch_size = 8, seed = seed, progress = FALSE)
+  }
+  withr::local_preserve_seed()
+  set.seed(42)
+  a <- train()
+  set.seed(42)
+  b <- train()
+  expect_identical(b$weights, a$weights)
+  expect_identical(b$training$seed, a$training$seed)
+  # the seed kept in the fit reproduces it
+  expect_identical(train(seed = a$training$seed)$weights, a$weights)
+  set.seed(43)
+  expect_false(identical(train()$weights, a$weights))
+})
+
+test_that("progress = TRUE shows a progress bar and changes nothing", {
+  train <- function(progress) {
+    train_comparison(api_models(), api_network(), epochs = 2, iterations = 10,
+                     batch_size = 8, seed = 3, progress = progress)
+  }
+  messages <- capture_messages(shown <- train(TRUE))
+  expect_true(any(grepl("Training 20/20 steps (100%)", messages, fixed = TRUE)))
+  expect_true(any(grepl("\\| loss [0-9.]+ \\|", messages)))
+  quiet <- expect_silent(train(FALSE))
+  expect_identical(shown$weights, quiet$weights)
+  expect_identical(shown$history, quiet$history)
+})
+
+# --- Interrupts -----------------------------------------------------------------
+
+# train_comparison() whose training chunks signal an interrupt (the condition
+# R signals on Ctrl-C) on every call after the first `after` calls. The chunk
+# runner (cpp_trainer_run(), or cpp_train() in older versions) is wrapped in
+# copies of train_comparison() and run_training() whose enclosing environment
+# holds the wrapper, so the package namespace is left untouched.
+interrupting_train <- function(after) {
+  ns <- asNamespace("deepbmc")
+  mock <- new.env(parent = ns)
+  mock$calls <- 0L
+  wrap <- function(runner) {
+    force(runner)
+    function(...) {
+      mock$calls <- mock$calls + 1L
+      if (mock$calls > after) {
+        signalCondition(structure(list(message = "", call = NULL),
+                                  class = c("interrupt", "condition")))
+      }
+      runner(...)
+    }
+  }
+  runners <- intersect(c("cpp_trainer_run", "cpp_train"), names(ns))
+  uses <- all.names(body(ns$run_training))
+  runners <- intersect(runners, uses)
+  stopifnot(length(runners) == 1)
+  mock[[runners]] <- wrap(ns[[runners]])
+  mock$run_training <- ns$run_training
+  environment(mock$run_training) <- mock
+  train <- ns$train_comparison
+  environment(train) <- mock
+  train
+}
+
+test_that("an interrupt returns the steps done so far with a classed warning", {
+  train <- interrupting_train(after = 2)
+  expect_warning(
+    fit <- train(api_models(), api_network(), epochs = 2, iterations = 100,
+                 batch_size = 8, learning_rate = 1e-2, seed = 5,
+                 progress = FALSE),
+    class = "deepbmc_interrupted_warning"
+  )
+  expect_s3_class(fit, "deepbmc_fit")
+  done <- fit$training$steps_done
+  # two chunks ran (the first of 2 steps), the third was interrupted
+  expect_gt(done, 2)
+  expect_lt(done, 200)
+  expect_identical(fit$optimizer$step, done)
+  expect_identical(fit$history$step, seq_len(done))
+  # the partial fit is consistent: its weights are those of `done` steps of
+  # the full 200-step schedule
+  reference <- deepbmc:::cpp_train(
+    fit$config, deepbmc:::cpp_network_init(fit$config, 5),
+    fresh_optimizer(length(fit$weights)), deepbmc:::models_spec(fit$models),
+    steps = done, total_steps = 200, batch_size = 8L, learning_rate = 1e-2,
+    seed = 5, threads = 2L
+  )
+  expect_identical(fit$weights, reference$weights)
+  expect_identical(fit$history$loss, reference$loss)
+  # and usable
+  pmp <- post_prob(fit, api_groups(1))
+  expect_equal(sum(pmp), 1)
+  expect_output(print(fit), sprintf("Trained: %d of 200 steps", done),
+                fixed = TRUE)
+
+  train <- interrupting_train(after = 1)
+  w <- tryCatch(
+    train(api_models(), api_network(), epochs = 1, iterations = 50,
+          batch_size = 8, seed = 5, progress = FALSE),
+    warning = identity
+  )
+  expect_match(conditionMessage(w), "Training interrupted after [0-9]+ of 50 steps")
+})
+
+test_that("an interrupt before the first step returns the initial network", {
+  train <- interrupting_train(after = 0)
+  expect_warning(
+    messages <- capture_messages(
+      fit <- train(api_models(), api_network(), epochs = 1, iterations = 30,
+                   batch_size = 8, seed = 9, progress = TRUE)
+    ),
+    class = "deepbmc_interrupted_warning"
+  )
+  expect_identical(fit$training$steps_done, 0L)
+  expect_identical(nrow(fit$history), 0L)
+  expect_identical(fit$weights, deepbmc:::cpp_network_init(fit$config, 9))
+  # the bar stays where training stopped
+  expect_false(any(grepl("30/30", messages, fixed = TRUE)))
+  expect_output(print(fit), "Trained: 0 of 30 steps", fixed = TRUE)
+  expect_output(print(summary(fit)), "Last epoch: loss +NA, accuracy +NA")
+  expect_identical(summary(fit)$final_loss, NA_real_)
+})
+
+# --- Saving and damaged fits ------------------------------------------------------
+
+test_that("fits hold only plain R data and survive saveRDS()/readRDS()", {
+  fit <- api_fit()
+  for (type in c("externalptr", "environment", "closure", "builtin")) {
+    expect_false(contains_type(fit, type), label = type)
+  }
+  # the search would find one
+  expect_true(contains_type(list(a = list(1, globalenv())), "environment"))
+  expect_true(contains_type(structure(1, attr = list(new.env())), "environment"))
+
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(fit, path)
+  restored <- readRDS(path)
+  expect_identical(restored, fit)
+  sets <- list(groups_to_matrix(api_groups(1)), api_groups(2))
+  expect_identical(post_prob(restored, sets), post_prob(fit, sets))
+  expect_identical(bayes_factor(restored, sets), bayes_factor(fit, sets))
+  expect_identical(validate(restored, n = 50, seed = 1),
+                   validate(fit, n = 50, seed = 1))
+  # also through serialize() in another encoding
+  again <- unserialize(serialize(fit, NULL, ascii = TRUE))
+  expect_identical(post_prob(again, sets), post_prob(fit, sets))
+})
+
+test_that("damaged fits are classed errors, never crashes", {
+  fit <- api_fit()
+  x <- api_groups(1)
+  damaged <- list(
+    short_weights = list(what = "fit", fit = within(unclass(fit), weights <- weights[-1])),
+    long_weights = list(what = "fit", fit = within(unclass(fit), weights <- c(weights, 0))),
+    no_weights = list(what = "fit", fit = within(unclass(fit), weights <- numeric(0))),
+    text_weights = list(what = "fit", fit = within(unclass(fit), weights <- as.character(weights))),
+    integer_weights = list(what = "fit", fit = within(unclass(fit), weights <- rep(1L, length(weights)))),
+    nan_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- NaN)),
+    inf_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- Inf)),
+    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 2L)),
+    old_version = list(what = "version", fit = within(unclass(fit), format_version <- 0L)),
+    no_version = list(what = "version", fit = within(unclass(fit), rm(format_version))),
+    text_version = list(what = "version", fit = within(unclass(fit), format_version <- "1")),
+    na_version = list(what = "version", fit = within(unclass(fit), format_version <- NA_integer_)),
+    no_history = list(what = "fit", fit = within(unclass(fit), rm(history))),
+    no_config = list(what = "fit", fit = within(unclass(fit), rm(config))),
+    bad_config = list(what = "fit", fit = within(unclass(fit), config$s1 <- c(-1L, 4L))),
+    bad_activation = list(what = "fit", fit = within(unclass(fit), config$activation <- "swish")),
+    more_models = list(what = "fit", fit = within(unclass(fit), config$n_models <- 3L))
+  )
+  # every damage through post_prob(); the other functions share check_fit(),
+  # so a few damages show that they check and name their argument too
+  for (name in names(damaged)) {
+    bad <- structure(damaged[[name]]$fit, class = "deepbmc_fit")
+    what <- damaged[[name]]$what
+    expect_deepbmc_error(post_prob(bad, x), what, "x", label = name)
+    if (name %in% c("short_weights", "nan_weight", "newer_version",
+                    "no_history")) {
+      expect_deepbmc_error(bayes_factor(bad, x), what, "x1", label = name)
+      expect_deepbmc_error(compare_models(bad, x), what, "fit", label = name)
+      expect_deepbmc_error(validate(bad, n = 10), what, "fit", label = name)
+    }
+  }
+  newer <- structure(damaged$newer_version$fit, class = "deepbmc_fit")
+  err <- expect_deepbmc_error(post_prob(newer, x), "version", "x")
+  expect_match(conditionMessage(err), "format version 2", fixed = TRUE)
+  expect_match(conditionMessage(err), "update the package", fixed = TRUE)
+  # printing needs a readable format, not usable weights
+  expect_deepbmc_error(print(newer), "version", "x")
+  expect_deepbmc_error(summary(newer), "version", "object")
+  short <- structure(damaged$short_weights$fit, class = "deepbmc_fit")
+  expect_output(print(short), "Network comparing 2 models")
+  err <- expect_deepbmc_error(post_prob(short, x), "fit", "x")
+  expect_match(conditionMessage(err), sprintf("Expected %d numeric weights, found %d",
+                                              length(fit$weights), length(fit$weights) - 1L),
+               fixed = TRUE)
+})
+
+# --- Printing -------------------------------------------------------------------
+
+test_that("print() and summary() show the key numbers", {
+  fit <- train_comparison(
+    normal_nested_models(groups = c(3, 9), obs = 4), api_network(), epochs = 3,
+    iterations = 4, batch_size = 6, learning_rate = 3e-3, seed = 123456789,
+    progress = FALSE
+  )
+  last_epoch <- fit$history[fit$history$epoch == 3, ]
+  loss <- formatC(mean(last_epoch$loss), digits = 4, format = "f")
+  accuracy <- formatC(mean(last_epoch$accuracy), digits = 3, format = "f")
+
+  out <- capture.output(res <- print(fit))
+  expect_identical(res, fit)
+  expect_identical(out[1:3], c(
+    "<deepbmc_fit> Network comparing 2 models (M0, M1)",
+    "Data: 3-9 groups x 4 observations per group",
+    "Network: 2 levels, 242 weights"
+  ))
+  expect_match(out[[4]], "^Trained: 12 of 12 steps in [0-9.]+ (s|min|h); ")
+  expect_match(out[[4]], paste0("last epoch loss ", loss, ", accuracy ", accuracy),
+               fixed = TRUE)
+
+  s <- summary(fit)
+  expect_s3_class(s, "summary.deepbmc_fit")
+  expect_identical(s$n_weights, 242L)
+  expect_identical(s$steps_done, 12L)
+  expect_identical(s$total_steps, 12L)
+  expect_equal(s$final_loss, mean(last_epoch$loss), tolerance = 1e-15)
+  expect_equal(s$final_accuracy, mean(last_epoch$accuracy), tolerance = 1e-15)
+  expect_identical(s$batch_size, 6L)
+  expect_identical(s$learning_rate, 3e-3)
+  expect_identical(s$seed, 123456789)
+  expect_identical(s$models, fit$models)
+  expect_identical(s$network, fit$network)
+  expect_true(s$seconds >= 0)
+
+  out <- capture.output(res <- print(s))
+  expect_identical(res, s)
+  expect_identical(out[[1]], "<deepbmc_fit> Trained model comparison network")
+  expect_identical(out[[2]], paste(
+    "Models: M0, M1 (deepbmc_normal_nested; 3-9 groups x 4 observations per",
+    "group)"
+  ))
+  expect_identical(out[3:7], format(api_network()))
+  expect_identical(out[[8]], "Weights: 242")
+  expect_identical(out[[9]], paste(
+    "Training: 12 of 12 steps x 6 data sets, learning rate 0.003,",
+    "seed 123456789"
+  ))
+  expect_identical(out[[10]],
+                   paste0("Last epoch: loss ", loss, ", accuracy ", accuracy))
+  expect_length(out, 11)
+  expect_match(out[[11]], "^Time: [0-9.]+ (s|min|h) \\(([0-9,]+|NA) data sets/s\\)$")
+})
+
+test_that("durations are formatted in s, min and h", {
+  expect_identical(deepbmc:::format_seconds(0), "0.0 s")
+  expect_identical(deepbmc:::format_seconds(59.94), "59.9 s")
+  expect_identical(deepbmc:::format_seconds(90), "1.5 min")
+  expect_identical(deepbmc:::format_seconds(7200), "2.0 h")
+  expect_identical(deepbmc:::format_seconds(NA), "NA")
+})
+
+# --- Checks -------------------------------------------------------------------------
+
+test_that("bad arguments are classed errors naming the argument", {
+  models <- normal_nested_models(groups = 5, obs = 5)
+  net <- api_network()
+  train <- function(...) {
+    train_comparison(models, net, epochs = 1, iterations = 1, batch_size = 2,
+                     seed = 1, progress = FALSE, ...)
+  }
+  expect_deepbmc_error(train_comparison("models"), "type", "models")
+  expect_deepbmc_error(train_comparison(unclass(models)), "type", "models")
+  expect_deepbmc_error(train_comparison(models, network = list()), "type",
+                       "network")
+  expect_deepbmc_error(train_comparison(models, network = models), "type",
+                       "network")
+  expect_deepbmc_error(train_comparison(net), "type", "models")
+
+  counts <- list(epochs = 1e6, iterations = 1e6, batch_size = 65536)
+  for (arg in names(counts)) {
+    call_with <- function(value) {
+      args <- list(models, net, seed = 1, progress = FALSE)
+      args[arg] <- list(value)
+      do.call(train_comparison, args)
+    }
+    for (value in list(0, -1, 2.5, Inf, NA_real_, counts[[arg]] + 1)) {
+      expect_deepbmc_error(call_with(value), "value", arg,
+                           label = paste(arg, deparse(value)))
+    }
+    for (value in list(NA, "10", c(1, 2), NULL)) {
+      expect_deepbmc_error(call_with(value), "type", arg,
+                           label = paste(arg, deparse(value)))
+    }
+  }
+  for (rate in list(0, -1e-3, Inf, NA_real_, NaN)) {
+    expect_deepbmc_error(train(learning_rate = rate), "value", "learning_rate",
+                         label = deparse(rate))
+  }
+  for (rate in list(NA, "0.001", c(1e-3, 1e-4), NULL)) {
+    expect_deepbmc_error(train(learning_rate = rate), "type", "learning_rate",
+                         label = deparse(rate))
+  }
+  train_without <- function(arg, value) {
+    args <- list(models, net, epochs = 1, iterations = 1, batch_size = 2,
+                 seed = 1, progress = FALSE)
+    args[arg] <- list(value)
+    do.call(train_comparison, args)
+  }
+  for (threads in list(0, 1.5, 1025, NA_real_, -Inf)) {
+    expect_deepbmc_error(train_without("threads", threads), "value", "threads",
+                         label = deparse(threads))
+  }
+  for (threads in list(NA, "2", c(1, 2))) {
+    expect_deepbmc_error(train_without("threads", threads), "type", "threads",
+                         label = deparse(threads))
+  }
+  for (seed in list(-1, 0.5, 2^52 + 2, Inf, NA_real_)) {
+    expect_deepbmc_error(train_without("seed", seed), "value", "seed",
+                         label = deparse(seed))
+  }
+  for (seed in list(NA, "1", c(1, 2), TRUE)) {
+    expect_deepbmc_error(train_without("seed", seed), "type", "seed",
+                         label = deparse(seed))
+  }
+  for (progress in list(NA, "yes", 1, c(TRUE, FALSE), NULL)) {
+    expect_deepbmc_error(train_without("progress", progress), "type",
+                         "progress", label = deparse(progress))
+  }
+  # impossible combinations
+  err <- expect_deepbmc_error(
+    train_comparison(models, net, epochs = 1e5, iterations = 1e5, seed = 1),
+    "value", "epochs * iterations"
+  )
+  expect_match(conditionMessage(err), "10,000,000,000 steps", fixed = TRUE)
+  expect_deepbmc_error(
+    train_comparison(normal_nested_models(1000, 1000), net, batch_size = 51,
+                     seed = 1),
+    "value", "batch_size"
+  )
+  expect_deepbmc_error(
+    train_comparison(models, hierarchical_network(s1 = 2, s2 = 2, s3 = 2,
+                                                  summary_dim = 2), seed = 1),
+    "mismatch", "network"
+  )
+  # the boundaries themselves are accepted
+  expect_s3_class(train_without("seed", 2^52), "deepbmc_fit")
+  expect_s3_class(train_without("seed", 0), "deepbmc_fit")
+  expect_s3_class(train_without("threads", 1L), "deepbmc_fit")
+})
