@@ -30,9 +30,9 @@
 #'   sizes are written as rows padded with `NA`.
 #' * **Data frame**: one row per observation, with a column identifying the
 #'   group (numbers, characters or a factor) and a numeric response column.
-#'   Name the columns with the arguments `group` and `response`; by default a
-#'   data frame with exactly two columns is read as (group, response), and
-#'   otherwise the columns `"group"` and `"y"` are used.
+#'   Name the columns with the arguments `group` and `response`; by default
+#'   the columns `"group"` and `"y"` are used, and a data frame with exactly
+#'   two columns of other names is read as (group, response).
 #' * **List of groups**: a list of numeric vectors, one per group, of any
 #'   lengths.
 #'
@@ -92,11 +92,14 @@ as_datasets <- function(data, group = NULL, response = NULL,
       call = call
     )
   }
-  is_dataset_form <- vapply(
-    data,
-    function(x) is.matrix(x) || is.data.frame(x) || is.list(x),
-    logical(1)
-  )
+  # Primitives called by vapply() directly, with is.data.frame() only for
+  # what is neither a matrix nor a list.
+  is_dataset_form <- vapply(data, is.matrix, logical(1)) |
+    vapply(data, is.list, logical(1))
+  if (!all(is_dataset_form)) {
+    is_dataset_form[!is_dataset_form] <-
+      vapply(data[!is_dataset_form], is.data.frame, logical(1))
+  }
   if (!all(is_dataset_form)) {
     bad <- which(!is_dataset_form)[[1]]
     abort_deepbmc(
@@ -111,10 +114,60 @@ as_datasets <- function(data, group = NULL, response = NULL,
       call = call
     )
   }
-  datasets <- lapply(seq_along(data), function(i) {
-    as_dataset(data[[i]], group, response, paste0(arg, "[[", i, "]]"), call)
-  })
+  # Complete double matrices are converted in bulk; the others one by one, in
+  # order, so that the first faulty data set raises the error.
+  datasets <- complete_matrix_datasets(data)
+  for (i in which(vapply(datasets, is.null, logical(1)))) {
+    datasets[[i]] <- as_dataset(data[[i]], group, response,
+                                paste0(arg, "[[", i, "]]"), call)
+  }
   list(datasets = datasets, single = FALSE)
+}
+
+# as_dataset() of every plain double matrix in the list `data` that has at
+# least one row and column and only finite values; NULL for the other
+# elements. Without NA (anyNA() also finds NaN), a finite sum means no
+# infinite value. Both are taken just before the transpose, while the matrix
+# is in the cache; anyNA() comes first because sum() is slow on NA, which it
+# accumulates in long double.
+complete_matrix_datasets <- function(data) {
+  datasets <- vector("list", length(data))
+  index <- which(
+    vapply(data, is.matrix, logical(1)) &
+      vapply(data, is.double, logical(1)) &
+      !vapply(data, is.object, logical(1))
+  )
+  if (length(index) == 0) {
+    return(datasets)
+  }
+  dims <- vapply(data[index], dim, integer(2))
+  nonempty <- dims[1, ] > 0L & dims[2, ] > 0L
+  index <- index[nonempty]
+  if (length(index) == 0) {
+    return(datasets)
+  }
+  n_rows <- dims[1, nonempty]
+  n_cols <- dims[2, nonempty]
+  sizes <- if (all(n_rows == n_rows[[1]]) && all(n_cols == n_cols[[1]])) {
+    rep(list(rep.int(n_cols[[1]], n_rows[[1]])), length(index))
+  } else {
+    .mapply(rep.int, list(n_cols, n_rows), NULL)
+  }
+  datasets[index] <- .mapply(
+    function(matrix, sizes) {
+      if (anyNA(matrix) || !is.finite(sum(matrix))) {
+        return(NULL)
+      }
+      # Groups are rows; t() makes each group's observations contiguous.
+      # Dropping the attributes of the fresh transpose does not copy it.
+      values <- t(matrix)
+      attributes(values) <- NULL
+      list(values = values, sizes = sizes, observed = sizes)
+    },
+    list(data[index], sizes),
+    NULL
+  )
+  datasets
 }
 
 # A matrix, a data frame, or a list whose elements are all plain numeric (or
@@ -123,7 +176,9 @@ is_single_dataset <- function(data) {
   if (is.matrix(data) || is.data.frame(data)) {
     return(TRUE)
   }
-  is.list(data) && length(data) > 0 &&
+  # The first element settles most lists of data sets without a look at the
+  # others.
+  is.list(data) && length(data) > 0 && is_group_vector(data[[1]]) &&
     all(vapply(data, is_group_vector, logical(1)))
 }
 
@@ -133,6 +188,15 @@ is_group_vector <- function(x) {
 }
 
 as_dataset <- function(data, group, response, arg, call) {
+  # Plain numeric matrices, the form of simulate_datasets(), skip the general
+  # path; anything it does not handle (including every error) goes on below.
+  # `arg` is a promise that the fast path leaves unevaluated.
+  if (is.matrix(data) && !is.object(data)) {
+    dataset <- dataset_from_plain_matrix(data)
+    if (!is.null(dataset)) {
+      return(dataset)
+    }
+  }
   dataset <- if (is.data.frame(data)) {
     dataset_from_data_frame(data, group, response, arg, call)
   } else if (is.matrix(data)) {
@@ -166,6 +230,65 @@ dataset_from_matrix <- function(data, arg, call) {
   list(
     values = as.double(t(data)),
     sizes = rep(ncol(data), nrow(data))
+  )
+}
+
+# The result of as_dataset() for a plain double or integer matrix with at least
+# one row and one column, only finite or NA values and at least one observed
+# value; NULL otherwise, leaving the general path to convert the matrix or to
+# raise the error.
+dataset_from_plain_matrix <- function(data) {
+  type <- typeof(data)
+  if (type != "double" && type != "integer") {
+    return(NULL)
+  }
+  dims <- dim(data)
+  n_rows <- dims[[1]]
+  n_cols <- dims[[2]]
+  if (n_rows == 0L || n_cols == 0L) {
+    return(NULL)
+  }
+  # Groups are rows; t() makes each group's observations contiguous (one
+  # column of the transpose per group). Dropping the attributes of the fresh
+  # transpose, at the end, does not copy it.
+  values <- t(data)
+  if (!anyNA(values)) {
+    # Integers cannot be infinite; without NA or NaN, a finite sum of doubles
+    # rules out infinite values (a sum that overflows goes to the exact check).
+    if (type == "double" && !is.finite(sum(values)) &&
+        any(is.infinite(values))) {
+      return(NULL)
+    }
+    observed <- rep.int(n_cols, n_rows)
+  } else {
+    missing <- is.na(values)
+    # sum() skips NA and NaN with na.rm = TRUE (and is slow on them without),
+    # and NaN is looked for among the missing values only.
+    if (type == "double" &&
+        ((!is.finite(sum(values, na.rm = TRUE)) &&
+            any(is.infinite(values))) ||
+           any(is.nan(values[missing])))) {
+      return(NULL)
+    }
+    observed <- n_cols - as.integer(.colSums(missing, n_cols, n_rows))
+    if (sum(observed) == 0L) {
+      return(NULL)
+    }
+    keep <- observed > 0L
+    if (!all(keep)) {
+      values <- values[, keep, drop = FALSE]
+      observed <- observed[keep]
+      n_rows <- length(observed)
+    }
+  }
+  attributes(values) <- NULL
+  if (type == "integer") {
+    values <- as.double(values)
+  }
+  list(
+    values = values,
+    sizes = rep.int(n_cols, n_rows),
+    observed = observed
   )
 }
 
@@ -225,7 +348,10 @@ dataset_from_data_frame <- function(data, group, response, arg, call) {
 }
 
 data_frame_columns <- function(data, group, response, arg, call) {
-  if (is.null(group) && is.null(response) && ncol(data) == 2) {
+  # Two columns without the default names are read as (group, response);
+  # the default names, where present, win over position.
+  default_names <- all(c("group", "y") %in% names(data))
+  if (is.null(group) && is.null(response) && ncol(data) == 2 && !default_names) {
     return(list(group = names(data)[[1]], response = names(data)[[2]]))
   }
   group <- group %||% "group"
@@ -300,8 +426,9 @@ drop_empty_groups <- function(dataset, arg, call) {
 # Concatenates data sets (from as_datasets()) into one packed batch.
 pack_datasets <- function(datasets, call = rlang::caller_env()) {
   values <- unlist(lapply(datasets, `[[`, "values"), use.names = FALSE)
-  sizes <- unlist(lapply(datasets, `[[`, "sizes"), use.names = FALSE)
-  n_groups <- vapply(datasets, function(d) length(d$sizes), integer(1))
+  group_sizes <- lapply(datasets, `[[`, "sizes")
+  sizes <- unlist(group_sizes, use.names = FALSE)
+  n_groups <- lengths(group_sizes)
   max_rows <- .Machine$integer.max
   if (length(values) > max_rows) {
     abort_deepbmc(
@@ -311,8 +438,14 @@ pack_datasets <- function(datasets, call = rlang::caller_env()) {
       call = call
     )
   }
-  mask <- !is.na(values)
-  values[!mask] <- 0
+  # One scan when nothing is missing, the usual case.
+  if (anyNA(values)) {
+    missing <- is.na(values)
+    values[missing] <- 0
+    mask <- !missing
+  } else {
+    mask <- rep.int(TRUE, length(values))
+  }
   list(
     values = as.double(values),
     n_features = 1L,
@@ -325,10 +458,11 @@ pack_datasets <- function(datasets, call = rlang::caller_env()) {
 # Sizes of each data set as the network sees them: groups with an observed
 # value, and observed values per group.
 dataset_sizes <- function(datasets) {
+  observed <- lapply(datasets, `[[`, "observed")
   data.frame(
-    groups = vapply(datasets, function(d) length(d$sizes), integer(1)),
-    min_obs = vapply(datasets, function(d) min(d$observed), integer(1)),
-    max_obs = vapply(datasets, function(d) max(d$observed), integer(1))
+    groups = lengths(lapply(datasets, `[[`, "sizes")),
+    min_obs = vapply(observed, min, integer(1)),
+    max_obs = vapply(observed, max, integer(1))
   )
 }
 

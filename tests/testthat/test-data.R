@@ -229,7 +229,6 @@ test_that("a data set may be as small as one observation in one group", {
 })
 
 test_that("a two-column data frame with the default names is read by name", {
-  skip("deepbmc bug: two columns are read by position even when named y, group")
   fit <- api_fit()
   df <- groups_to_data_frame(api_groups(30))
   expect_equal(post_prob(fit, df[, c("y", "group")]), post_prob(fit, df),
