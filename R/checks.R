@@ -202,32 +202,29 @@ check_seed <- function(seed, arg = rlang::caller_arg(seed),
 
 check_models <- function(models, arg = rlang::caller_arg(models),
                          call = rlang::caller_env()) {
-  if (!inherits(models, "deepbmc_models")) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a model set such as {.fun normal_nested_models}.",
-        x = "You supplied {describe_value(models)}."
-      ),
-      "type",
-      call = call
-    )
-  }
-  invisible(models)
+  check_class(models, "deepbmc_models",
+              "a model set such as {.fun normal_nested_models}", arg, call)
 }
 
 check_network <- function(network, arg = rlang::caller_arg(network),
                           call = rlang::caller_env()) {
-  if (!inherits(network, "deepbmc_network")) {
+  check_class(network, "deepbmc_network",
+              "a network built by {.fun hierarchical_network}", arg, call)
+}
+
+# `what` is cli markup saying what `x` must be.
+check_class <- function(x, class, what, arg, call) {
+  if (!inherits(x, class)) {
     abort_deepbmc(
       c(
-        "{.arg {arg}} must be a network built by {.fun hierarchical_network}.",
-        x = "You supplied {describe_value(network)}."
+        paste0("{.arg {arg}} must be ", what, "."),
+        x = "You supplied {describe_value(x)}."
       ),
       "type",
       call = call
     )
   }
-  invisible(network)
+  invisible(x)
 }
 
 # Fits are plain R lists saved with saveRDS(), so anything can come back from
