@@ -107,7 +107,8 @@ print.deepbmc_validation <- function(x, ...) {
   metrics <- x$metrics
   cat(
     "<deepbmc_validation> ", format_count(x$n),
-    " simulated data sets, seed ", format(x$seed, scientific = FALSE), "\n",
+    " simulated data ", if (x$n == 1) "set" else "sets", ", seed ",
+    format(x$seed, scientific = FALSE), "\n",
     "Accuracy:  ", formatC(metrics$accuracy, digits = 3, format = "f"), "\n",
     "Log score: ", formatC(metrics$log_score, digits = 4, format = "f"),
     " (mean -log PMP of the true model)\n",

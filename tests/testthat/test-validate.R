@@ -335,6 +335,8 @@ test_that("printing shows the metrics and the confusion matrix", {
   out <- capture.output(res <- print(v))
   expect_identical(res, v)
   expect_match(out[[1]], "300 simulated data sets, seed 9", fixed = TRUE)
+  one <- capture.output(print(validate(fit, n = 1, seed = 9)))
+  expect_match(one[[1]], "1 simulated data set, seed 9", fixed = TRUE)
   text <- paste(out, collapse = "\n")
   expect_match(text, paste("Accuracy: ",
                            formatC(v$metrics$accuracy, digits = 3, format = "f")),
