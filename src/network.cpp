@@ -6,11 +6,17 @@
 namespace deepbmc {
 
 template <class T>
-Network<T>::Network(const NetworkSpec& spec, const T* params) : spec_(spec) {
+Network<T>::Network(const NetworkSpec& spec, const T* params)
+    : spec_(spec), dense_(spec.all_dense()) {
+  if (params != nullptr) set_params(params);
+}
+
+template <class T>
+void Network<T>::set_params(const T* params) {
   params_.value = params;
   if (!is_float<T>) return;
-  transposed_.assign(spec.n_params, T(0));
-  for (const DenseSpec& d : spec.all_dense()) {
+  transposed_.resize(spec_.n_params);
+  for (const DenseSpec& d : dense_) {
     MatrixMap<T>(transposed_.data() + d.w, d.out, d.in) = weight(params_, d).transpose();
   }
   params_.transposed = transposed_.data();

@@ -25,9 +25,14 @@ struct Workspace {
 template <class T>
 class Network {
  public:
-  // Keeps a pointer to params; float networks also keep every weight matrix
-  // transposed, for the vectorized input-gradient kernel.
+  // Keeps a pointer to params (null: set later with set_params); float
+  // networks also keep every weight matrix transposed, for the vectorized
+  // input-gradient kernel.
   Network(const NetworkSpec& spec, const T* params);
+
+  // Points the network at new parameter values (after an optimizer step),
+  // reusing the transposed copy's storage.
+  void set_params(const T* params);
 
   // forward: data -> logits (n_models, double). training keeps zeroed
   // gradient buffers for a following backward().
@@ -43,6 +48,7 @@ class Network {
  private:
   Partition partition(const Dataset<T>& data, const Workspace<T>& ws, int level) const;
   const NetworkSpec& spec_;
+  std::vector<DenseSpec> dense_;  // every dense layer, for the transposition
   std::vector<T> transposed_;
   Weights<T> params_;
 };

@@ -32,17 +32,19 @@ struct Trainer::Impl {
   std::vector<double> logits, dlogits, losses, block_norms;
   std::vector<uint8_t> correct;
   tbb::enumerable_thread_specific<Workspace<float>> workspaces;
+  Network<float> net;  // re-pointed at the parameters every step
 
   Impl(const NetworkSpec& s, const ModelSet& m, int b, uint64_t sd, int threads)
       : spec(s), models(m), batch_size(b), seed(sd), arena(arena_threads(threads)), batch(b),
         grad_slots(static_cast<size_t>(b) * s.n_params), grads(s.n_params),
         logits(static_cast<size_t>(b) * s.config.n_models), dlogits(logits.size()),
-        losses(b), block_norms((s.n_params + kParamBlock - 1) / kParamBlock), correct(b) {}
+        losses(b), block_norms((s.n_params + kParamBlock - 1) / kParamBlock), correct(b),
+        net(s, nullptr) {}
 
   void step(float* params, AdamState& adam, const AdamOptions& options, StepStats& stats) {
     const int k = spec.config.n_models;
     const size_t n_params = spec.n_params;
-    const Network<float> net(spec, params);
+    net.set_params(params);
     const int64_t step_index = adam.step;
 
     parallel_for_each(arena, batch_size, [&](int b) {
