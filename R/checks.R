@@ -244,6 +244,10 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
   }
   check_format_version(fit$format_version, arg = arg, call = call)
   needed <- c("models", "network", "config", "weights", "history", "training")
+  # Version 1 predates holdout sets; such fits read as having none.
+  if (fit$format_version >= 2) {
+    needed <- c(needed, "holdout_history")
+  }
   missing_parts <- setdiff(needed, names(fit))
   if (length(missing_parts) > 0) {
     abort_deepbmc(
@@ -254,6 +258,23 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
       "fit",
       call = call
     )
+  }
+  # print(), summary() and training_history() read these columns.
+  histories <- intersect(c("history", "holdout_history"), names(fit))
+  columns <- c("step", "epoch", "loss", "accuracy")
+  for (part in histories) {
+    if (!is.data.frame(fit[[part]]) ||
+        !all(columns %in% names(fit[[part]]))) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} is not a complete deepbmc fit.",
+          x = "Its {.field {part}} is not a data frame with columns
+               {.field {columns}}."
+        ),
+        "fit",
+        call = call
+      )
+    }
   }
   if (weights) {
     check_fit_weights(fit, arg = arg, call = call)
@@ -273,11 +294,13 @@ check_format_version <- function(version, arg, call) {
     )
   }
   if (!version %in% fit_format_versions) {
+    # as.character(): cli pluralises by the length of a character vector but
+    # needs a single number otherwise.
     abort_deepbmc(
       c(
         "{.arg {arg}} has format version {version}, which this version of
          deepbmc ({utils::packageVersion('deepbmc')}) cannot read.",
-        i = "Known format version{?s}: {fit_format_versions}.",
+        i = "Known format version{?s}: {as.character(fit_format_versions)}.",
         i = if (version > max(fit_format_versions)) {
           "It was saved by a newer deepbmc; update the package."
         }

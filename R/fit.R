@@ -5,12 +5,17 @@
 # external pointer can survive a reload. `format_version` changes whenever
 # the layout or the meaning of the weights changes; check_fit() refuses
 # versions it does not know.
+#
+# Versions:
+# 1. The first layout.
+# 2. Adds `holdout_history` and `training$holdout`, `training$holdout_seed`.
+#    Version 1 fits are still read, as fits without a holdout set.
 
-fit_format_version <- 1L
-fit_format_versions <- 1L
+fit_format_version <- 2L
+fit_format_versions <- 1:2
 
 new_deepbmc_fit <- function(models, network, config, weights, optimizer,
-                            history, training) {
+                            history, holdout_history, training) {
   structure(
     list(
       models = models,
@@ -19,6 +24,7 @@ new_deepbmc_fit <- function(models, network, config, weights, optimizer,
       weights = weights,
       optimizer = optimizer,
       history = history,
+      holdout_history = holdout_history,
       training = training,
       format_version = fit_format_version
     ),
@@ -41,6 +47,34 @@ final_performance <- function(fit) {
   )
 }
 
+# The last holdout evaluation, or NULL without one.
+final_holdout <- function(fit) {
+  holdout_history <- fit_holdout_history(fit)
+  if (nrow(holdout_history) == 0) {
+    return(NULL)
+  }
+  last <- holdout_history[which.max(holdout_history$step), ]
+  list(
+    n = fit_holdout_size(fit),
+    loss = last$loss,
+    accuracy = last$accuracy,
+    epoch = last$epoch
+  )
+}
+
+format_holdout_line <- function(holdout) {
+  if (is.null(holdout)) {
+    return(NULL)
+  }
+  paste0(
+    "Holdout (", format_count(holdout$n), " data ",
+    if (holdout$n == 1) "set" else "sets", "): loss ",
+    formatC(holdout$loss, digits = 4, format = "f"), ", accuracy ",
+    formatC(holdout$accuracy, digits = 3, format = "f"), " after epoch ",
+    holdout$epoch, "\n"
+  )
+}
+
 data_sets_per_second <- function(fit) {
   seconds <- fit$training$seconds
   if (seconds <= 0) {
@@ -53,14 +87,18 @@ data_sets_per_second <- function(fit) {
 #'
 #' `print()` shows a short description of a network trained by
 #' [train_comparison()]; `summary()` adds the architecture and the training
-#' history's last epoch.
+#' history's last epoch. Both show the last holdout loss and accuracy when the
+#' network was trained with a holdout set.
 #'
 #' @param object,x A fit from [train_comparison()].
 #' @param ... Unused.
 #'
 #' @return `summary()` returns a list of class `"summary.deepbmc_fit"` with
 #'   elements `models`, `network`, `n_weights`, `steps_done`, `total_steps`,
-#'   `final_loss`, `final_accuracy` (means over the last epoch), `seconds`,
+#'   `final_loss`, `final_accuracy` (means over the last epoch), `holdout`
+#'   (`NULL` without holdout evaluations, otherwise a list with the number
+#'   `n` of holdout data sets and the `loss`, `accuracy` and `epoch` of the
+#'   last evaluation), `batch_size`, `learning_rate`, `seconds`,
 #'   `data_sets_per_second` and `seed`. `print()` returns `x` invisibly.
 #' @export
 #' @examples
@@ -80,6 +118,7 @@ summary.deepbmc_fit <- function(object, ...) {
       total_steps = object$training$epochs * object$training$iterations,
       final_loss = final$loss,
       final_accuracy = final$accuracy,
+      holdout = final_holdout(object),
       batch_size = object$training$batch_size,
       learning_rate = object$training$learning_rate,
       seconds = object$training$seconds,
@@ -116,6 +155,7 @@ format_training_lines <- function(x) {
     format(x$seed, scientific = FALSE), "\n",
     "Last epoch: loss ", formatC(x$final_loss, digits = 4, format = "f"),
     ", accuracy ", formatC(x$final_accuracy, digits = 3, format = "f"), "\n",
+    format_holdout_line(x$holdout),
     "Time: ", format_seconds(x$seconds), " (",
     format_count(round(x$data_sets_per_second)),
     " data sets/s)\n"
@@ -139,6 +179,7 @@ print.deepbmc_fit <- function(x, ...) {
     format_seconds(x$training$seconds), "; last epoch loss ",
     formatC(final$loss, digits = 4, format = "f"), ", accuracy ",
     formatC(final$accuracy, digits = 3, format = "f"), "\n",
+    format_holdout_line(final_holdout(x)),
     sep = ""
   )
   invisible(x)

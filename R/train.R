@@ -14,6 +14,15 @@
 #' An "epoch" is only a unit of `iterations` steps; every step draws new data.
 #' Results depend on `seed` but not on `threads`.
 #'
+#' With `holdout > 0`, a fixed set of `holdout` data sets is simulated before
+#' training and the network's mean log loss and accuracy on it are measured
+#' after every epoch, as BayesFlow does with `validation_sims`. Unlike the
+#' per-step training loss, which comes from a new batch every step, these are
+#' comparable across epochs. The holdout set is simulated from a seed derived
+#' from `seed` (kept as `training$holdout_seed`), so it is reproducible and
+#' never overlaps the training data or `validate(fit, seed = seed)`; it does
+#' not change the training itself. See [training_history()].
+#'
 #' Press Ctrl-C (Esc in RStudio) to stop early: the steps done so far are kept
 #' and returned with a warning of class `"deepbmc_interrupted_warning"`.
 #'
@@ -26,6 +35,9 @@
 #' @param batch_size Data sets simulated per step, spread evenly over the
 #'   models.
 #' @param learning_rate Initial learning rate of Adam.
+#' @param holdout Number of held-out data sets (at most 100,000) on which the
+#'   loss and accuracy are measured after every epoch; 0 (the default) for
+#'   none. A few hundred give a smooth learning curve at little cost.
 #' @param threads Number of threads for simulation and training (at least 1).
 #'   The default 2 suits laptops and CRAN; use up to the number of cores.
 #' @param seed A whole number in `[0, 2^52]` that makes the initial weights
@@ -43,9 +55,13 @@
 #' * `history`: a data frame with one row per step and columns `step`,
 #'   `epoch`, `loss` (mean log loss of the batch) and `accuracy` (share of the
 #'   batch classified correctly);
+#' * `holdout_history`: a data frame with one row per completed epoch and the
+#'   same columns, measured on the holdout set after the epoch's last step
+#'   (`step`); no rows when `holdout = 0`;
 #' * `training`: the settings (`epochs`, `iterations`, `batch_size`,
-#'   `learning_rate`, `seed`, `threads`), `steps_done` and `seconds` of
-#'   training;
+#'   `learning_rate`, `holdout`, `seed`, `threads`), the seed of the holdout
+#'   set `holdout_seed` (`NA` without one), `steps_done` and `seconds` of
+#'   training (wall-clock time, holdout evaluations included);
 #' * `format_version`: the version of this layout.
 #'
 #' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
@@ -62,12 +78,17 @@
 #' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
 #' fit
 #'
+#' # Measure the loss on 200 held-out data sets after each epoch
+#' fit <- train_comparison(models, epochs = 2, iterations = 20, holdout = 200,
+#'                         seed = 1)
+#' fit$holdout_history
+#'
 #' # The paper's Study 1 schedule, 10 x 1000 steps at 50 groups of 50
 #' # observations, takes a few minutes: see demo("study1", package = "deepbmc").
 train_comparison <- function(models, network = NULL, epochs = 10,
                              iterations = 1000, batch_size = 32,
-                             learning_rate = 5e-4, threads = 2, seed = NULL,
-                             progress = interactive()) {
+                             learning_rate = 5e-4, holdout = 0, threads = 2,
+                             seed = NULL, progress = interactive()) {
   check_models(models)
   if (is.null(network)) {
     network <- hierarchical_network()
@@ -77,6 +98,7 @@ train_comparison <- function(models, network = NULL, epochs = 10,
   iterations <- check_whole_number(iterations, max = 1e6)
   batch_size <- check_whole_number(batch_size, max = 65536)
   learning_rate <- check_positive_number(learning_rate)
+  holdout <- check_whole_number(holdout, min = 0, max = 1e5)
   threads <- check_threads(threads)
   seed <- check_seed(seed)
   progress <- check_flag(progress)
@@ -93,6 +115,7 @@ train_comparison <- function(models, network = NULL, epochs = 10,
     )
   }
   check_batch_size(models, batch_size)
+  check_batch_size(models, holdout)
   config <- network_config(network, models)
 
   weights <- cpp_network_init(config, seed)
@@ -107,11 +130,14 @@ train_comparison <- function(models, network = NULL, epochs = 10,
       step = 0L
     ),
     history = empty_history(),
+    holdout_history = empty_holdout_history(),
     training = list(
       epochs = epochs,
       iterations = iterations,
       batch_size = batch_size,
       learning_rate = learning_rate,
+      holdout = holdout,
+      holdout_seed = if (holdout > 0) holdout_seed(seed) else NA_real_,
       seed = seed,
       threads = threads,
       steps_done = 0L,
@@ -153,9 +179,10 @@ empty_history <- function() {
 
 # Runs the remaining steps of `fit` up to `total_steps` in short chunks. Between
 # chunks (on the main thread, never inside C++ worker threads) it updates the
-# progress bar and gives R a chance to process an interrupt. The fit is
-# replaced in one assignment per chunk, so an interrupt at any point leaves a
-# consistent fit: at worst the chunk in flight is lost.
+# progress bar, evaluates the holdout set at the end of every epoch and gives R
+# a chance to process an interrupt. The fit is replaced in one assignment per
+# chunk, so an interrupt at any point leaves a consistent fit: at worst the
+# chunk in flight is lost.
 run_training <- function(fit, total_steps, progress) {
   spec <- models_spec(fit$models)
   settings <- fit$training
@@ -188,31 +215,52 @@ run_training <- function(fit, total_steps, progress) {
   session <- cpp_trainer_new(
     fit$config, spec, settings$batch_size, settings$seed, settings$threads
   )
+  iterations <- settings$iterations
   chunk <- 2L
   target_seconds <- 0.25
   interrupted <- FALSE
-  # History rows collect in a list and are bound once at the end; `fit` and
-  # the list change in one assignment per chunk, so an interrupt cannot leave
+  # History rows collect in lists and are bound once at the end; `fit` and
+  # the lists change in one assignment per chunk, so an interrupt cannot leave
   # them out of step.
-  state <- list(fit = fit, history = list())
+  state <- list(fit = fit, history = list(), holdout_history = list())
   tryCatch(
     {
+      # Inside tryCatch(): an interrupt while simulating returns the fit as is.
+      holdout <- simulate_holdout(fit)
       while (state$fit$optimizer$step < total_steps) {
-        steps <- min(chunk, total_steps - state$fit$optimizer$step)
+        done <- state$fit$optimizer$step
+        steps <- min(chunk, total_steps - done)
+        if (!is.null(holdout)) {
+          # Stop at the epoch's end, so the holdout set sees exactly the
+          # weights after its last step.
+          steps <- min(steps, (done %/% iterations + 1L) * iterations - done)
+        }
         started <- proc.time()[["elapsed"]]
         result <- cpp_trainer_run(
           session, state$fit$weights, state$fit$optimizer, steps, total_steps,
           settings$learning_rate
         )
         seconds <- proc.time()[["elapsed"]] - started
-        state <- advance_training(state, result, seconds)
+        advanced <- advance_training(state, result, seconds)
+        step <- advanced$fit$optimizer$step
+        if (!is.null(holdout) && step %% iterations == 0L) {
+          evaluated <- proc.time()[["elapsed"]]
+          advanced$holdout_history <- c(
+            advanced$holdout_history,
+            list(evaluate_holdout(advanced$fit, holdout, step))
+          )
+          advanced$fit$training$seconds <- advanced$fit$training$seconds +
+            proc.time()[["elapsed"]] - evaluated
+        }
+        state <- advanced
 
         loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
         rate <- steps * settings$batch_size / max(seconds, 1e-6)
         rate_text <- format_count(round(rate))
         if (progress) {
-          cli::cli_progress_update(id = bar, set = state$fit$optimizer$step)
+          cli::cli_progress_update(id = bar, set = step)
         }
+        # Only the training steps' time: evaluations would shrink the chunks.
         chunk <- next_chunk_size(chunk, steps, seconds, target_seconds)
       }
     },
@@ -222,6 +270,9 @@ run_training <- function(fit, total_steps, progress) {
   )
   fit <- state$fit
   fit$history <- do.call(rbind, c(list(fit$history), state$history))
+  fit$holdout_history <- do.call(
+    rbind, c(list(fit_holdout_history(fit)), state$holdout_history)
+  )
   if (progress) {
     # "failed" keeps the bar where training stopped instead of showing 100%.
     outcome <- if (interrupted) "failed" else "done"
@@ -266,5 +317,7 @@ advance_training <- function(state, result, seconds) {
   fit$optimizer$step <- as.integer(done_before + steps)
   fit$training$steps_done <- fit$optimizer$step
   fit$training$seconds <- fit$training$seconds + seconds
-  list(fit = fit, history = c(state$history, list(chunk_history)))
+  state$fit <- fit
+  state$history <- c(state$history, list(chunk_history))
+  state
 }

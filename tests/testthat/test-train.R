@@ -79,7 +79,8 @@ test_that("the fit has the documented parts and one history row per step", {
   )
   expect_s3_class(fit, "deepbmc_fit", exact = TRUE)
   expect_named(fit, c("models", "network", "config", "weights", "optimizer",
-                      "history", "training", "format_version"))
+                      "history", "holdout_history", "training",
+                      "format_version"))
   expect_identical(fit$models, api_models())
   expect_identical(fit$network, api_network())
   expect_identical(fit$config,
@@ -89,7 +90,7 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_true(all(is.finite(fit$weights)))
   expect_false(identical(fit$weights,
                          deepbmc:::cpp_network_init(fit$config, 4)))
-  expect_identical(fit$format_version, 1L)
+  expect_identical(fit$format_version, 2L)
 
   history <- fit$history
   expect_s3_class(history, "data.frame")
@@ -293,7 +294,7 @@ test_that("damaged fits are classed errors, never crashes", {
     integer_weights = list(what = "fit", fit = within(unclass(fit), weights <- rep(1L, length(weights)))),
     nan_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- NaN)),
     inf_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- Inf)),
-    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 2L)),
+    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 3L)),
     old_version = list(what = "version", fit = within(unclass(fit), format_version <- 0L)),
     no_version = list(what = "version", fit = within(unclass(fit), rm(format_version))),
     text_version = list(what = "version", fit = within(unclass(fit), format_version <- "1")),
@@ -319,7 +320,7 @@ test_that("damaged fits are classed errors, never crashes", {
   }
   newer <- structure(damaged$newer_version$fit, class = "deepbmc_fit")
   err <- expect_deepbmc_error(post_prob(newer, x), "version", "x")
-  expect_match(conditionMessage(err), "format version 2", fixed = TRUE)
+  expect_match(conditionMessage(err), "format version 3", fixed = TRUE)
   expect_match(conditionMessage(err), "update the package", fixed = TRUE)
   # printing needs a readable format, not usable weights
   expect_deepbmc_error(print(newer), "version", "x")
