@@ -1,12 +1,20 @@
-#' Compare the models for one data set
+#' Compare the models for one or many data sets
 #'
-#' Ranks the candidate models for one data set, best first, as
+#' Ranks the candidate models for a data set, best first, as
 #' `loo::loo_compare()` does: posterior model probabilities, their logarithms,
-#' and each model's log Bayes factor against the best model.
+#' and each model's log Bayes factor against the best model. For several data
+#' sets the rankings are stacked into one tidy data frame.
+#'
+#' Prior model probabilities can be changed without retraining: the network,
+#' trained with equal numbers of data sets per model, estimates the marginal
+#' likelihoods up to a common constant, so the posterior probabilities under
+#' another prior are the uniform-prior ones reweighted by the prior and
+#' renormalised (see [post_prob.deepbmc_fit()]). Log Bayes factors do not
+#' depend on the prior.
 #'
 #' @inheritParams post_prob.deepbmc_fit
 #' @param fit A trained network from [train_comparison()].
-#' @param data One data set; see [deepbmc_data].
+#' @param data One data set, or a list of data sets; see [deepbmc_data].
 #'
 #' @return A data frame of class `"deepbmc_comparison"` with one row per
 #'   model, ordered by posterior probability (best first) and columns `model`,
@@ -15,6 +23,10 @@
 #'   negative for the others when the prior is uniform). The attribute
 #'   `prior_prob` holds the prior probabilities used.
 #'
+#'   For several data sets, a plain data frame with one row per data set and
+#'   model, ordered by data set and then best first, with the columns
+#'   `data_set` (index), `rank` (1 for the best model) and those above.
+#'
 #' @seealso [post_prob.deepbmc_fit()], [bayes_factor.deepbmc_fit()]
 #' @export
 #' @examples
@@ -22,39 +34,48 @@
 #' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
 #' x <- matrix(rnorm(100, mean = 0.5), nrow = 10)
 #' compare_models(fit, x)
+#' compare_models(fit, x, prior_prob = c(M0 = 0.8, M1 = 0.2))
+#'
+#' sims <- simulate_datasets(models, n = 3, seed = 2)
+#' compare_models(fit, sims)
 compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
                            response = NULL, threads = 2) {
   check_fit(fit)
   prior_prob <- check_prior_prob(prior_prob, fit$models$model_names)
   threads <- check_threads(threads)
   prediction <- predict_logits(fit, data, group, response, threads)
+  model_names <- fit$models$model_names
+  comparison <- ranked_models(prediction$logits, prior_prob, model_names)
+  attr(comparison, "prior_prob") <- stats::setNames(prior_prob, model_names)
   if (!prediction$single) {
-    abort_deepbmc(
-      c(
-        "{.fun compare_models} compares the models for one data set.",
-        x = "{.arg data} holds {nrow(prediction$logits)} data sets.",
-        i = "Use {.fun post_prob} or {.fun bayes_factor} for several data sets."
-      ),
-      "data"
-    )
+    return(comparison)
   }
-  logits <- prediction$logits[1, ]
-  log_pmp <- log_softmax_rows(matrix(logits + log(prior_prob), nrow = 1))[1, ]
-  order_best <- order(log_pmp, decreasing = TRUE)
-  best <- order_best[[1]]
-  comparison <- data.frame(
-    model = fit$models$model_names[order_best],
-    pmp = exp(log_pmp[order_best]),
-    log_pmp = log_pmp[order_best],
-    log_bf = logits[order_best] - logits[[best]],
-    row.names = NULL
-  )
-  attr(comparison, "prior_prob") <- stats::setNames(
-    prior_prob,
-    fit$models$model_names
-  )
+  comparison$data_set <- NULL
+  comparison$rank <- NULL
   class(comparison) <- c("deepbmc_comparison", "data.frame")
   comparison
+}
+
+# The models for each data set (row of `logits`) ranked best first, stacked:
+# PMPs under the prior and log Bayes factors against the data set's best
+# model. Ties keep the models' order.
+ranked_models <- function(logits, prior_prob, model_names) {
+  n_sets <- nrow(logits)
+  n_models <- ncol(logits)
+  log_pmp <- log_softmax_rows(sweep(logits, 2, log(prior_prob), `+`))
+  data_set <- rep(seq_len(n_sets), times = n_models)
+  model <- rep(seq_len(n_models), each = n_sets)
+  ranked <- order(data_set, -log_pmp, model)
+  best <- model[ranked][seq(1, by = n_models, length.out = n_sets)]
+  best_logit <- logits[cbind(seq_len(n_sets), best)]
+  data.frame(
+    data_set = data_set[ranked],
+    rank = rep(seq_len(n_models), times = n_sets),
+    model = model_names[model[ranked]],
+    pmp = exp(log_pmp[ranked]),
+    log_pmp = log_pmp[ranked],
+    log_bf = logits[ranked] - best_logit[data_set[ranked]]
+  )
 }
 
 #' @export

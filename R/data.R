@@ -462,7 +462,8 @@ dataset_sizes <- function(datasets) {
   data.frame(
     groups = lengths(lapply(datasets, `[[`, "sizes")),
     min_obs = vapply(observed, min, integer(1)),
-    max_obs = vapply(observed, max, integer(1))
+    max_obs = vapply(observed, max, integer(1)),
+    mean_obs = vapply(observed, mean, numeric(1))
   )
 }
 

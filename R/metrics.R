@@ -1,7 +1,8 @@
-# Metrics of a model comparison network on simulated data sets with known
-# true models. Each takes a matrix of PMPs (or log PMPs), one row per data
-# set and one column per model, and the integer index of each true model, so
-# that it can be checked against hand computations.
+# Metrics of a model comparison network on data sets with known true models.
+# Each takes a matrix of PMPs (or log PMPs), one row per data set and one
+# column per model, and the integer index of each true model, so that it can
+# be checked against hand computations. validate() computes them all at once,
+# and for every bootstrap resample, through metric_values().
 
 # Share of data sets whose most probable model is the true one.
 metric_accuracy <- function(pmp, true) {
@@ -26,41 +27,102 @@ one_hot <- function(true, n_models) {
   indicator
 }
 
+# Share of each model's data sets that the network picks correctly (NA for a
+# model without data sets).
+metric_recall <- function(pmp, true) {
+  predicted <- max.col(pmp, ties.method = "first")
+  recall_from(true, predicted == true, ncol(pmp), colnames(pmp))
+}
+
+recall_from <- function(true, hit, n_models, model_names) {
+  total <- tabulate(true, nbins = n_models)
+  right <- tabulate(true[hit], nbins = n_models)
+  recall <- ifelse(total > 0, right / total, NA_real_)
+  stats::setNames(recall, model_names)
+}
+
 # Expected calibration error per model, one-vs-rest as in BayesFlow:
 # ECE_k = sum over non-empty bins b of (n_b / n) *
 #   |share of data sets in b whose true model is k - mean PMP_k in b|,
 # with `bins` equal-width bins over [0, 1].
-metric_ece <- function(pmp, true, bins = 15) {
-  ece <- vapply(
-    seq_len(ncol(pmp)),
-    function(k) {
-      table <- calibration_table(pmp[, k], true == k, bins)
-      sum(table$n / length(true) * abs(table$observed - table$predicted))
-    },
-    numeric(1)
+metric_ece <- function(pmp, true, bins) {
+  calibration_errors(pmp, true, bins)$ece
+}
+
+# Maximum calibration error per model: the largest gap between observed share
+# and mean PMP over the non-empty bins.
+metric_mce <- function(pmp, true, bins) {
+  calibration_errors(pmp, true, bins)$mce
+}
+
+calibration_errors <- function(pmp, true, bins) {
+  bin <- bin_index(pmp, bins)
+  errors <- lapply(seq_len(ncol(pmp)), function(k) {
+    binned_errors(bin[, k], pmp[, k] - (true == k), bins)
+  })
+  list(
+    ece = stats::setNames(vapply(errors, `[[`, 0, "ece"), colnames(pmp)),
+    mce = stats::setNames(vapply(errors, `[[`, 0, "mce"), colnames(pmp))
   )
-  stats::setNames(ece, colnames(pmp))
+}
+
+# Equal-width bins over [0, 1]: bin b holds [(b - 1) / bins, b / bins), and
+# probability 1 belongs to the last bin rather than to a bin of its own.
+bin_index <- function(probability, bins) {
+  bin <- pmin(floor(probability * bins) + 1, bins)
+  storage.mode(bin) <- "integer"
+  bin
+}
+
+# ECE and MCE of one model from the bin of each data set and its gap
+# `pmp - is_true`: within a bin, n_b * |mean gap| is |sum of gaps|, so the
+# ECE is the sum of |bin sums| over n.
+binned_errors <- function(bin, gap, bins) {
+  n_in_bin <- tabulate(bin, nbins = bins)
+  # rowsum() returns the non-empty bins in increasing order, as n_in_bin[> 0].
+  gap_sums <- abs(rowsum.default(gap, bin, reorder = TRUE)[, 1])
+  list(
+    ece = sum(gap_sums) / length(bin),
+    mce = max(gap_sums / n_in_bin[n_in_bin > 0])
+  )
 }
 
 # Reliability diagram data for one model: per non-empty bin its range, the
-# number of data sets, their mean PMP and the share whose true model it is.
-calibration_table <- function(probability, is_true, bins) {
-  # Probability 1 belongs to the last bin, not to a bin of its own.
-  bin <- pmin(floor(probability * bins) + 1, bins)
+# number of data sets, their mean PMP, the share whose true model it is and
+# the Wilson score interval of that share.
+calibration_table <- function(probability, is_true, bins, level = 0.95) {
+  bin <- bin_index(probability, bins)
   n <- tabulate(bin, nbins = bins)
   non_empty <- n > 0
   bin_factor <- factor(bin, levels = seq_len(bins))
-  predicted <- as.vector(tapply(probability, bin_factor, sum, default = 0))
-  observed <- as.vector(
+  pmp_sum <- as.vector(tapply(probability, bin_factor, sum, default = 0))
+  true_sum <- as.vector(
     tapply(as.double(is_true), bin_factor, sum, default = 0)
   )
+  interval <- wilson_interval(true_sum[non_empty], n[non_empty], level)
   data.frame(
     bin = seq_len(bins)[non_empty],
-    lower = (seq_len(bins)[non_empty] - 1) / bins,
-    upper = seq_len(bins)[non_empty] / bins,
+    bin_lower = (seq_len(bins)[non_empty] - 1) / bins,
+    bin_upper = seq_len(bins)[non_empty] / bins,
     n = n[non_empty],
-    predicted = predicted[non_empty] / n[non_empty],
-    observed = observed[non_empty] / n[non_empty]
+    mean_pmp = pmp_sum[non_empty] / n[non_empty],
+    observed = true_sum[non_empty] / n[non_empty],
+    conf_low = interval$low,
+    conf_high = interval$high
+  )
+}
+
+# Wilson score interval for a binomial share: unlike the Wald interval it
+# stays inside [0, 1] and is sensible for shares of 0 or 1 in small bins.
+wilson_interval <- function(successes, n, level = 0.95) {
+  z <- stats::qnorm(1 - (1 - level) / 2)
+  share <- successes / n
+  centre <- (share + z^2 / (2 * n)) / (1 + z^2 / n)
+  half_width <- z / (1 + z^2 / n) *
+    sqrt(share * (1 - share) / n + z^2 / (4 * n^2))
+  list(
+    low = pmax(centre - half_width, 0),
+    high = pmin(centre + half_width, 1)
   )
 }
 
@@ -71,4 +133,91 @@ confusion_matrix <- function(pmp, true, model_names = colnames(pmp)) {
     true = factor(model_names[true], levels = model_names),
     predicted = factor(model_names[predicted], levels = model_names)
   )
+}
+
+# --- All metrics at once, for estimates and bootstrap resamples -------------
+
+# What every metric needs, computed once per validation: the bins, gaps and
+# hits per data set. Resamples then only index into it.
+prepare_metrics <- function(pmp, log_pmp, true, bins) {
+  predicted <- max.col(pmp, ties.method = "first")
+  list(
+    n_models = ncol(pmp),
+    model_names = colnames(pmp),
+    bins = bins,
+    true = true,
+    hit = predicted == true,
+    loss = -log_pmp[cbind(seq_along(true), true)],
+    brier = rowSums((pmp - one_hot(true, ncol(pmp)))^2),
+    bin = bin_index(pmp, bins),
+    gap = pmp - one_hot(true, ncol(pmp))
+  )
+}
+
+# All metrics of the data sets `rows` (with repeats, for the bootstrap) as one
+# named vector: accuracy, log_score, brier, then ece_, mce_ and recall_ per
+# model.
+metric_values <- function(inputs, rows = seq_along(inputs$true)) {
+  per_model <- vapply(
+    seq_len(inputs$n_models),
+    function(k) {
+      errors <- binned_errors(
+        inputs$bin[rows, k], inputs$gap[rows, k], inputs$bins
+      )
+      c(errors$ece, errors$mce)
+    },
+    numeric(2)
+  )
+  recall <- recall_from(
+    inputs$true[rows], inputs$hit[rows], inputs$n_models, NULL
+  )
+  names <- inputs$model_names
+  c(
+    accuracy = mean(inputs$hit[rows]),
+    log_score = mean(inputs$loss[rows]),
+    brier = mean(inputs$brier[rows]),
+    stats::setNames(per_model[1, ], paste0("ece_", names)),
+    stats::setNames(per_model[2, ], paste0("mce_", names)),
+    stats::setNames(recall, paste0("recall_", names))
+  )
+}
+
+# Percentile bootstrap over data sets: one row per resample, one column per
+# metric. Uses R's random number generator (validate() seeds it locally).
+bootstrap_metrics <- function(inputs, boot) {
+  n <- length(inputs$true)
+  replicates <- vapply(
+    seq_len(boot),
+    function(i) metric_values(inputs, sample.int(n, n, replace = TRUE)),
+    numeric(3 + 3 * inputs$n_models)
+  )
+  t(replicates)
+}
+
+# ECE of a perfectly calibrated network with the same PMPs: true models are
+# drawn from the PMPs themselves ("consistency resampling", Bröcker & Smith,
+# 2007). An observed ECE far in the upper tail of these says the PMPs are
+# miscalibrated, not merely noisy; the comparison accounts for the upward
+# bias ECE has in finite samples. One row per draw, one column per model.
+null_ece <- function(pmp, bins, draws) {
+  cumulative <- t(apply(pmp, 1, cumsum))
+  bin <- bin_index(pmp, bins)
+  replicates <- vapply(
+    seq_len(draws),
+    function(i) {
+      # rowSums(u > cumulative) + 1 is the first model whose cumulative
+      # probability reaches u: a draw from each row's PMPs.
+      u <- stats::runif(nrow(pmp))
+      drawn <- pmin(rowSums(u > cumulative) + 1L, ncol(pmp))
+      gap <- pmp - one_hot(drawn, ncol(pmp))
+      vapply(
+        seq_len(ncol(pmp)),
+        function(k) binned_errors(bin[, k], gap[, k], bins)$ece,
+        numeric(1)
+      )
+    },
+    numeric(ncol(pmp))
+  )
+  matrix(replicates, nrow = draws, byrow = TRUE,
+         dimnames = list(NULL, colnames(pmp)))
 }

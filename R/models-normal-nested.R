@@ -96,3 +96,12 @@ print.deepbmc_normal_nested <- function(x, ...) {
   )
   invisible(x)
 }
+
+#' @export
+with_sizes.deepbmc_normal_nested <- function(models, groups = NULL, obs = NULL,
+                                             ...) {
+  normal_nested_models(
+    groups = groups %||% models$groups,
+    obs = obs %||% models$obs
+  )
+}

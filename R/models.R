@@ -34,3 +34,10 @@ format_sizes <- function(models) {
     format_range(models$obs), " observations per group"
   )
 }
+
+# The same models simulating data sets of other sizes (validate() and
+# validate_sizes() evaluate a network off its training sizes). `groups` and
+# `obs` are a fixed size or a range c(min, max); NULL keeps the model set's.
+with_sizes <- function(models, groups = NULL, obs = NULL, ...) {
+  UseMethod("with_sizes")
+}

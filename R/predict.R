@@ -175,8 +175,8 @@ print.deepbmc_bf <- function(x, ...) {
 }
 
 # Logits (data sets x models, double) for user data, plus whether the user
-# gave a single data set. Warns when data sizes fall outside the training
-# ranges.
+# gave a single data set and the sizes of the data sets. Warns when data sizes
+# fall outside the training ranges.
 predict_logits <- function(fit, data, group, response, threads,
                            arg = "data", call = rlang::caller_env()) {
   if (fit$models$n_features != 1) {
@@ -189,12 +189,13 @@ predict_logits <- function(fit, data, group, response, threads,
   }
   converted <- as_datasets(data, group = group, response = response,
                            arg = arg, call = call)
-  warn_outside_training(dataset_sizes(converted$datasets), fit$models, call)
+  sizes <- dataset_sizes(converted$datasets)
+  warn_outside_training(sizes, fit$models, call)
   batch <- pack_datasets(converted$datasets, call = call)
   logits <- cpp_predict(fit$config, fit$weights, batch, threads)
   check_logits(logits, length(converted$datasets), fit$models$n_models, call)
   colnames(logits) <- fit$models$model_names
-  list(logits = logits, single = converted$single)
+  list(logits = logits, single = converted$single, sizes = sizes)
 }
 
 check_logits <- function(logits, n_datasets, n_models, call) {

@@ -22,3 +22,24 @@ log_softmax_rows <- function(logits) {
 format_count <- function(x) {
   format(x, big.mark = ",", scientific = FALSE, trim = TRUE)
 }
+
+# Evaluates `code` with R's random number generator seeded from `seed` (a
+# whole number up to 2^52, reduced to what set.seed() takes) and restores the
+# user's generator state afterwards, so that results are reproducible without
+# touching the user's stream.
+with_local_seed <- function(seed, code) {
+  global_env <- globalenv()
+  had_seed <- exists(".Random.seed", envir = global_env, inherits = FALSE)
+  if (had_seed) {
+    saved <- get(".Random.seed", envir = global_env, inherits = FALSE)
+  }
+  on.exit(
+    if (had_seed) {
+      assign(".Random.seed", saved, envir = global_env)
+    } else if (exists(".Random.seed", envir = global_env, inherits = FALSE)) {
+      rm(".Random.seed", envir = global_env)
+    }
+  )
+  set.seed(as.integer(seed %% .Machine$integer.max))
+  code
+}

@@ -1,30 +1,54 @@
-#' Validate a trained network on fresh simulations
+#' Validate a trained network on held-out data sets
 #'
-#' Simulates `n` new data sets from the models (independent of the training
-#' data), computes their posterior model probabilities with the network and
-#' measures how well these recover the true models and how well they are
+#' Checks how well a trained network recovers the true models of data sets it
+#' has never seen, and how well its posterior model probabilities (PMPs) are
 #' calibrated: a calibrated network's PMP of 0.8 is right 80% of the time.
+#' By default `validate()` simulates `n` fresh data sets from the models (in
+#' parallel in C++, independent of the training data); alternatively it takes
+#' held-out data sets you simulated elsewhere, with their true models.
 #'
-#' Metrics, all computed in double from the logits:
+#' Metrics, all computed in double precision from the logits:
 #' * `accuracy`: share of data sets whose most probable model is the true one;
+#' * `recall` (per model): share of the model's data sets that the network
+#'   attributes to it;
 #' * `log_score`: mean negative log PMP of the true model (the log loss);
 #' * `brier`: mean over data sets of \eqn{\sum_k (p_k - 1[k = true])^2},
 #'   0 at best and 2 at worst;
-#' * `ece`: expected calibration error per model (one model against the
-#'   rest, as in BayesFlow): the PMPs of model \eqn{k} are cut into `bins`
+#' * `ece` (per model): expected calibration error, one model against the
+#'   rest as in BayesFlow. The PMPs of model \eqn{k} are cut into `bins`
 #'   equal-width bins over \[0, 1\] and
-#'   \eqn{ECE_k = \sum_b (n_b / n) |\bar{y}_b - \bar{p}_b|}, over non-empty bins
-#'   \eqn{b} with \eqn{n_b} data sets, where \eqn{\bar{y}_b} is the share whose
-#'   true model is \eqn{k} and \eqn{\bar{p}_b} their mean PMP of \eqn{k}. The
-#'   paper reports a median ECE of about 0.012 to 0.014 for Study 1 with 15
-#'   bins.
+#'   \eqn{ECE_k = \sum_b (n_b / n) |\bar{y}_b - \bar{p}_b|} over the non-empty
+#'   bins \eqn{b} with \eqn{n_b} data sets, where \eqn{\bar{y}_b} is the share
+#'   whose true model is \eqn{k} and \eqn{\bar{p}_b} their mean PMP of
+#'   \eqn{k};
+#' * `mce` (per model): maximum calibration error,
+#'   \eqn{\max_b |\bar{y}_b - \bar{p}_b|}.
+#'
+#' Every metric comes with a percentile bootstrap interval from `boot`
+#' resamples of the data sets. ECE is biased upwards in finite samples, so it
+#' is also compared with the ECEs of a perfectly calibrated network with the
+#' same PMPs (true models drawn from the PMPs themselves; Bröcker & Smith,
+#' 2007): a small p-value says the network is miscalibrated, not merely
+#' evaluated on few data sets, and `print()` flags it.
 #'
 #' @param fit A trained network from [train_comparison()].
-#' @param n Number of simulated data sets.
-#' @param seed A whole number in `[0, 2^52]`; `NULL` draws one from R's random
-#'   number generator.
+#' @param n Number of data sets to simulate. Ignored when `data` is given.
+#' @param groups,obs Sizes of the simulated data sets, as in
+#'   [normal_nested_models()]: a fixed number or a range `c(min, max)`. `NULL`
+#'   (the default) uses the sizes the network was trained on; other sizes
+#'   test how it extrapolates and give a warning.
+#' @param seed A whole number in `[0, 2^52]` for the simulations and the
+#'   bootstrap; `NULL` draws one from R's random number generator.
 #' @param threads Number of threads.
-#' @param bins Number of equal-width bins for the calibration error.
+#' @param bins Number of equal-width bins for the calibration errors. The
+#'   default 10 follows BayesFlow; the paper reports ECE with 15 bins.
+#' @param boot Number of bootstrap resamples for the intervals (and of draws
+#'   from a calibrated network for the calibration test); 0 skips both.
+#' @param level Confidence level of the intervals.
+#' @param data Held-out data sets you simulated yourself: a list of data sets
+#'   in any form of [deepbmc_data], or the result of [simulate_datasets()].
+#' @param true_model With `data`: the true model of each data set, by index or
+#'   by name. Not needed for [simulate_datasets()] results, which carry them.
 #'
 #' @return A list of class `"deepbmc_validation"` with
 #' * `model`: true model index of each data set (integer);
@@ -33,40 +57,195 @@
 #'   column per model;
 #' * `groups`, `obs`: number of groups and mean observations per group of each
 #'   data set;
-#' * `metrics`: a list with `accuracy`, `log_score`, `brier` and `ece` (named
-#'   by model);
-#' * `confusion`: a table of true against predicted models;
-#' * `calibration`: a data frame with the binned calibration data (`model`,
-#'   `bin`, `lower`, `upper`, `n`, `predicted`, `observed`), ready for a
-#'   reliability diagram;
-#' * `n`, `bins`, `seed`: the settings.
+#' * `metrics`: a list with `accuracy`, `log_score`, `brier` and, named by
+#'   model, `ece`, `mce` and `recall`;
+#' * `estimates`: a data frame with one row per metric (and model), with
+#'   columns `metric`, `model` (`NA` for metrics of the whole comparison),
+#'   `estimate`, `conf_low` and `conf_high`;
+#' * `confusion`: a table of true (rows) against predicted (columns) models;
+#'   `confusion_share`: the same as shares of each row;
+#' * `calibration`: the binned calibration data, as [calibration_curve()]
+#'   returns it;
+#' * `calibration_test`: a data frame with one row per model: `ece`,
+#'   `null_median` and `null_upper` (median and `level` quantile of the ECE of
+#'   a calibrated network with these PMPs) and `p_value`;
+#' * `n`, `bins`, `boot`, `level`, `seed` and `source` (`"simulated"` or
+#'   `"data"`).
 #'
-#' `as.data.frame()` gives one row per data set.
+#' `as.data.frame()` and `summary()` give the `estimates` table;
+#' `as.data.frame(x, what = "data_sets")` gives one row per data set with its
+#' true and predicted model, sizes and PMPs.
 #'
+#' @references Bröcker, J., & Smith, L. A. (2007). Increasing the reliability
+#'   of reliability diagrams. *Weather and Forecasting, 22*(3), 651–661.
+#'   \doi{10.1175/WAF993.1}
+#' @seealso [calibration_curve()] for the reliability diagram data,
+#'   [validate_sizes()] for accuracy and calibration across data set sizes,
+#'   `autoplot()` and `plot()` methods for plots.
 #' @export
 #' @examples
 #' models <- normal_nested_models(groups = 10, obs = 10)
 #' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
-#' validation <- validate(fit, n = 200, seed = 2)
+#' validation <- validate(fit, n = 200, seed = 2, boot = 50)
 #' validation
-#' validation$metrics$ece
-#' head(as.data.frame(validation))
-validate <- function(fit, n = 5000, seed = NULL, threads = 2, bins = 15) {
+#' summary(validation)
+#'
+#' # Held-out data sets simulated elsewhere, with their true models
+#' sims <- simulate_datasets(models, n = 100, seed = 3)
+#' validate(fit, data = sims$data, true_model = sims$model, boot = 0)
+validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
+                     threads = 2, bins = 10, boot = 200, level = 0.95,
+                     data = NULL, true_model = NULL) {
   check_fit(fit)
-  n <- check_whole_number(n, max = 1e7)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
   bins <- check_whole_number(bins, max = 1000)
+  boot <- check_whole_number(boot, min = 0, max = 1e5)
+  level <- check_level(level)
 
-  result <- cpp_validate(fit$config, fit$weights, models_spec(fit$models), n,
+  if (is.null(data)) {
+    n <- check_whole_number(n, max = 1e7)
+    if (!is.null(true_model)) {
+      abort_deepbmc(
+        c(
+          "{.arg true_model} goes with {.arg data}.",
+          i = "Without {.arg data}, {.fun validate} simulates data sets and
+               knows their true models."
+        ),
+        "mismatch"
+      )
+    }
+    models <- validation_models(fit$models, groups, obs)
+    held_out <- simulate_for_validation(fit, models, n, seed, threads)
+  } else {
+    if (!is.null(groups) || !is.null(obs)) {
+      abort_deepbmc(
+        c(
+          "{.arg groups} and {.arg obs} set the sizes of simulated data sets.",
+          i = "With {.arg data}, the sizes are those of your data sets."
+        ),
+        "mismatch"
+      )
+    }
+    held_out <- predict_for_validation(fit, data, true_model, threads)
+  }
+  validation_from_logits(
+    held_out,
+    model_names = fit$models$model_names,
+    settings = list(bins = bins, boot = boot, level = level, seed = seed)
+  )
+}
+
+# The fit's model set at the sizes asked for, with a warning when they leave
+# the training sizes.
+validation_models <- function(models, groups, obs,
+                              call = rlang::caller_env()) {
+  if (!is.null(groups)) {
+    groups <- check_range(groups, call = call)
+  }
+  if (!is.null(obs)) {
+    obs <- check_range(obs, call = call)
+  }
+  resized <- with_sizes(models, groups = groups, obs = obs)
+  if (resized$groups[[1]] < models$groups[[1]] ||
+        resized$groups[[2]] > models$groups[[2]] ||
+        resized$obs[[1]] < models$obs[[1]] ||
+        resized$obs[[2]] > models$obs[[2]]) {
+    training_sizes <- format_sizes(models)
+    validation_sizes <- format_sizes(resized)
+    cli::cli_warn(
+      c(
+        "Validating on sizes outside those the network was trained on.",
+        i = "Trained on {training_sizes}; validating on {validation_sizes}."
+      ),
+      class = "deepbmc_extrapolation_warning",
+      call = call
+    )
+  }
+  resized
+}
+
+simulate_for_validation <- function(fit, models, n, seed, threads,
+                                    call = rlang::caller_env()) {
+  check_batch_size(models, n, arg = "n", call = call)
+  result <- cpp_validate(fit$config, fit$weights, models_spec(models), n,
                          seed, threads)
+  list(
+    logits = check_logits(result$logits, n, fit$models$n_models, call),
+    model = as.integer(result$model),
+    groups = as.integer(result$groups),
+    obs = as.double(result$obs),
+    source = "simulated"
+  )
+}
+
+predict_for_validation <- function(fit, data, true_model, threads,
+                                   call = rlang::caller_env()) {
   model_names <- fit$models$model_names
-  logits <- check_logits(result$logits, n, fit$models$n_models,
-                         call = rlang::current_env())
+  if (inherits(data, "deepbmc_simulations")) {
+    if (!identical(data$model_names, model_names)) {
+      abort_deepbmc(
+        c(
+          "{.arg data} were simulated from other models than the network
+           compares.",
+          x = "Simulated: {.val {data$model_names}}; network: {.val
+               {model_names}}."
+        ),
+        "mismatch",
+        call = call
+      )
+    }
+    if (is.null(true_model)) {
+      true_model <- data$model
+    }
+  }
+  if (is.null(true_model)) {
+    abort_deepbmc(
+      c(
+        "{.arg true_model} is needed with {.arg data}.",
+        i = "Give the true model of each data set, by index or name."
+      ),
+      "type",
+      call = call
+    )
+  }
+  prediction <- predict_logits(fit, data, group = NULL, response = NULL,
+                               threads = threads, call = call)
+  n <- nrow(prediction$logits)
+  true_model <- check_true_model(true_model, model_names, n, call = call)
+  list(
+    logits = prediction$logits,
+    model = true_model,
+    groups = as.integer(prediction$sizes$groups),
+    obs = as.double(prediction$sizes$mean_obs),
+    source = "data"
+  )
+}
+
+# Metrics, intervals, calibration data and the calibration test from the
+# logits and true models of held-out data sets.
+validation_from_logits <- function(held_out, model_names, settings) {
+  logits <- held_out$logits
   colnames(logits) <- model_names
   log_pmp <- log_softmax_rows(logits)
   pmp <- exp(log_pmp)
-  true <- as.integer(result$model)
+  true <- held_out$model
+  bins <- settings$bins
+  boot <- settings$boot
+  level <- settings$level
+
+  inputs <- prepare_metrics(pmp, log_pmp, true, bins)
+  estimate <- metric_values(inputs)
+  # The bootstrap and the calibration test draw from R's generator, seeded
+  # from `seed` so that a validation is reproducible as a whole.
+  resampled <- with_local_seed(settings$seed, {
+    list(
+      boot = if (boot > 0) bootstrap_metrics(inputs, boot),
+      null = if (boot > 0) null_ece(pmp, bins, boot)
+    )
+  })
+  ece <- estimate[paste0("ece_", model_names)]
+  confusion <- confusion_matrix(pmp, true, model_names)
 
   structure(
     list(
@@ -75,59 +254,305 @@ validate <- function(fit, n = 5000, seed = NULL, threads = 2, bins = 15) {
       logits = logits,
       log_pmp = log_pmp,
       pmp = pmp,
-      groups = as.integer(result$groups),
-      obs = as.double(result$obs),
+      groups = held_out$groups,
+      obs = held_out$obs,
       metrics = list(
-        accuracy = metric_accuracy(pmp, true),
-        log_score = metric_log_score(log_pmp, true),
-        brier = metric_brier(pmp, true),
-        ece = metric_ece(pmp, true, bins)
+        accuracy = estimate[["accuracy"]],
+        log_score = estimate[["log_score"]],
+        brier = estimate[["brier"]],
+        ece = stats::setNames(unname(ece), model_names),
+        mce = stats::setNames(
+          unname(estimate[paste0("mce_", model_names)]), model_names
+        ),
+        recall = stats::setNames(
+          unname(estimate[paste0("recall_", model_names)]), model_names
+        )
       ),
-      confusion = confusion_matrix(pmp, true, model_names),
-      calibration = calibration_data(pmp, true, bins),
-      n = n,
+      estimates = metric_table(estimate, resampled$boot, model_names, level),
+      confusion = confusion,
+      confusion_share = confusion_shares(confusion),
+      calibration = calibration_data(pmp, true, bins, level),
+      calibration_test = calibration_test(ece, resampled$null, model_names,
+                                          level),
+      n = length(true),
       bins = bins,
-      seed = seed
+      boot = boot,
+      level = level,
+      seed = settings$seed,
+      source = held_out$source
     ),
     class = "deepbmc_validation"
   )
 }
 
+# One row per metric (and model) with its estimate and percentile interval.
+metric_table <- function(estimate, replicates, model_names, level) {
+  overall <- c("accuracy", "log_score", "brier")
+  per_model <- c("ece", "mce", "recall")
+  metric <- c(overall, rep(per_model, each = length(model_names)))
+  model <- c(rep(NA_character_, 3), rep(model_names, times = 3))
+  columns <- c(overall, paste0(rep(per_model, each = length(model_names)),
+                               "_", model_names))
+  probs <- c((1 - level) / 2, 1 - (1 - level) / 2)
+  interval <- if (is.null(replicates)) {
+    matrix(NA_real_, nrow = length(columns), ncol = 2)
+  } else {
+    t(apply(replicates[, columns, drop = FALSE], 2, stats::quantile,
+            probs = probs, na.rm = TRUE, names = FALSE))
+  }
+  data.frame(
+    metric = metric,
+    model = model,
+    estimate = unname(estimate[columns]),
+    conf_low = interval[, 1],
+    conf_high = interval[, 2]
+  )
+}
+
+confusion_shares <- function(confusion) {
+  totals <- rowSums(confusion)
+  shares <- sweep(unclass(confusion), 1, pmax(totals, 1), `/`)
+  shares[totals == 0, ] <- NA_real_
+  as.table(shares)
+}
+
+calibration_test <- function(ece, null, model_names, level) {
+  if (is.null(null)) {
+    return(data.frame(
+      model = model_names, ece = unname(ece), null_median = NA_real_,
+      null_upper = NA_real_, p_value = NA_real_
+    ))
+  }
+  data.frame(
+    model = model_names,
+    ece = unname(ece),
+    null_median = apply(null, 2, stats::median),
+    null_upper = apply(null, 2, stats::quantile, probs = level,
+                       names = FALSE),
+    # (1 + count) / (1 + draws): the observed value counts as one draw, so
+    # the p-value is never 0 (Davison & Hinkley, 1997).
+    p_value = (1 + colSums(sweep(null, 2, ece, `>=`))) / (1 + nrow(null)),
+    row.names = NULL
+  )
+}
+
 # Binned calibration data of every model, stacked.
-calibration_data <- function(pmp, true, bins) {
+calibration_data <- function(pmp, true, bins, level) {
+  model_names <- colnames(pmp)
   tables <- lapply(seq_len(ncol(pmp)), function(k) {
-    table <- calibration_table(pmp[, k], true == k, bins)
-    cbind(model = colnames(pmp)[[k]], table)
+    table <- calibration_table(pmp[, k], true == k, bins, level)
+    cbind(model = factor(model_names[[k]], levels = model_names), table)
   })
   do.call(rbind, tables)
 }
 
+check_true_model <- function(true_model, model_names, n,
+                             arg = rlang::caller_arg(true_model),
+                             call = rlang::caller_env()) {
+  if (is.factor(true_model)) {
+    true_model <- as.character(true_model)
+  }
+  if (length(true_model) != n) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must give one model per data set.",
+        x = "{n} data set{?s}, but {length(true_model)} true model{?s}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  if (is.character(true_model)) {
+    index <- match(true_model, model_names)
+    unknown <- unique(true_model[is.na(index)])
+    if (length(unknown) > 0) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} must name models of the network.",
+          x = "Unknown: {.val {unknown}}.",
+          i = "Models: {.val {model_names}}."
+        ),
+        "value",
+        call = call
+      )
+    }
+    return(index)
+  }
+  if (!is.numeric(true_model) || is.object(true_model)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be model indices or names.",
+        x = "You supplied {describe_value(true_model)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  check_whole_values(true_model, arg = arg, min = 1,
+                     max = length(model_names), call = call)
+  as.integer(true_model)
+}
+
+check_level <- function(level, arg = rlang::caller_arg(level),
+                        call = rlang::caller_env()) {
+  if (!is.numeric(level) || length(level) != 1 || is.object(level)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a single number between 0 and 1.",
+        x = "You supplied {describe_value(level)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  if (is.na(level) || level <= 0 || level >= 1) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must lie strictly between 0 and 1.",
+        x = "You supplied {.val {level}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  as.double(level)
+}
+
 #' @export
-print.deepbmc_validation <- function(x, ...) {
-  metrics <- x$metrics
-  cat(
-    "<deepbmc_validation> ", format_count(x$n),
-    " simulated data ", if (x$n == 1) "set" else "sets", ", seed ",
-    format(x$seed, scientific = FALSE), "\n",
-    "Accuracy:  ", formatC(metrics$accuracy, digits = 3, format = "f"), "\n",
-    "Log score: ", formatC(metrics$log_score, digits = 4, format = "f"),
-    " (mean -log PMP of the true model)\n",
-    "Brier:     ", formatC(metrics$brier, digits = 4, format = "f"), "\n",
-    "ECE (", x$bins, " bins): ",
+print.deepbmc_validation <- function(x, digits = 3, ...) {
+  source_text <- if (identical(x$source, "data")) "held-out" else "simulated"
+  boot_text <- if (x$boot > 0) {
     paste0(
-      names(metrics$ece), " ",
-      formatC(metrics$ece, digits = 4, format = "f"),
-      collapse = ", "
-    ),
-    "\nConfusion matrix (rows: true, columns: predicted):\n",
+      "; ", format(100 * x$level), "% intervals from ", format_count(x$boot),
+      " bootstrap resamples"
+    )
+  } else {
+    ""
+  }
+  cat(
+    "<deepbmc_validation> ", format_count(x$n), " ", source_text, " data ",
+    if (x$n == 1) "set" else "sets",
+    if (x$source == "simulated") {
+      paste0(", seed ", format(x$seed, scientific = FALSE))
+    },
+    boot_text, "\n",
     sep = ""
   )
+  estimates <- x$estimates
+  overall <- estimates[is.na(estimates$model), ]
+  labels <- c(
+    accuracy = "Accuracy:  ",
+    log_score = "Log score: ",
+    brier = "Brier:     "
+  )
+  for (i in seq_len(nrow(overall))) {
+    cat(
+      labels[[overall$metric[[i]]]],
+      format_estimate(overall[i, ], digits + (overall$metric[[i]] != "accuracy")),
+      if (overall$metric[[i]] == "log_score") {
+        " (mean -log PMP of the true model)"
+      },
+      "\n",
+      sep = ""
+    )
+  }
+  cat("Per model (ECE and MCE with ", x$bins, " bins):\n", sep = "")
+  per_model <- estimates[!is.na(estimates$model), ]
+  model_names <- colnames(x$pmp)
+  shown <- vapply(
+    c("recall", "ece", "mce"),
+    function(metric) {
+      rows <- per_model[per_model$metric == metric, ]
+      vapply(seq_len(nrow(rows)), function(i) {
+        format_estimate(rows[i, ], digits + (metric != "recall"))
+      }, character(1))
+    },
+    character(length(model_names))
+  )
+  shown <- matrix(shown, nrow = length(model_names),
+                  dimnames = list(model_names, c("recall", "ECE", "MCE")))
+  print(noquote(shown), right = TRUE)
+  print_calibration_verdict(x$calibration_test)
+  cat("Confusion matrix (rows: true, columns: predicted):\n")
   print(x$confusion)
   invisible(x)
 }
 
+format_estimate <- function(row, digits) {
+  text <- formatC(row$estimate, digits = digits, format = "f")
+  if (is.na(row$conf_low)) {
+    return(text)
+  }
+  paste0(
+    text, " [", formatC(row$conf_low, digits = digits, format = "f"), ", ",
+    formatC(row$conf_high, digits = digits, format = "f"), "]"
+  )
+}
+
+# A calibration p-value below 0.01 means the observed ECE is larger than a
+# calibrated network would show on this many data sets in 99% of draws.
+print_calibration_verdict <- function(test, alpha = 0.01) {
+  if (all(is.na(test$p_value))) {
+    return(invisible())
+  }
+  flagged <- test$p_value < alpha
+  if (any(flagged)) {
+    cat(
+      "Miscalibrated: ",
+      paste0(
+        test$model[flagged], " (ECE ",
+        formatC(test$ece[flagged], digits = 4, format = "f"),
+        ", calibrated networks: ",
+        formatC(test$null_upper[flagged], digits = 4, format = "f"),
+        " or less; p = ", format.pval(test$p_value[flagged], digits = 2), ")",
+        collapse = ", "
+      ),
+      "\n",
+      sep = ""
+    )
+  } else {
+    cat(
+      "Calibration: consistent with calibrated PMPs (p = ",
+      paste(format.pval(test$p_value, digits = 2), collapse = ", "), ")\n",
+      sep = ""
+    )
+  }
+  invisible(flagged)
+}
+
+#' Summaries and tables of a validation
+#'
+#' `summary()` and `as.data.frame()` turn a validation from [validate()] into
+#' a tidy table with one row per metric and model: the estimate and its
+#' percentile bootstrap interval.
+#'
+#' @param object,x A validation from [validate()].
+#' @param row.names,optional Unused; for compatibility with the generic.
+#' @param what `"metrics"` for the table of metrics, `"data_sets"` for one row
+#'   per data set with its true and predicted model, sizes and PMPs.
+#' @param ... Unused.
+#'
+#' @return A data frame. For metrics: columns `metric`, `model` (`NA` for
+#'   `accuracy`, `log_score` and `brier`, which describe the whole
+#'   comparison), `estimate`, `conf_low` and `conf_high`; `summary()` adds the
+#'   class `"summary.deepbmc_validation"` for printing. For data sets: columns
+#'   `true`, `predicted` (factors), `groups`, `obs` and one `pmp_<model>`
+#'   column per model.
 #' @export
-as.data.frame.deepbmc_validation <- function(x, ...) {
+#' @examples
+#' models <- normal_nested_models(groups = 10, obs = 10)
+#' fit <- train_comparison(models, epochs = 1, iterations = 20, seed = 1)
+#' validation <- validate(fit, n = 200, seed = 2, boot = 50)
+#' summary(validation)
+#' head(as.data.frame(validation, what = "data_sets"))
+as.data.frame.deepbmc_validation <- function(x, row.names = NULL,
+                                             optional = FALSE, ...,
+                                             what = c("metrics",
+                                                      "data_sets")) {
+  what <- check_choice(what, c("metrics", "data_sets"))
+  if (what == "metrics") {
+    return(x$estimates)
+  }
   model_names <- colnames(x$pmp)
   pmp <- x$pmp
   colnames(pmp) <- paste0("pmp_", model_names)
@@ -139,4 +564,42 @@ as.data.frame.deepbmc_validation <- function(x, ...) {
     pmp,
     check.names = FALSE
   )
+}
+
+#' @rdname as.data.frame.deepbmc_validation
+#' @export
+summary.deepbmc_validation <- function(object, ...) {
+  table <- object$estimates
+  attr(table, "validation") <- list(
+    n = object$n, bins = object$bins, boot = object$boot,
+    level = object$level
+  )
+  class(table) <- c("summary.deepbmc_validation", "data.frame")
+  table
+}
+
+#' @export
+print.summary.deepbmc_validation <- function(x, digits = 4, ...) {
+  settings <- attr(x, "validation")
+  cat(
+    "Validation on ", format_count(settings$n), " data sets; ECE and MCE with ",
+    settings$bins, " bins",
+    if (settings$boot > 0) {
+      paste0(
+        "; ", format(100 * settings$level), "% percentile bootstrap intervals (",
+        format_count(settings$boot), " resamples)"
+      )
+    },
+    "\n",
+    sep = ""
+  )
+  shown <- data.frame(
+    metric = x$metric,
+    model = ifelse(is.na(x$model), "", x$model),
+    estimate = formatC(x$estimate, digits = digits, format = "f"),
+    conf_low = formatC(x$conf_low, digits = digits, format = "f"),
+    conf_high = formatC(x$conf_high, digits = digits, format = "f")
+  )
+  print(shown, row.names = FALSE, right = TRUE)
+  invisible(x)
 }

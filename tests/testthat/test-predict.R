@@ -407,9 +407,46 @@ test_that("bad arguments are classed errors naming the argument", {
   expect_match(conditionMessage(err), "`prior`", fixed = TRUE)
   expect_deepbmc_error(bayes_factor(fit, x, TRUE, 1), "type")
   expect_deepbmc_error(bayes_factor(fit, x, modl1 = 1), "type", "modl1")
+})
 
-  # several data sets are not one comparison
-  expect_deepbmc_error(compare_models(fit, predict_sets()), "data", "data")
+test_that("compare_models() stacks the rankings of several data sets", {
+  fit <- three_model_fit()
+  sets <- predict_sets()
+  logits <- deepbmc:::predict_logits(fit, sets, NULL, NULL, threads = 1)$logits
+  fit <- shift_logits(fit, -colMeans(logits))
+  prior <- c(A = 0.2, B = 0.5, C = 0.3)
+  for (prior_prob in list(NULL, prior)) {
+    stacked <- compare_models(fit, sets, prior_prob = prior_prob)
+    expect_s3_class(stacked, "data.frame", exact = TRUE)
+    expect_named(stacked, c("data_set", "rank", "model", "pmp", "log_pmp",
+                            "log_bf"))
+    expect_identical(nrow(stacked), 12L)
+    expect_identical(stacked$data_set, rep(1:4, each = 3))
+    expect_identical(stacked$rank, rep(1:3, times = 4))
+    # each block is the one-data-set comparison
+    for (i in seq_along(sets)) {
+      one <- compare_models(fit, sets[[i]], prior_prob = prior_prob)
+      block <- stacked[stacked$data_set == i, ]
+      expect_identical(block$model, one$model)
+      expect_equal(block$pmp, one$pmp, tolerance = 1e-12)
+      expect_equal(block$log_pmp, one$log_pmp, tolerance = 1e-12)
+      expect_equal(block$log_bf, one$log_bf, tolerance = 1e-12)
+    }
+    expected_prior <- prior_prob %||% rep(1 / 3, 3)
+    expect_equal(attr(stacked, "prior_prob"),
+                 stats::setNames(unname(expected_prior), c("A", "B", "C")))
+  }
+  # independent of the ranking code: the PMPs under the prior, by Bayes' rule
+  uniform <- post_prob(fit, sets)
+  stacked <- compare_models(fit, sets, prior_prob = prior)
+  weighted <- sweep(uniform, 2, prior, `*`)
+  weighted <- weighted / rowSums(weighted)
+  for (i in seq_along(sets)) {
+    block <- stacked[stacked$data_set == i, ]
+    expect_equal(block$pmp, unname(sort(weighted[i, ], decreasing = TRUE)),
+                 tolerance = 1e-10)
+    expect_identical(block$model, names(sort(weighted[i, ], decreasing = TRUE)))
+  }
 })
 
 test_that("only trained networks are accepted", {
