@@ -16,6 +16,8 @@
 # * `deepbmc_error_mismatch`: arguments that do not fit together (e.g. a
 #   network with 3 levels for 2-level models).
 # * `deepbmc_error_numeric`: the network produced non-finite outputs.
+# * `deepbmc_error_missing_package`: a suggested package needed for the
+#   request is not installed.
 
 abort_deepbmc <- function(message, what, ..., call = rlang::caller_env(),
                           .envir = parent.frame()) {

@@ -36,5 +36,6 @@
 #' @useDynLib deepbmc, .registration = TRUE
 #' @importFrom Rcpp sourceCpp
 #' @importFrom RcppParallel RcppParallelLibs
+#' @importFrom rlang .data
 ## usethis namespace: end
 NULL
