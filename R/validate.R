@@ -25,11 +25,16 @@
 #'   \eqn{\max_b |\bar{y}_b - \bar{p}_b|}.
 #'
 #' Every metric comes with a percentile bootstrap interval from `boot`
-#' resamples of the data sets. ECE is biased upwards in finite samples, so it
-#' is also compared with the ECEs of a perfectly calibrated network with the
-#' same PMPs (true models drawn from the PMPs themselves; Bröcker & Smith,
-#' 2007): a small p-value says the network is miscalibrated, not merely
-#' evaluated on few data sets, and `print()` flags it.
+#' resamples of the data sets. ECE and MCE are biased upwards in finite
+#' samples (noise in a bin always adds to the gap, never cancels it), and
+#' resampling adds the same bias again, so for a well calibrated network
+#' their intervals sit above the estimate and may even exclude it. Their
+#' intervals describe the spread, not a range for the true calibration
+#' error. For that question the ECE is compared with the ECEs of a perfectly
+#' calibrated network with the same PMPs (true models drawn from the PMPs
+#' themselves; Bröcker & Smith, 2007): a small p-value says the network is
+#' miscalibrated, not merely evaluated on few data sets, and `print()` flags
+#' it.
 #'
 #' @param fit A trained network from [train_comparison()].
 #' @param n Number of data sets to simulate. Ignored when `data` is given.
