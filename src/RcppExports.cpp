@@ -11,6 +11,20 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// cpp_formula_features
+Rcpp::NumericMatrix cpp_formula_features(Rcpp::List scaling, Rcpp::NumericVector y, Rcpp::IntegerVector trials, Rcpp::NumericMatrix covariate_features);
+RcppExport SEXP _deepbmc_cpp_formula_features(SEXP scalingSEXP, SEXP ySEXP, SEXP trialsSEXP, SEXP covariate_featuresSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type scaling(scalingSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type y(ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type trials(trialsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type covariate_features(covariate_featuresSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_formula_features(scaling, y, trials, covariate_features));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_module_check
 Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::NumericVector weights, Rcpp::NumericMatrix x, Rcpp::IntegerVector offsets, Rcpp::LogicalVector mask, Rcpp::NumericMatrix dout, Rcpp::NumericMatrix pooled);
 RcppExport SEXP _deepbmc_cpp_module_check(SEXP configSEXP, SEXP moduleSEXP, SEXP weightsSEXP, SEXP xSEXP, SEXP offsetsSEXP, SEXP maskSEXP, SEXP doutSEXP, SEXP pooledSEXP) {
@@ -175,6 +189,7 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
     {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 8},
     {"_deepbmc_cpp_network_size", (DL_FUNC) &_deepbmc_cpp_network_size, 1},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},

@@ -17,6 +17,10 @@ struct Dataset {
   // groups; offsets[1] = {0, n_groups} for a two-level data set. A third level
   // is one more partition.
   std::vector<std::vector<int>> offsets;
+  // Optional: for simulators that copy rows of a template design (formula
+  // models), the template row of each row, so that R can rebuild the
+  // simulated data in the template's form. Empty otherwise.
+  std::vector<int> source_row;
 
   int rows() const { return static_cast<int>(mask.size()); }
   int levels() const { return static_cast<int>(offsets.size()); }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dataset.h"
+#include "formula_models.h"
 #include "network_spec.h"
 #include "simulators.h"
 
@@ -78,12 +79,139 @@ inline SizeRange r_size_range(const Rcpp::List& x, const char* name) {
   return SizeRange{range[0], range[1]};
 }
 
+// --- Formula model sets (the spec list models_spec() builds for them) -----
+
+inline SEXP r_element(const Rcpp::List& x, const char* name) {
+  if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
+  return x[name];
+}
+
+inline double r_double(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<double>(r_element(x, name));
+}
+
+// A logical vector without NA.
+inline std::vector<char> r_flags(const Rcpp::List& x, const char* name) {
+  const Rcpp::LogicalVector v(r_element(x, name));
+  std::vector<char> out(v.size());
+  for (R_xlen_t i = 0; i < v.size(); ++i) {
+    if (v[i] == NA_LOGICAL) Rcpp::stop("internal: '%s' must not contain NA", name);
+    out[i] = v[i] != 0;
+  }
+  return out;
+}
+
+inline bool r_flag(const Rcpp::List& x, const char* name) {
+  const std::vector<char> v = r_flags(x, name);
+  if (v.size() != 1) Rcpp::stop("internal: '%s' must be TRUE or FALSE", name);
+  return v[0] != 0;
+}
+
+// An R numeric matrix (column-major) as a row-major Matrix.
+inline Matrix r_matrix(const Rcpp::List& x, const char* name) {
+  const SEXP s = r_element(x, name);
+  if (!Rf_isMatrix(s) || (TYPEOF(s) != REALSXP && TYPEOF(s) != INTSXP)) {
+    Rcpp::stop("internal: '%s' must be a numeric matrix", name);
+  }
+  const Rcpp::NumericMatrix m(s);
+  Matrix out;
+  out.rows = m.nrow();
+  out.cols = m.ncol();
+  out.values.resize(static_cast<size_t>(out.rows) * out.cols);
+  for (int i = 0; i < out.rows; ++i) {
+    for (int j = 0; j < out.cols; ++j) out.values[static_cast<size_t>(i) * out.cols + j] = m(i, j);
+  }
+  return out;
+}
+
+// list(kind, p1, p2, p3) of equal lengths: one prior per element.
+inline std::vector<Prior> r_priors(const Rcpp::List& x, const char* name) {
+  const Rcpp::List list(r_element(x, name));
+  const std::vector<int> kind = r_ints(list, "kind");
+  const Rcpp::NumericVector p1(r_element(list, "p1")), p2(r_element(list, "p2")),
+      p3(r_element(list, "p3"));
+  const R_xlen_t n = static_cast<R_xlen_t>(kind.size());
+  if (p1.size() != n || p2.size() != n || p3.size() != n) {
+    Rcpp::stop("internal: '%s' needs kind, p1, p2 and p3 of equal length", name);
+  }
+  std::vector<Prior> out(kind.size());
+  for (R_xlen_t j = 0; j < n; ++j) {
+    out[j].kind = static_cast<PriorKind>(kind[j]);  // range checked by FormulaModels
+    out[j].p1 = p1[j];
+    out[j].p2 = p2[j];
+    out[j].p3 = p3[j];
+  }
+  return out;
+}
+
+inline FeatureScaling r_feature_scaling(const Rcpp::List& scaling) {
+  FeatureScaling out;
+  out.response_center = r_double(scaling, "response_center");
+  out.response_scale = r_double(scaling, "response_scale");
+  try {
+    validate_feature_scaling(out);
+  } catch (const std::invalid_argument& e) {
+    Rcpp::stop("internal: %s", e.what());
+  }
+  return out;
+}
+
+inline TemplateDesign r_template_design(const Rcpp::List& design) {
+  TemplateDesign out;
+  out.group_offsets = r_ints(design, "group_offsets");
+  out.n_groups = static_cast<int>(out.group_offsets.size()) - 1;
+  out.observed = r_flags(design, "observed");
+  out.n_rows = static_cast<int>(out.observed.size());
+  out.trials = r_ints(design, "trials");
+  out.covariate_features = r_matrix(design, "covariate_features");
+  out.resample = r_flag(design, "resample");
+  if (out.resample || design.containsElementNamed("groups")) {
+    const std::vector<int> groups = r_ints(design, "groups");
+    if (groups.size() != 2) Rcpp::stop("internal: 'groups' must be c(min, max)");
+    out.groups = SizeRange{groups[0], groups[1]};  // checked by FormulaModels if resampled
+  }
+  return out;
+}
+
+inline FormulaModel r_formula_model(const Rcpp::List& model) {
+  FormulaModel out;
+  out.family = static_cast<Family>(r_int(model, "family"));  // codes checked by FormulaModels
+  out.link = static_cast<Link>(r_int(model, "link"));
+  out.X = r_matrix(model, "X");
+  out.Z = r_matrix(model, "Z");
+  out.b_prior = r_priors(model, "b_prior");
+  out.sd_prior = r_priors(model, "sd_prior");
+  out.correlated = r_flag(model, "correlated");
+  out.cor_eta = r_double(model, "cor_eta");
+  const std::vector<Prior> sigma = r_priors(model, "sigma_prior");
+  if (sigma.size() != 1) Rcpp::stop("internal: 'sigma_prior' must hold one prior");
+  out.sigma_prior = sigma[0];
+  return out;
+}
+
+inline std::unique_ptr<ModelSet> r_formula_models(const Rcpp::List& spec) {
+  TemplateDesign design = r_template_design(Rcpp::List(r_element(spec, "design")));
+  const FeatureScaling scaling = r_feature_scaling(Rcpp::List(r_element(spec, "scaling")));
+  const Rcpp::List models(r_element(spec, "models"));
+  std::vector<FormulaModel> parsed;
+  for (R_xlen_t k = 0; k < models.size(); ++k) {
+    parsed.push_back(r_formula_model(Rcpp::List(models[k])));
+  }
+  try {
+    return std::unique_ptr<ModelSet>(
+        new FormulaModels(std::move(design), scaling, std::move(parsed)));
+  } catch (const std::invalid_argument& e) {
+    Rcpp::stop("internal: invalid formula model set: %s", e.what());
+  }
+}
+
 inline std::unique_ptr<ModelSet> r_model_set(const Rcpp::List& spec) {
   const std::string type = Rcpp::as<std::string>(spec["type"]);
   if (type == "normal_nested") {
     return std::unique_ptr<ModelSet>(
         new NormalNestedModels(r_size_range(spec, "groups"), r_size_range(spec, "obs")));
   }
+  if (type == "formula") return r_formula_models(spec);
   Rcpp::stop("unknown model set type '%s'", type);
 }
 

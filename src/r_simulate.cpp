@@ -1,6 +1,8 @@
 // Glue: simulated data sets returned as one packed batch (format in R/data.R).
 #include <Rcpp.h>
 
+#include <algorithm>
+
 #include "r_convert.h"
 #include "trainer.h"
 
@@ -38,8 +40,21 @@ Rcpp::List cpp_simulate(Rcpp::List models, int n, double seed, int threads) {
   group_offsets[g] = static_cast<int>(r);
   dataset_offsets[n] = static_cast<int>(g);
   for (int b = 0; b < n; ++b) model[b] += 1;
-  return Rcpp::List::create(
+  Rcpp::List batch = Rcpp::List::create(
       Rcpp::Named("values") = values, Rcpp::Named("n_features") = model_set->n_features(),
       Rcpp::Named("group_offsets") = group_offsets, Rcpp::Named("dataset_offsets") = dataset_offsets,
       Rcpp::Named("mask") = mask, Rcpp::Named("model") = Rcpp::IntegerVector(model.begin(), model.end()));
+  const bool has_source_rows = std::all_of(data.begin(), data.end(), [](const Dataset<float>& d) {
+    return d.source_row.size() == static_cast<size_t>(d.rows());
+  });
+  if (n > 0 && has_source_rows) {
+    Rcpp::IntegerVector source_row(n_rows);
+    size_t row = 0;
+    for (const auto& d : data) {
+      std::copy(d.source_row.begin(), d.source_row.end(), source_row.begin() + row);
+      row += d.source_row.size();
+    }
+    batch.push_back(source_row, "source_row");
+  }
+  return batch;
 }
