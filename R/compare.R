@@ -41,7 +41,10 @@
 compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
                            response = NULL, threads = 2) {
   check_fit(fit)
-  prior_prob <- check_prior_prob(prior_prob, fit$models$model_names)
+  prior_prob <- check_prior_prob(
+    prior_prob %||% fit$models$prior_prob, fit$models$model_names,
+    arg = "prior_prob"
+  )
   threads <- check_threads(threads)
   prediction <- predict_logits(fit, data, group, response, threads)
   model_names <- fit$models$model_names

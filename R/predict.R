@@ -27,9 +27,10 @@
 #'   the accepted forms (matrix with groups in rows, data frame, list of
 #'   numeric vectors per group).
 #' @param ... Must be empty; it exists for compatibility with the generic.
-#' @param prior_prob Prior model probabilities: `NULL` (uniform) or a numeric
-#'   vector with one positive probability per model, summing to one; names,
-#'   if given, are matched to the model names.
+#' @param prior_prob Prior model probabilities: a numeric vector with one
+#'   positive probability per model, summing to one; names, if given, are
+#'   matched to the model names. `NULL` uses those of the model set (see
+#'   [model_set()]) or, without any, a uniform prior.
 #' @param model_names Names for the models in the output; `NULL` uses those of
 #'   the model set (e.g. `c("M0", "M1")`).
 #' @param group,response Names of the group and response columns when `data`
@@ -68,7 +69,10 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
   check_dots_empty(...)
   check_fit(x)
   model_names <- check_model_names(model_names, x$models$model_names)
-  prior_prob <- check_prior_prob(prior_prob, model_names)
+  prior_prob <- check_prior_prob(
+    prior_prob %||% unname(x$models$prior_prob), model_names,
+    arg = "prior_prob"
+  )
   log <- check_flag(log)
   threads <- check_threads(threads)
   prediction <- predict_logits(x, data, group, response, threads)
@@ -179,23 +183,12 @@ print.deepbmc_bf <- function(x, ...) {
 # fall outside the training ranges.
 predict_logits <- function(fit, data, group, response, threads,
                            arg = "data", call = rlang::caller_env()) {
-  if (fit$models$n_features != 1) {
-    abort_deepbmc(
-      "Data with {fit$models$n_features} features per observation cannot be
-       converted from R yet.",
-      "data",
-      call = call
-    )
-  }
-  converted <- as_datasets(data, group = group, response = response,
-                           arg = arg, call = call)
-  sizes <- dataset_sizes(converted$datasets)
-  warn_outside_training(sizes, fit$models, call)
-  batch <- pack_datasets(converted$datasets, call = call)
-  logits <- cpp_predict(fit$config, fit$weights, batch, threads)
-  check_logits(logits, length(converted$datasets), fit$models$n_models, call)
+  prepared <- prepare_datasets(fit$models, data, group, response, arg, call)
+  warn_outside_training(prepared$sizes, fit$models, call)
+  logits <- cpp_predict(fit$config, fit$weights, prepared$batch, threads)
+  check_logits(logits, nrow(prepared$sizes), fit$models$n_models, call)
   colnames(logits) <- fit$models$model_names
-  list(logits = logits, single = converted$single, sizes = sizes)
+  list(logits = logits, single = prepared$single, sizes = prepared$sizes)
 }
 
 check_logits <- function(logits, n_datasets, n_models, call) {

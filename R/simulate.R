@@ -41,7 +41,7 @@ simulate_datasets <- function(models, n, seed = NULL, threads = 2) {
   batch <- cpp_simulate(models_spec(models), n, seed, threads)
   structure(
     list(
-      data = unpack_batch(batch),
+      data = simulated_data(models, batch),
       model = as.integer(batch$model),
       model_names = models$model_names,
       seed = seed

@@ -4,30 +4,6 @@
 
 # --- Learning ----------------------------------------------------------------
 
-# The cheapest reliable configuration found for Study 1 with 50 groups of 50
-# observations (Bayes-optimal accuracy about 0.89): a small tanh network,
-# 300 steps of 32 data sets, learning rate 1e-3. Over training seeds 1 to 20
-# its accuracy on validate(n = 2000, seed = 2024) was 0.8845 to 0.8960 (and
-# 0.866 to 0.887 on other validation seeds); the same small network with the
-# default ELU activation stayed at about 0.70 for 1 seed in 20, and the
-# paper's network with 200 steps for 1 seed in 3. Training takes ~2-4 s on 2
-# idle cores.
-study1_fit <- function() {
-  if (is.null(api_cache$study1)) {
-    api_cache$study1 <- train_comparison(
-      normal_nested_models(groups = 50, obs = 50),
-      hierarchical_network(
-        s1 = c(8, 16), s2 = c(16, 32), s3 = c(8, 16), summary_dim = c(8, 8),
-        n_equivariant = 1, head_units = 32, head_layers = 2,
-        activation = "tanh"
-      ),
-      epochs = 3, iterations = 100, batch_size = 32, learning_rate = 1e-3,
-      threads = 2, seed = 1, progress = FALSE
-    )
-  }
-  api_cache$study1
-}
-
 test_that("a short training run on Study 1 classifies held-out data sets", {
   fit <- study1_fit()
   expect_s3_class(fit, "deepbmc_fit")

@@ -1,0 +1,201 @@
+# Data of formula model sets: real data frames into the network's features
+# (through the same C++ function as the simulations), and simulated batches
+# back into data frames of the template's form.
+
+# Data sets of a model set as a packed batch, whether the user gave one data
+# set, and the sizes the network sees. One method per kind of model set.
+prepare_datasets <- function(models, data, group, response, arg, call) {
+  UseMethod("prepare_datasets")
+}
+
+#' @export
+prepare_datasets.default <- function(models, data, group, response, arg,
+                                     call) {
+  if (models$n_features != 1) {
+    abort_deepbmc(
+      "Data with {models$n_features} features per observation cannot be
+       converted from R for this model set.",
+      "data",
+      call = call
+    )
+  }
+  converted <- as_datasets(data, group = group, response = response,
+                           arg = arg, call = call)
+  list(
+    batch = pack_datasets(converted$datasets, call = call),
+    single = converted$single,
+    sizes = dataset_sizes(converted$datasets)
+  )
+}
+
+#' @export
+prepare_datasets.deepbmc_formula_models <- function(models, data, group,
+                                                    response, arg, call) {
+  if (!is.null(group) || !is.null(response)) {
+    abort_deepbmc(
+      c(
+        "{.arg group} and {.arg response} do not apply to formula models.",
+        i = "Their columns are those of the models' formulas."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  if (inherits(data, "deepbmc_simulations")) {
+    data <- data$data
+  }
+  single <- is.data.frame(data)
+  datasets <- if (single) list(data) else data
+  if (!is.list(datasets) || length(datasets) == 0 ||
+        !all(vapply(datasets, is.data.frame, logical(1)))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a data frame, or a list of data frames, with
+         the columns of the models' formulas.",
+        x = "You supplied {describe_value(data)}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  converted <- lapply(seq_along(datasets), function(i) {
+    label <- if (single) arg else paste0(arg, "[[", i, "]]")
+    formula_features(models, datasets[[i]], label, call)
+  })
+  sizes <- lapply(converted, `[[`, "sizes")
+  observed <- lapply(sizes, as.integer)
+  list(
+    batch = list(
+      values = unlist(lapply(converted, `[[`, "values"), use.names = FALSE),
+      n_features = models$n_features,
+      group_offsets = c(0L, cumsum(unlist(observed, use.names = FALSE))),
+      dataset_offsets = c(0L, cumsum(lengths(observed))),
+      mask = rep.int(TRUE, sum(unlist(observed, use.names = FALSE)))
+    ),
+    single = single,
+    sizes = data.frame(
+      groups = lengths(observed),
+      min_obs = vapply(observed, min, integer(1)),
+      max_obs = vapply(observed, max, integer(1)),
+      mean_obs = vapply(observed, mean, numeric(1))
+    )
+  )
+}
+
+# One data frame into feature rows (row-major values) and group sizes, with
+# rows of missing responses and groups without responses left out.
+formula_features <- function(models, data, arg, call) {
+  template <- models$models[[1]]
+  parsed <- template[c("response", "trials", "fixed", "random", "group",
+                       "correlated")]
+  needed <- unique(c(template$response, template$trials, template$group,
+                     unlist(lapply(models$models, function(model) {
+                       c(all.vars(model$fixed), all.vars(model$random))
+                     }))))
+  missing_columns <- setdiff(needed, names(data))
+  if (length(missing_columns) > 0) {
+    abort_deepbmc(
+      "{.arg {arg}} lacks column{?s} {.val {missing_columns}}.",
+      "data",
+      call = call
+    )
+  }
+  response <- data[[template$response]]
+  if (!is.numeric(response) && !is.logical(response)) {
+    abort_deepbmc(
+      "The response {.val {template$response}} of {.arg {arg}} must be
+       numeric.",
+      "data",
+      call = call
+    )
+  }
+  group <- data[[template$group]]
+  if (anyNA(group)) {
+    abort_deepbmc(
+      "The grouping column {.val {template$group}} of {.arg {arg}} has
+       missing values.",
+      "data",
+      call = call
+    )
+  }
+  keep <- !is.na(response)
+  if (!any(keep)) {
+    abort_deepbmc("{.arg {arg}} has no observed response.", "data",
+                  call = call)
+  }
+  data <- data[keep, , drop = FALSE]
+  group <- group[keep]
+  order_rows <- order(as.integer(factor(group)), seq_along(group))
+  data <- data[order_rows, , drop = FALSE]
+  frames <- lapply(models$models, function(model) {
+    frame <- model_frames(
+      model, data, fixed_terms = model$fixed_terms,
+      random_terms = model$random_terms, arg = arg, call = call
+    )
+    check_response_values(data[[template$response]], frame$trials,
+                          model$family, call = call)
+    frame
+  })
+  covariates <- input_columns(models, frames)
+  scaling <- models$scaling
+  standardized <- sweep(sweep(covariates, 2, scaling$input_center, `-`), 2,
+                        scaling$input_scale, `/`)
+  features <- cpp_formula_features(
+    scaling[c("response_center", "response_scale")],
+    as.double(data[[template$response]]), frames[[1]]$trials,
+    unname(standardized)
+  )
+  list(
+    values = as.double(t(features)),
+    # order_rows sorts by factor level, so the counts follow the rows.
+    sizes = tabulate(as.integer(factor(group)))
+  )
+}
+
+# Simulated data sets of a model set in the form users pass to post_prob():
+# one method per kind of model set.
+simulated_data <- function(models, batch) {
+  UseMethod("simulated_data")
+}
+
+#' @export
+simulated_data.default <- function(models, batch) {
+  unpack_batch(batch)
+}
+
+# Data frames of the template's columns for the rows each simulated data set
+# took from the template, with the simulated response (recovered from the
+# standardised feature, exactly for counts).
+#' @export
+simulated_data.deepbmc_formula_models <- function(models, batch) {
+  template <- models$models[[1]]
+  data <- template$data
+  group <- data[[template$group]]
+  order_rows <- order(as.integer(factor(group)), seq_along(group))
+  sorted <- data[order_rows, , drop = FALSE]
+  trials <- template$trials_values[order_rows]
+  n_features <- batch$n_features
+  share <- batch$values[seq(1, length(batch$values), by = n_features)] *
+    models$scaling$response_scale + models$scaling$response_center
+  rows <- batch$source_row + 1L
+  response <- share * trials[rows]
+  discrete <- template$family$family %in% c("bernoulli", "binomial", "poisson")
+  if (discrete) {
+    response <- round(response)
+  }
+  response[!batch$mask] <- NA_real_
+  row_set <- rep.int(seq_len(length(batch$dataset_offsets) - 1),
+                     diff(batch$group_offsets[batch$dataset_offsets + 1L]))
+  # Each simulated group gets its own label, so resampled copies of one
+  # template group stay distinct groups.
+  group_index <- rep.int(seq_len(length(batch$group_offsets) - 1),
+                         diff(batch$group_offsets))
+  lapply(split(seq_along(rows), row_set), function(i) {
+    frame <- sorted[rows[i], , drop = FALSE]
+    frame[[template$response]] <- response[i]
+    first_group <- min(group_index[i])
+    frame[[template$group]] <- factor(group_index[i] - first_group + 1L)
+    rownames(frame) <- NULL
+    frame
+  })
+}

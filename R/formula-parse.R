@@ -1,0 +1,186 @@
+# Parsing lme4/brms-style formulas of two-level models:
+#   response ~ fixed terms + (random terms | group)   correlated group effects
+#   response ~ fixed terms + (random terms || group)  uncorrelated
+#   successes | trials(n) ~ ...                       binomial trial counts
+# into a response, an optional trials column, the fixed-effect formula, the
+# group-level formula and the grouping factor. Only one grouping factor (two
+# levels) is supported for now; everything else gets an error that says so.
+
+parse_hier_formula <- function(formula, call = rlang::caller_env()) {
+  if (!inherits(formula, "formula") || length(formula) != 3) {
+    abort_deepbmc(
+      c(
+        "{.arg formula} must be a two-sided formula such as
+         {.code y ~ x + (1 | g)}.",
+        x = "You supplied {describe_value(formula)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  lhs <- parse_response(formula[[2]], call)
+  terms <- split_sum(formula[[3]])
+  is_group_term <- vapply(terms, is_bar_term, logical(1))
+  group_terms <- terms[is_group_term]
+  fixed_terms <- terms[!is_group_term]
+  check_supported_terms(c(fixed_terms, group_terms), call)
+
+  random <- NULL
+  if (length(group_terms) > 1) {
+    groups <- unique(vapply(group_terms, function(term) {
+      deparse1(strip_parens(term)[[3]])
+    }, character(1)))
+    abort_deepbmc(
+      c(
+        "Only one group-level term {.code (... | group)} is supported for
+         now.",
+        x = if (length(groups) > 1) {
+          "{.arg formula} has terms for {.val {groups}}: nested or crossed
+           grouping factors are not supported yet."
+        } else {
+          "{.arg formula} has {length(group_terms)} terms for
+           {.val {groups}}; write them as one, e.g.
+           {.code (1 + x | g)}."
+        }
+      ),
+      "value",
+      call = call
+    )
+  }
+  if (length(group_terms) == 1) {
+    random <- parse_group_term(group_terms[[1]], call)
+  }
+  if (is.null(random)) {
+    abort_deepbmc(
+      c(
+        "{.arg formula} needs a group-level term such as {.code (1 | g)}.",
+        i = "deepbmc compares hierarchical models: observations within
+             groups."
+      ),
+      "value",
+      call = call
+    )
+  }
+  fixed_rhs <- if (length(fixed_terms) == 0) {
+    # Only group-level terms: lme4 still adds an intercept unless told not to.
+    quote(1)
+  } else {
+    Reduce(function(a, b) call("+", a, b), fixed_terms)
+  }
+  list(
+    response = lhs$response,
+    trials = lhs$trials,
+    fixed = stats::as.formula(call("~", fixed_rhs), env = baseenv()),
+    random = stats::as.formula(call("~", random$terms), env = baseenv()),
+    group = random$group,
+    correlated = random$correlated
+  )
+}
+
+parse_response <- function(lhs, call) {
+  if (is.call(lhs) && identical(lhs[[1]], as.name("|"))) {
+    addition <- lhs[[3]]
+    if (!is.call(addition) || !identical(addition[[1]], as.name("trials")) ||
+          length(addition) != 2 || !is.name(addition[[2]])) {
+      abort_deepbmc(
+        c(
+          "The response of {.arg formula} may only carry
+           {.code | trials(n)}, with {.code n} a column of {.arg data}.",
+          x = "You wrote {.code {deparse1(lhs)}}."
+        ),
+        "value",
+        call = call
+      )
+    }
+    return(list(response = check_response_name(lhs[[2]], call),
+                trials = as.character(addition[[2]])))
+  }
+  list(response = check_response_name(lhs, call), trials = NULL)
+}
+
+check_response_name <- function(lhs, call) {
+  if (!is.name(lhs)) {
+    abort_deepbmc(
+      c(
+        "The response of {.arg formula} must be a column name.",
+        x = "You wrote {.code {deparse1(lhs)}}; transform the column in
+             {.arg data} first."
+      ),
+      "value",
+      call = call
+    )
+  }
+  as.character(lhs)
+}
+
+# The terms of a sum `a + b + (c | g)`, keeping `0`, `1` and `-1`.
+split_sum <- function(expr) {
+  if (is.call(expr) && identical(expr[[1]], as.name("+")) &&
+        length(expr) == 3) {
+    return(c(split_sum(expr[[2]]), list(expr[[3]])))
+  }
+  if (is.call(expr) && identical(expr[[1]], as.name("-")) &&
+        length(expr) == 3) {
+    return(c(split_sum(expr[[2]]), list(call("-", expr[[3]]))))
+  }
+  list(expr)
+}
+
+strip_parens <- function(expr) {
+  while (is.call(expr) && identical(expr[[1]], as.name("("))) {
+    expr <- expr[[2]]
+  }
+  expr
+}
+
+is_bar_term <- function(term) {
+  term <- strip_parens(term)
+  is.call(term) && (identical(term[[1]], as.name("|")) ||
+                      identical(term[[1]], as.name("||")))
+}
+
+parse_group_term <- function(term, call) {
+  term <- strip_parens(term)
+  group <- term[[3]]
+  if (!is.name(group)) {
+    abort_deepbmc(
+      c(
+        "The grouping factor must be one column of {.arg data}.",
+        x = "You wrote {.code {deparse1(group)}}: nested ({.code a/b}) or
+             interacted ({.code a:b}) grouping is not supported yet."
+      ),
+      "value",
+      call = call
+    )
+  }
+  list(
+    terms = term[[2]],
+    group = as.character(group),
+    correlated = identical(term[[1]], as.name("|"))
+  )
+}
+
+# Special terms of lme4, brms and mgcv that have no simulator yet.
+unsupported_functions <- c(
+  "offset", "s", "t2", "te", "gp", "mo", "me", "mi", "cs", "cse", "gr", "mm",
+  "poly", "ns", "bs", "ar", "arma", "car"
+)
+
+check_supported_terms <- function(terms, call) {
+  used <- unique(unlist(lapply(terms, all.names)))
+  found <- intersect(used, unsupported_functions)
+  if (length(found) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg formula} uses {.fn {found}}, which deepbmc does not support
+         yet.",
+        i = "Supported: fixed effects with numeric and factor covariates and
+             interactions, and one group-level term {.code (... | g)} or
+             {.code (... || g)}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  invisible(TRUE)
+}

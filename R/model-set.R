@@ -1,0 +1,369 @@
+#' A set of candidate formula models
+#'
+#' Collects the models to compare. All models describe the same data set:
+#' the same data frame, response and grouping column. The set compiles them
+#' once into plain numbers (model matrices, index vectors, prior codes) that
+#' the C++ simulator reads, so training, [validate()] and
+#' [simulate_datasets()] work as for the built-in models.
+#'
+#' **Network inputs.** Each observation enters the network as its response
+#' followed by the model-matrix columns named in `inputs` (by default every
+#' non-intercept column of any model, such as `x` or `conditionB`). All are
+#' standardised with the mean and SD of the template data; the same scaling is
+#' kept in the set and applied to real data in [post_prob()], through the same
+#' C++ code as the simulations. Binomial responses enter as shares of trials.
+#'
+#' **Designs.** With `design = "fixed"` every simulated data set has the
+#' template's design: its groups, sizes, covariates and missing responses.
+#' With `design = "resample"` each simulated data set draws its number of
+#' groups from `groups` and fills them with groups of the template drawn with
+#' replacement (with their sizes, covariates and missing responses), so that
+#' the network learns to handle designs like the template's, not only the
+#' template itself.
+#'
+#' @param ... Models from [hier_model()], named (`null = m0, effect = m1`);
+#'   unnamed models are called `M1`, `M2`, and so on.
+#' @param prior_prob Prior model probabilities used by [post_prob()],
+#'   [bayes_factor()] and [compare_models()] when they are not given there;
+#'   `NULL` for uniform. Training does not depend on them.
+#' @param inputs Model-matrix column names that enter the network as
+#'   covariate features; `NULL` for all non-intercept columns of all models.
+#'   `character(0)` gives the network the response only.
+#' @param design `"fixed"` or `"resample"`; see Designs.
+#' @param groups With `design = "resample"`: the number of groups per
+#'   simulated data set, a fixed number or a range `c(min, max)`; `NULL` uses
+#'   the template's number of groups.
+#'
+#' @return A model set, a list of class
+#'   `c("deepbmc_formula_models", "deepbmc_models")` with `models` (the
+#'   models), `model_names`, `n_models`, `n_features`, `n_levels` (2),
+#'   `inputs`, `design`, `groups` and `obs` (size ranges), `prior_prob`,
+#'   `scaling` (centres and scales of the features) and `compiled` (what the
+#'   C++ simulator reads).
+#' @seealso [hier_model()], [train_comparison()]
+#' @export
+#' @examples
+#' set <- model_set(
+#'   null = hier_model(weight ~ 1 + (1 | Chick), ChickWeight),
+#'   time = hier_model(weight ~ 1 + Time + (1 | Chick), ChickWeight)
+#' )
+#' set
+#' sims <- simulate_datasets(set, n = 2, seed = 1)
+#' head(sims$data[[1]])
+model_set <- function(..., prior_prob = NULL, inputs = NULL,
+                      design = c("fixed", "resample"), groups = NULL) {
+  models <- list(...)
+  if (length(models) < 2) {
+    abort_deepbmc(
+      c(
+        "{.fun model_set} needs at least two models to compare.",
+        x = "You supplied {length(models)}."
+      ),
+      "value"
+    )
+  }
+  for (i in seq_along(models)) {
+    if (inherits(models[[i]], "deepbmc_models")) {
+      abort_deepbmc(
+        c(
+          "Built-in model sets such as {.fun normal_nested_models} cannot be
+           mixed with formula models yet.",
+          i = "Write the built-in models as formulas with {.fun hier_model}."
+        ),
+        "type"
+      )
+    }
+    check_class(models[[i]], "deepbmc_hier_model",
+                "a model from {.fun hier_model}", paste0("..", i),
+                rlang::current_env())
+  }
+  model_names <- names(models) %||% rep("", length(models))
+  model_names[model_names == ""] <- paste0("M", seq_along(models))[
+    model_names == ""
+  ]
+  if (anyDuplicated(model_names)) {
+    abort_deepbmc("Model names must be unique.", "value")
+  }
+  names(models) <- model_names
+  check_same_design(models)
+  prior_prob <- if (is.null(prior_prob)) {
+    NULL
+  } else {
+    stats::setNames(check_prior_prob(prior_prob, model_names), model_names)
+  }
+  design <- check_choice(design, c("fixed", "resample"))
+  template <- models[[1]]
+  n_template_groups <- length(unique(template$data[[template$group]]))
+  if (!is.null(groups) && design == "fixed") {
+    abort_deepbmc(
+      "{.arg groups} applies to {.code design = \"resample\"} only.",
+      "mismatch"
+    )
+  }
+  groups <- if (is.null(groups)) {
+    rep(as.integer(n_template_groups), 2)
+  } else {
+    check_range(groups, max = 1e5)
+  }
+  available <- available_inputs(models)
+  inputs <- check_inputs(inputs, available)
+
+  set <- list(
+    type = "formula",
+    models = models,
+    model_names = model_names,
+    n_models = length(models),
+    n_features = 1L + length(inputs),
+    n_levels = 2L,
+    inputs = inputs,
+    design = design,
+    groups = groups,
+    prior_prob = prior_prob
+  )
+  compiled <- compile_model_set(set)
+  set$obs <- compiled$obs_range
+  set$scaling <- compiled$scaling
+  set$compiled <- compiled$spec
+  structure(set, class = c("deepbmc_formula_models", "deepbmc_models"))
+}
+
+check_same_design <- function(models, call = rlang::caller_env()) {
+  first <- models[[1]]
+  for (model in models[-1]) {
+    same <- identical(model$data, first$data) &&
+      identical(model$response, first$response) &&
+      identical(model$trials, first$trials) &&
+      identical(model$group, first$group)
+    if (!same) {
+      abort_deepbmc(
+        c(
+          "All models of a set must describe the same data: the same data
+           frame, response, trials and grouping column.",
+          i = "Build every model with the same {.arg data}."
+        ),
+        "mismatch",
+        call = call
+      )
+    }
+  }
+  invisible(TRUE)
+}
+
+available_inputs <- function(models) {
+  columns <- unique(unlist(lapply(models, function(model) {
+    c(colnames(model$x), colnames(model$z))
+  })))
+  setdiff(columns, "(Intercept)")
+}
+
+check_inputs <- function(inputs, available, call = rlang::caller_env()) {
+  if (is.null(inputs)) {
+    return(available)
+  }
+  if (!is.character(inputs) || anyNA(inputs)) {
+    abort_deepbmc(
+      c(
+        "{.arg inputs} must be model-matrix column names.",
+        x = "You supplied {describe_value(inputs)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  unknown <- setdiff(inputs, available)
+  if (length(unknown) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg inputs} names column{?s} {.val {unknown}} that no model has.",
+        i = "Available: {.val {available}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  unique(inputs)
+}
+
+# Covariate feature columns of a model set for the rows of `data`: the
+# `inputs` columns of the models' matrices (recomputed for new data with the
+# template's terms), before standardisation.
+input_columns <- function(set, frames) {
+  n_rows <- nrow(frames[[1]]$x)
+  columns <- lapply(set$inputs, function(input) {
+    for (frame in frames) {
+      for (matrix in list(frame$x, frame$z)) {
+        if (input %in% colnames(matrix)) {
+          return(matrix[, input])
+        }
+      }
+    }
+  })
+  matrix(as.double(unlist(columns, use.names = FALSE)), nrow = n_rows,
+         ncol = length(set$inputs), dimnames = list(NULL, set$inputs))
+}
+
+# Everything the C++ simulator reads, from the template data.
+compile_model_set <- function(set) {
+  template <- set$models[[1]]
+  data <- template$data
+  group <- data[[template$group]]
+  # Rows sorted by group (stably): each group's rows contiguous.
+  order_rows <- order(as.integer(factor(group)), seq_along(group))
+  group_sizes <- as.vector(table(factor(group)[order_rows]))
+  response <- as.double(data[[template$response]])[order_rows]
+  trials <- template$trials_values[order_rows]
+  observed <- !is.na(response)
+
+  frames <- lapply(set$models, function(model) {
+    list(x = model$x[order_rows, , drop = FALSE],
+         z = model$z[order_rows, , drop = FALSE])
+  })
+  covariates <- input_columns(set, frames)
+  share <- response[observed] / trials[observed]
+  scaling <- list(
+    response_center = mean(share),
+    response_scale = positive_sd(share),
+    input_center = colMeans(covariates),
+    input_scale = apply(covariates, 2, positive_sd)
+  )
+  standardized <- sweep(sweep(covariates, 2, scaling$input_center, `-`), 2,
+                        scaling$input_scale, `/`)
+
+  models <- lapply(seq_along(set$models), function(k) {
+    model <- set$models[[k]]
+    compile_model(model, frames[[k]])
+  })
+  observed_per_group <- tapply(observed, rep(seq_along(group_sizes),
+                                             group_sizes), sum)
+  list(
+    spec = list(
+      type = "formula",
+      design = list(
+        group_offsets = c(0L, cumsum(as.integer(group_sizes))),
+        observed = observed,
+        trials = as.integer(trials),
+        covariate_features = unname(standardized),
+        resample = set$design == "resample",
+        groups = set$groups
+      ),
+      scaling = scaling[c("response_center", "response_scale")],
+      models = unname(models)
+    ),
+    scaling = scaling,
+    obs_range = as.integer(range(observed_per_group[observed_per_group > 0]))
+  )
+}
+
+positive_sd <- function(x) {
+  spread <- if (length(x) > 1) stats::sd(x) else 0
+  if (is.finite(spread) && spread > 0) spread else 1
+}
+
+compile_model <- function(model, frame) {
+  prior <- model$prior
+  prior_of <- function(class, coef) {
+    row <- prior[prior$class == class & prior$coef == coef, , drop = FALSE]
+    if (nrow(row) != 1) {
+      abort_deepbmc("Internal error: no unique prior for {class} {coef}.",
+                    "value")
+    }
+    row
+  }
+  stack <- function(rows) {
+    rows <- do.call(rbind, c(list(prior[0, ]), rows))
+    list(
+      kind = unname(prior_codes[rows$distribution]),
+      p1 = as.double(rows$p1), p2 = as.double(rows$p2),
+      p3 = as.double(rows$p3)
+    )
+  }
+  b_rows <- lapply(colnames(frame$x), function(column) {
+    if (column == "(Intercept)") prior_of("Intercept", "") else
+      prior_of("b", column)
+  })
+  sd_rows <- lapply(colnames(frame$z), function(column) {
+    prior_of("sd", coef_name(column))
+  })
+  has_sigma <- model$family$family %in% c("gaussian", "lognormal")
+  sigma_prior <- if (has_sigma) {
+    stack(list(prior_of("sigma", "")))
+  } else {
+    list(kind = 0L, p1 = 0, p2 = NA_real_, p3 = NA_real_)
+  }
+  cor_row <- prior[prior$class == "cor", , drop = FALSE]
+  list(
+    family = unname(family_codes[[model$family$family]]),
+    link = unname(link_codes[[model$family$link]]),
+    X = unname(frame$x),
+    Z = unname(frame$z),
+    b_prior = stack(b_rows),
+    sd_prior = stack(sd_rows),
+    correlated = model$correlated && ncol(frame$z) >= 2,
+    cor_eta = if (nrow(cor_row) == 1) cor_row$p1 else 1,
+    sigma_prior = sigma_prior
+  )
+}
+
+#' @export
+models_spec.deepbmc_formula_models <- function(models, ...) {
+  spec <- models$compiled
+  spec$design$groups <- models$groups
+  spec
+}
+
+#' @export
+with_sizes.deepbmc_formula_models <- function(models, groups = NULL,
+                                              obs = NULL, ...) {
+  if (!is.null(obs) && !identical(as.integer(obs), models$obs)) {
+    abort_deepbmc(
+      c(
+        "Formula models take their observations per group from the template
+         data; {.arg obs} cannot change them.",
+        i = "Build the models on data of the sizes you want."
+      ),
+      "mismatch"
+    )
+  }
+  if (!is.null(groups) && !identical(as.integer(groups), models$groups)) {
+    if (models$design != "resample") {
+      abort_deepbmc(
+        c(
+          "With {.code design = \"fixed\"}, the number of groups is the
+           template's ({models$groups[[1]]}).",
+          i = "Use {.code model_set(..., design = \"resample\")} to vary it."
+        ),
+        "mismatch"
+      )
+    }
+    models$groups <- as.integer(groups)
+  }
+  models
+}
+
+#' @export
+print.deepbmc_formula_models <- function(x, ...) {
+  template <- x$models[[1]]
+  cat(
+    "<deepbmc_models> ", x$n_models, " formula models of ",
+    template$response, " in groups of ", template$group, "\n",
+    "Design: ", x$design, "; ", format_sizes(x), "\n",
+    "Network inputs: ", paste(c(template$response, x$inputs), collapse = ", "),
+    " (standardised)\n",
+    sep = ""
+  )
+  for (k in seq_len(x$n_models)) {
+    model <- x$models[[k]]
+    cat(
+      "  ", x$model_names[[k]], ": ", deparse1(model$formula), "  [",
+      model$family$family, "(", model$family$link, ")]\n",
+      sep = ""
+    )
+  }
+  if (!is.null(x$prior_prob)) {
+    cat("Prior model probabilities: ",
+        paste0(names(x$prior_prob), " ", format(x$prior_prob, digits = 3),
+               collapse = ", "), "\n", sep = "")
+  }
+  cat("Priors: print the models, e.g. set$models[[1]]\n")
+  invisible(x)
+}

@@ -1,0 +1,350 @@
+#' A hierarchical model stated as a formula
+#'
+#' Describes one candidate model with lme4/brms syntax, its family and its
+#' priors, on the design of your data set: its covariates, grouping, group
+#' sizes and missing responses are taken as they are. Combine several models
+#' with [model_set()] and train a network with [train_comparison()]; deepbmc
+#' compiles them into a fast C++ simulator, so no simulation code is needed.
+#'
+#' Formulas: fixed effects with numeric and factor covariates and
+#' interactions, intercept on (`1 +`, the default) or off (`0 +`); one
+#' group-level term `(1 | g)`, `(1 + x | g)` (correlated effects) or
+#' `(1 + x || g)` (uncorrelated). Binomial responses give their trials as
+#' `y | trials(n)`. Nested or crossed grouping factors, smooths and offsets
+#' are not supported yet.
+#'
+#' Families and links: `gaussian` (identity), `bernoulli` and `binomial`
+#' (logit or probit), `poisson` (log) and `lognormal` (for response times;
+#' the linear predictor is the mean of the log response). Use
+#' `family = "bernoulli"`, `binomial(link = "probit")`, `poisson()` and so on;
+#' `binomial()` without `trials()` is Bernoulli.
+#'
+#' Default priors are weakly informative on the scale of the data, after
+#' rstanarm: intercept \eqn{N(m, (2.5 s)^2)}, coefficient \eqn{j}
+#' \eqn{N(0, (2.5 s / sd(x_j))^2)}, group-level SDs Half-Normal(0, \eqn{s}),
+#' correlations LKJ(1) and `sigma` Exponential(\eqn{1 / s}), where \eqn{m}
+#' and \eqn{s} are the mean and SD of the response (of its logarithm for
+#' lognormal) for gaussian and lognormal models, and \eqn{m = 0},
+#' \eqn{s = 1} on the logit, probit or log scale otherwise. For model
+#' comparison priors matter: Bayes factors depend on them, so state the ones
+#' you mean with [hier_prior()].
+#'
+#' @param formula A two-sided formula with one group-level term.
+#' @param data A data frame with the response, covariates and grouping
+#'   column: the design simulations follow. Responses may be `NA` (missing);
+#'   covariates must be finite.
+#' @param family A family: a string (`"gaussian"`, `"bernoulli"`,
+#'   `"binomial"`, `"poisson"`, `"lognormal"`) or a family object such as
+#'   `gaussian()` or `binomial(link = "probit")`.
+#' @param prior Priors from [hier_prior()]; `NULL` uses the defaults.
+#'
+#' @return A model, a list of class `"deepbmc_hier_model"` holding the parsed
+#'   formula (`response`, `trials`, `group`, `fixed`, `random`,
+#'   `correlated`), the `family` (`family`, `link`), the model matrices `x`
+#'   (fixed effects) and `z` (group-level effects) of the rows of `data`, the
+#'   resolved `prior` table and `data`. Print it to see the model with all its
+#'   priors.
+#' @seealso [model_set()], [hier_prior()]
+#' @export
+#' @examples
+#' # Chick weights over time, 50 chicks (datasets::ChickWeight)
+#' m0 <- hier_model(weight ~ 1 + (1 + Time | Chick), ChickWeight)
+#' m1 <- hier_model(
+#'   weight ~ 1 + Time + (1 + Time | Chick), ChickWeight,
+#'   prior = hier_prior("normal(0, 10)", class = "b")
+#' )
+#' m1
+hier_model <- function(formula, data, family = gaussian(), prior = NULL) {
+  parsed <- parse_hier_formula(formula)
+  family <- check_family(family, has_trials = !is.null(parsed$trials))
+  data <- check_model_data(data, parsed)
+  frame <- model_frames(parsed, data)
+  response <- data[[parsed$response]]
+  check_response_values(response, frame$trials, family)
+  defaults <- default_priors(family, response, frame$x, frame$z,
+                             parsed$correlated)
+  prior_table <- resolve_priors(defaults, prior)
+  structure(
+    c(
+      parsed,
+      list(
+        formula = formula,
+        family = family,
+        x = frame$x,
+        z = frame$z,
+        fixed_terms = frame$fixed_terms,
+        random_terms = frame$random_terms,
+        trials_values = frame$trials,
+        prior = prior_table,
+        data = data
+      )
+    ),
+    class = "deepbmc_hier_model"
+  )
+}
+
+# Families and links the C++ simulator implements (src/formula_models.h).
+family_codes <- c(gaussian = 0L, bernoulli = 1L, binomial = 2L, poisson = 3L,
+                  lognormal = 4L)
+link_codes <- c(identity = 0L, logit = 1L, probit = 2L, log = 3L)
+family_links <- list(
+  gaussian = "identity", bernoulli = c("logit", "probit"),
+  binomial = c("logit", "probit"), poisson = "log", lognormal = "identity"
+)
+
+check_family <- function(family, has_trials, call = rlang::caller_env()) {
+  if (is.function(family)) {
+    family <- family()
+  }
+  if (is.character(family) && length(family) == 1 && !is.na(family)) {
+    name <- family
+    link <- NULL
+  } else if (is.list(family) && is.character(family$family)) {
+    name <- family$family
+    link <- family$link
+  } else {
+    abort_deepbmc(
+      c(
+        "{.arg family} must be a family name or a family object such as
+         {.code gaussian()}.",
+        x = "You supplied {describe_value(family)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  # glm's binomial() with a 0/1 response is Bernoulli.
+  if (name == "binomial" && !has_trials) {
+    name <- "bernoulli"
+  }
+  if (!name %in% names(family_codes)) {
+    abort_deepbmc(
+      c(
+        "Family {.val {name}} is not supported.",
+        i = "Supported families: {.val {names(family_codes)}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  if (name == "binomial" && !has_trials) {
+    abort_deepbmc("A binomial model needs {.code y | trials(n)}.", "value",
+                  call = call)
+  }
+  if (name != "binomial" && has_trials) {
+    abort_deepbmc(
+      "{.code trials()} belongs to binomial models, not {.val {name}}.",
+      "value",
+      call = call
+    )
+  }
+  allowed <- family_links[[name]]
+  link <- link %||% allowed[[1]]
+  # stats' lognormal-free families: gaussian(link = "log") and friends.
+  if (!link %in% allowed) {
+    abort_deepbmc(
+      c(
+        "The {.val {name}} family supports the link{?s} {.val {allowed}}.",
+        x = "You asked for {.val {link}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  list(family = name, link = link)
+}
+
+check_model_data <- function(data, parsed, call = rlang::caller_env()) {
+  if (!is.data.frame(data)) {
+    abort_deepbmc(
+      c(
+        "{.arg data} must be a data frame.",
+        x = "You supplied {describe_value(data)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  data <- as.data.frame(data)
+  needed <- unique(c(parsed$response, parsed$trials, parsed$group,
+                     all.vars(parsed$fixed), all.vars(parsed$random)))
+  missing_columns <- setdiff(needed, names(data))
+  if (length(missing_columns) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg data} lacks column{?s} {.val {missing_columns}} used in
+         {.arg formula}.",
+        i = "Columns of {.arg data}: {.val {names(data)}}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  group <- data[[parsed$group]]
+  if (anyNA(group)) {
+    abort_deepbmc(
+      "The grouping column {.val {parsed$group}} of {.arg data} has missing
+       values.",
+      "data",
+      call = call
+    )
+  }
+  if (length(unique(group)) < 2) {
+    abort_deepbmc(
+      c(
+        "The grouping column {.val {parsed$group}} must have at least two
+         groups.",
+        x = "It has {length(unique(group))}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  if (!is.numeric(data[[parsed$response]]) &&
+        !is.logical(data[[parsed$response]])) {
+    abort_deepbmc(
+      c(
+        "The response {.val {parsed$response}} must be numeric.",
+        x = "It is {describe_value(data[[parsed$response]])}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  if (all(is.na(data[[parsed$response]]))) {
+    abort_deepbmc(
+      "The response {.val {parsed$response}} has no observed value.",
+      "data",
+      call = call
+    )
+  }
+  data
+}
+
+# Model matrices of the fixed and group-level effects, and the trials, for
+# the rows of `data` (in their order). Covariates must be finite.
+model_frames <- function(parsed, data, fixed_terms = NULL, random_terms = NULL,
+                         arg = "data", call = rlang::caller_env()) {
+  fixed <- design_matrix(parsed$fixed, data, fixed_terms, arg, call)
+  random <- design_matrix(parsed$random, data, random_terms, arg, call)
+  trials <- rep(1L, nrow(data))
+  if (!is.null(parsed$trials)) {
+    trials <- data[[parsed$trials]]
+    if (!is.numeric(trials) || anyNA(trials) || any(trials < 1) ||
+          any(trials != round(trials)) || any(trials > 1e6)) {
+      abort_deepbmc(
+        "The trials column {.val {parsed$trials}} of {.arg {arg}} must hold
+         whole numbers from 1 to 1,000,000.",
+        "data",
+        call = call
+      )
+    }
+    trials <- as.integer(trials)
+  }
+  list(x = fixed$matrix, z = random$matrix, fixed_terms = fixed$terms,
+       random_terms = random$terms, trials = trials)
+}
+
+# The model matrix of a one-sided formula for `data`. Given the stored terms
+# of the template (with factor levels and contrasts), new data get the same
+# columns.
+design_matrix <- function(formula, data, stored = NULL, arg, call) {
+  if (is.null(stored)) {
+    frame <- stats::model.frame(formula, data, na.action = stats::na.pass,
+                                drop.unused.levels = TRUE)
+    terms <- stats::terms(frame)
+    xlevels <- stats::.getXlevels(terms, frame)
+  } else {
+    terms <- stored$terms
+    xlevels <- stored$xlevels
+    frame <- tryCatch(
+      stats::model.frame(terms, data, na.action = stats::na.pass,
+                         xlev = xlevels),
+      error = function(e) {
+        abort_deepbmc(
+          c(
+            "{.arg {arg}} does not fit the model's design.",
+            x = conditionMessage(e)
+          ),
+          "data",
+          call = call
+        )
+      }
+    )
+  }
+  variables <- all.vars(formula)
+  for (column in variables) {
+    values <- data[[column]]
+    if (is.numeric(values) && any(!is.finite(values))) {
+      abort_deepbmc(
+        "The covariate {.val {column}} of {.arg {arg}} must be finite (no
+         NA, NaN or Inf).",
+        "data",
+        call = call
+      )
+    }
+    if (!is.numeric(values) && anyNA(values)) {
+      abort_deepbmc(
+        "The covariate {.val {column}} of {.arg {arg}} has missing values.",
+        "data",
+        call = call
+      )
+    }
+  }
+  contrasts <- stored$contrasts
+  matrix <- stats::model.matrix(terms, frame, contrasts.arg = contrasts)
+  contrasts <- attr(matrix, "contrasts")
+  attr(matrix, "assign") <- NULL
+  attr(matrix, "contrasts") <- NULL
+  storage.mode(matrix) <- "double"
+  list(matrix = matrix,
+       terms = list(terms = terms, xlevels = xlevels, contrasts = contrasts))
+}
+
+check_response_values <- function(response, trials, family,
+                                  call = rlang::caller_env()) {
+  observed <- !is.na(response)
+  y <- as.double(response[observed])
+  problem <- switch(family$family,
+    gaussian = if (any(!is.finite(y))) "must be finite",
+    lognormal = if (any(!is.finite(y) | y <= 0)) "must be positive",
+    bernoulli = if (any(!y %in% c(0, 1))) "must be 0 or 1",
+    binomial = if (any(!is.finite(y) | y < 0 | y != round(y) |
+                         y > trials[observed])) {
+      "must be whole numbers from 0 to the number of trials"
+    },
+    poisson = if (any(!is.finite(y) | y < 0 | y != round(y))) {
+      "must be counts (whole numbers >= 0)"
+    }
+  )
+  if (!is.null(problem)) {
+    abort_deepbmc(
+      "Observed responses of a {.val {family$family}} model {problem}.",
+      "data",
+      call = call
+    )
+  }
+  invisible(TRUE)
+}
+
+#' @export
+print.deepbmc_hier_model <- function(x, ...) {
+  n_groups <- length(unique(x$data[[x$group]]))
+  n_missing <- sum(is.na(x$data[[x$response]]))
+  cat(
+    "<deepbmc_hier_model> ", x$family$family, "(", x$family$link, ")\n",
+    "Formula: ", deparse1(x$formula), "\n",
+    "Data: ", format_count(nrow(x$data)), " observations in ", n_groups,
+    " groups (", x$group, ")",
+    if (n_missing > 0) paste0(", ", n_missing, " missing responses"), "\n",
+    "Group-level effects: ", paste(coef_name(colnames(x$z)), collapse = ", "),
+    if (ncol(x$z) > 1) {
+      if (x$correlated) " (correlated)" else " (uncorrelated)"
+    },
+    "\nPriors:\n",
+    sep = ""
+  )
+  shown <- x$prior[c("prior", "class", "coef", "source")]
+  print(shown, row.names = FALSE, right = FALSE)
+  invisible(x)
+}

@@ -1,0 +1,310 @@
+#' Priors for formula models
+#'
+#' States a prior for one class of parameters of a [hier_model()], in the
+#' style of brms: `hier_prior("normal(0, 0.5)", class = "b", coef = "x")`.
+#' Combine several with `c()`.
+#'
+#' Classes:
+#' * `"Intercept"`: the intercept (of the model matrix as written, not of
+#'   centred covariates);
+#' * `"b"`: fixed-effect coefficients, all or one (`coef`, a column name of
+#'   the model matrix such as `"x"` or `"conditionB"`);
+#' * `"sd"`: standard deviations of the group-level effects, all or one
+#'   (`coef = "Intercept"` or a covariate's column name);
+#' * `"cor"`: the correlation matrix of correlated group-level effects;
+#' * `"sigma"`: the residual standard deviation (gaussian) or the standard
+#'   deviation on the log scale (lognormal).
+#'
+#' Distributions, written as in Stan and brms:
+#' * `normal(mu, sigma)`, `student_t(nu, mu, sigma)` for `Intercept` and `b`;
+#' * `half_normal(sigma)`, `half_student_t(nu, sigma)`, `exponential(rate)`
+#'   for `sd` and `sigma`; `normal(0, sigma)` and `student_t(nu, 0, sigma)`
+#'   are read as their half versions there, as brms does for parameters
+#'   bounded at zero; `half_normal_variance(sigma)` puts a Half-Normal(0,
+#'   sigma) prior on the *variance* (the square of the SD), as the paper's
+#'   Study 1 does;
+#' * `lkj(eta)` for `cor`;
+#' * `constant(value)` fixes a parameter (for example `constant(0)` to turn a
+#'   coefficient off).
+#'
+#' Priors must be proper: the network is trained on simulations from them.
+#' Unset classes get the defaults described in [hier_model()].
+#'
+#' @param prior The distribution, as a string (`"normal(0, 1)"`) or an
+#'   unevaluated call (`normal(0, 1)`).
+#' @param class The parameter class.
+#' @param coef For `b` and `sd`: one coefficient (a model-matrix column
+#'   name); `""` (the default) for all coefficients of the class.
+#'
+#' @return A data frame of class `"deepbmc_prior"` with columns `prior`,
+#'   `class` and `coef`, one row per prior.
+#' @seealso [hier_model()]
+#' @export
+#' @examples
+#' hier_prior("normal(0, 0.5)", class = "b")
+#' c(
+#'   hier_prior(normal(0, 1), class = "Intercept"),
+#'   hier_prior(exponential(2), class = "sd", coef = "Intercept"),
+#'   hier_prior(lkj(2), class = "cor")
+#' )
+hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
+                                        "sigma"),
+                       coef = "") {
+  expr <- substitute(prior)
+  text <- if (is.call(expr)) deparse1(expr) else prior
+  if (!is.character(text) || length(text) != 1 || is.na(text)) {
+    abort_deepbmc(
+      c(
+        "{.arg prior} must be a distribution such as {.code normal(0, 1)},
+         as a string or a call.",
+        x = "You supplied {describe_value(prior)}."
+      ),
+      "type"
+    )
+  }
+  class <- check_choice(class, c("b", "Intercept", "sd", "cor", "sigma"))
+  if (!is.character(coef) || length(coef) != 1 || is.na(coef)) {
+    abort_deepbmc(
+      c(
+        "{.arg coef} must be a single string.",
+        x = "You supplied {describe_value(coef)}."
+      ),
+      "type"
+    )
+  }
+  if (nzchar(coef) && !class %in% c("b", "sd")) {
+    abort_deepbmc(
+      "{.arg coef} only applies to the classes {.val b} and {.val sd}.",
+      "value"
+    )
+  }
+  parsed <- parse_distribution(text, class)
+  new_prior(data.frame(prior = parsed$text, class = class, coef = coef))
+}
+
+new_prior <- function(table) {
+  class(table) <- c("deepbmc_prior", "data.frame")
+  table
+}
+
+#' @export
+c.deepbmc_prior <- function(...) {
+  parts <- list(...)
+  for (part in parts) {
+    if (!inherits(part, "deepbmc_prior")) {
+      abort_deepbmc(
+        "Only priors from {.fun hier_prior} can be combined with them.",
+        "type"
+      )
+    }
+  }
+  new_prior(do.call(rbind, lapply(parts, as.data.frame.data.frame)))
+}
+
+#' @export
+print.deepbmc_prior <- function(x, ...) {
+  shown <- as.data.frame.data.frame(x)
+  print(shown, row.names = FALSE, right = FALSE)
+  invisible(x)
+}
+
+# Codes of the C++ prior distributions (src/formula_models.h).
+prior_codes <- c(
+  constant = 0L, normal = 1L, student_t = 2L, half_normal = 3L,
+  half_student_t = 4L, exponential = 5L, half_normal_variance = 6L
+)
+
+# Number and meaning of the arguments of each distribution.
+prior_arity <- c(
+  constant = 1L, normal = 2L, student_t = 3L, half_normal = 1L,
+  half_student_t = 2L, exponential = 1L, half_normal_variance = 1L, lkj = 1L
+)
+
+# The distribution in `text` for parameters of `class`, checked and turned
+# into list(name, args, text) with `name` a C++ prior code name (or "lkj").
+parse_distribution <- function(text, class, arg = "prior",
+                               call = rlang::caller_env()) {
+  expr <- tryCatch(str2lang(text), error = function(e) NULL)
+  fail <- function(problem) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} {.code {text}} is not a valid prior for class
+         {.val {class}}.",
+        x = problem
+      ),
+      "value",
+      call = call
+    )
+  }
+  if (!is.call(expr) || !is.name(expr[[1]])) {
+    fail("Write a distribution call such as normal(0, 1).")
+  }
+  name <- as.character(expr[[1]])
+  if (!name %in% names(prior_arity)) {
+    fail(paste0(
+      "Unknown distribution ", name, "; use one of ",
+      paste(names(prior_arity), collapse = ", "), "."
+    ))
+  }
+  args <- vapply(as.list(expr)[-1], function(a) {
+    value <- tryCatch(eval(a, baseenv()), error = function(e) NA_real_)
+    if (!is.numeric(value) || length(value) != 1) NA_real_ else as.double(value)
+  }, numeric(1))
+  if (length(args) != prior_arity[[name]] || anyNA(args) ||
+        any(!is.finite(args))) {
+    fail(paste0(name, "() takes ", prior_arity[[name]], " finite numbers."))
+  }
+  bounded <- class %in% c("sd", "sigma")
+  if (bounded && name == "normal") {
+    if (args[[1]] != 0) fail("Half-distributions must be centred at 0.")
+    name <- "half_normal"
+    args <- args[[2]]
+  }
+  if (bounded && name == "student_t") {
+    if (args[[2]] != 0) fail("Half-distributions must be centred at 0.")
+    name <- "half_student_t"
+    args <- args[c(1, 3)]
+  }
+  allowed <- switch(class,
+    b = , Intercept = c("normal", "student_t", "constant"),
+    sd = , sigma = c("half_normal", "half_student_t", "exponential",
+                     "half_normal_variance", "constant"),
+    cor = "lkj"
+  )
+  if (!name %in% allowed) {
+    fail(paste0("Use ", paste0(allowed, "()", collapse = ", "), "."))
+  }
+  scale_position <- switch(name,
+    normal = 2, student_t = c(1, 3), half_normal = 1, half_student_t = 1:2,
+    exponential = 1, half_normal_variance = 1, lkj = 1, constant = integer(0)
+  )
+  if (any(args[scale_position] <= 0)) {
+    fail("Scales, degrees of freedom, rates and eta must be positive.")
+  }
+  if (bounded && name == "constant" && args[[1]] < 0) {
+    fail("Standard deviations cannot be negative.")
+  }
+  list(name = name, args = args, text = format_distribution(name, args))
+}
+
+format_distribution <- function(name, args) {
+  paste0(name, "(", paste(format(args, digits = 4, trim = TRUE),
+                          collapse = ", "), ")")
+}
+
+# Weakly informative defaults on the scale of the data, after rstanarm:
+# the intercept normal(m, 2.5 s), coefficient j normal(0, 2.5 s / sd(x_j)),
+# group-level SDs half_normal(s), sigma exponential(1 / s) and lkj(1), where
+# m and s are the mean and SD of the response (of its logarithm for
+# lognormal) for gaussian and lognormal models, and m = 0, s = 1 on the
+# linear-predictor scale of the other families.
+default_priors <- function(family, response, x, z, correlated) {
+  location <- 0
+  scale <- 1
+  if (family$family %in% c("gaussian", "lognormal")) {
+    values <- if (family$family == "lognormal") log(response) else response
+    values <- values[is.finite(values)]
+    location <- mean(values)
+    scale <- if (length(values) > 1 && stats::sd(values) > 0) {
+      stats::sd(values)
+    } else {
+      1
+    }
+  }
+  rows <- list()
+  for (column in colnames(x)) {
+    if (column == "(Intercept)") {
+      rows[[length(rows) + 1]] <- prior_row(
+        "Intercept", "", "normal", c(location, 2.5 * scale)
+      )
+    } else {
+      spread <- stats::sd(x[, column])
+      spread <- if (is.finite(spread) && spread > 0) spread else 1
+      rows[[length(rows) + 1]] <- prior_row(
+        "b", column, "normal", c(0, 2.5 * scale / spread)
+      )
+    }
+  }
+  for (column in colnames(z)) {
+    rows[[length(rows) + 1]] <- prior_row(
+      "sd", coef_name(column), "half_normal", scale
+    )
+  }
+  if (correlated && ncol(z) >= 2) {
+    rows[[length(rows) + 1]] <- prior_row("cor", "", "lkj", 1)
+  }
+  if (family$family %in% c("gaussian", "lognormal")) {
+    rows[[length(rows) + 1]] <- prior_row("sigma", "", "exponential",
+                                          1 / scale)
+  }
+  table <- do.call(rbind, rows)
+  table$source <- "default"
+  table
+}
+
+prior_row <- function(class, coef, name, args) {
+  args <- c(args, rep(NA_real_, 3 - length(args)))
+  data.frame(
+    class = class, coef = coef, distribution = name,
+    p1 = args[[1]], p2 = args[[2]], p3 = args[[3]],
+    prior = format_distribution(name, args[!is.na(args)])
+  )
+}
+
+# Model-matrix column names as brms writes coefficients.
+coef_name <- function(column) {
+  ifelse(column == "(Intercept)", "Intercept", column)
+}
+
+# The defaults with the user's priors applied: a class-wide prior replaces
+# the defaults of its class, a prior for one coefficient replaces that one.
+# Priors for classes or coefficients the model does not have are errors.
+resolve_priors <- function(defaults, prior, call = rlang::caller_env()) {
+  if (is.null(prior)) {
+    return(defaults)
+  }
+  if (!inherits(prior, "deepbmc_prior")) {
+    abort_deepbmc(
+      c(
+        "{.arg prior} must be made with {.fun hier_prior}.",
+        x = "You supplied {describe_value(prior)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  # Class-wide priors first, so that priors for one coefficient win.
+  prior <- prior[order(nzchar(prior$coef)), , drop = FALSE]
+  table <- defaults
+  for (i in seq_len(nrow(prior))) {
+    class <- prior$class[[i]]
+    coef <- prior$coef[[i]]
+    target <- table$class == class & (!nzchar(coef) | table$coef == coef)
+    if (!any(target)) {
+      available <- unique(table$coef[table$class == class & nzchar(table$coef)])
+      abort_deepbmc(
+        c(
+          "{.arg prior} sets a prior on class {.val {class}}
+           {if (nzchar(coef)) paste0('coefficient ', coef)}, which the model
+           does not have.",
+          i = if (length(available) > 0) {
+            "Coefficients of class {.val {class}}: {.val {available}}."
+          } else if (!any(table$class == class)) {
+            "Classes of this model: {.val {unique(table$class)}}."
+          }
+        ),
+        "value",
+        call = call
+      )
+    }
+    parsed <- parse_distribution(prior$prior[[i]], class, call = call)
+    args <- c(parsed$args, rep(NA_real_, 3 - length(parsed$args)))
+    table$distribution[target] <- parsed$name
+    table$p1[target] <- args[[1]]
+    table$p2[target] <- args[[2]]
+    table$p3[target] <- args[[3]]
+    table$prior[target] <- parsed$text
+    table$source[target] <- "user"
+  }
+  table
+}
