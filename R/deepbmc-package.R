@@ -37,5 +37,6 @@
 #' @importFrom Rcpp sourceCpp
 #' @importFrom RcppParallel RcppParallelLibs
 #' @importFrom rlang .data
+#' @importFrom stats gaussian
 ## usethis namespace: end
 NULL

@@ -22,7 +22,13 @@
 #' template itself.
 #'
 #' @param ... Models from [hier_model()], named (`null = m0, effect = m1`);
-#'   unnamed models are called `M1`, `M2`, and so on.
+#'   unnamed models are called `M1`, `M2`, and so on. Built-in model sets
+#'   such as [normal_nested_models()] may join them: their models become
+#'   formula models on the same design (for the nested normal models,
+#'   `y ~ 0 + (1 | g)` and `y ~ 1 + (1 | g)` with the paper's priors), named
+#'   after the argument and the model (`study1 = normal_nested_models()` adds
+#'   `study1_M0` and `study1_M1`); their own sizes are replaced by the
+#'   template's.
 #' @param prior_prob Prior model probabilities used by [post_prob()],
 #'   [bayes_factor()] and [compare_models()] when they are not given there;
 #'   `NULL` for uniform. Training does not depend on them.
@@ -52,7 +58,7 @@
 #' head(sims$data[[1]])
 model_set <- function(..., prior_prob = NULL, inputs = NULL,
                       design = c("fixed", "resample"), groups = NULL) {
-  models <- list(...)
+  models <- expand_builtin_models(list(...))
   if (length(models) < 2) {
     abort_deepbmc(
       c(
@@ -63,16 +69,6 @@ model_set <- function(..., prior_prob = NULL, inputs = NULL,
     )
   }
   for (i in seq_along(models)) {
-    if (inherits(models[[i]], "deepbmc_models")) {
-      abort_deepbmc(
-        c(
-          "Built-in model sets such as {.fun normal_nested_models} cannot be
-           mixed with formula models yet.",
-          i = "Write the built-in models as formulas with {.fun hier_model}."
-        ),
-        "type"
-      )
-    }
     check_class(models[[i]], "deepbmc_hier_model",
                 "a model from {.fun hier_model}", paste0("..", i),
                 rlang::current_env())
@@ -125,6 +121,89 @@ model_set <- function(..., prior_prob = NULL, inputs = NULL,
   set$scaling <- compiled$scaling
   set$compiled <- compiled$spec
   structure(set, class = c("deepbmc_formula_models", "deepbmc_models"))
+}
+
+# Built-in model sets among the arguments become formula models on the
+# design of the formula models' template: the nested normal models of Study 1
+# are `y ~ 0 + (1 | g)` and `y ~ 1 + (1 | g)` with Half-Normal(0, 1) priors on
+# both variances and N(0, 1) on the grand mean. Their models are named
+# `<argument>_<model>` (e.g. `study1_M0`), or by model name when unnamed.
+expand_builtin_models <- function(models, call = rlang::caller_env()) {
+  is_builtin <- vapply(models, inherits, logical(1), "deepbmc_models")
+  if (!any(is_builtin)) {
+    return(models)
+  }
+  formula_models <- models[!is_builtin]
+  is_formula <- vapply(formula_models, inherits, logical(1),
+                       "deepbmc_hier_model")
+  if (!any(is_formula)) {
+    abort_deepbmc(
+      c(
+        "Built-in model sets join formula models in {.fun model_set}, which
+         give the design.",
+        i = "Use the built-in set on its own, or add a {.fun hier_model}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  template <- formula_models[[which(is_formula)[[1]]]]
+  arg_names <- names(models) %||% rep("", length(models))
+  expanded <- list()
+  for (i in seq_along(models)) {
+    if (!is_builtin[[i]]) {
+      expanded <- c(expanded, stats::setNames(models[i], arg_names[[i]]))
+      next
+    }
+    as_formula <- as_hier_models(models[[i]], template, call)
+    prefix <- if (nzchar(arg_names[[i]])) paste0(arg_names[[i]], "_") else ""
+    names(as_formula) <- paste0(prefix, names(as_formula))
+    expanded <- c(expanded, as_formula)
+  }
+  expanded
+}
+
+# A built-in model set as formula models on the template's design.
+as_hier_models <- function(models, template, call) {
+  UseMethod("as_hier_models")
+}
+
+#' @export
+as_hier_models.default <- function(models, template, call) {
+  abort_deepbmc(
+    "Model sets of class {.cls {class(models)[[1]]}} cannot join formula
+     models.",
+    "type",
+    call = call
+  )
+}
+
+#' @export
+as_hier_models.deepbmc_normal_nested <- function(models, template, call) {
+  if (!template$family$family %in% "gaussian") {
+    abort_deepbmc(
+      "The nested normal models describe a gaussian response; the formula
+       models' family is {.val {template$family$family}}.",
+      "mismatch",
+      call = call
+    )
+  }
+  response <- as.name(template$response)
+  group <- as.name(template$group)
+  variances <- c(
+    hier_prior("half_normal_variance(1)", class = "sd"),
+    hier_prior("half_normal_variance(1)", class = "sigma")
+  )
+  list(
+    M0 = hier_model(
+      eval(bquote(.(response) ~ 0 + (1 | .(group)))), template$data,
+      prior = variances
+    ),
+    M1 = hier_model(
+      eval(bquote(.(response) ~ 1 + (1 | .(group)))), template$data,
+      prior = c(variances, hier_prior("normal(0, 1)", class = "Intercept"))
+    )
+  )
 }
 
 check_same_design <- function(models, call = rlang::caller_env()) {

@@ -248,7 +248,11 @@ test_that("model_set() compiles the models for the simulator", {
   other <- hier_model(y ~ 1 + (1 | subject), data[-1, ])
   expect_deepbmc_error(model_set(m), "value")
   expect_deepbmc_error(model_set(m, other), "mismatch")
-  expect_deepbmc_error(model_set(m, normal_nested_models()), "type")
+  expect_deepbmc_error(model_set(normal_nested_models(), normal_nested_models()),
+                       "type")
+  expect_deepbmc_error(model_set(hier_model(count ~ 1 + (1 | subject), data,
+                                            family = poisson()),
+                                 normal_nested_models()), "mismatch")
   expect_deepbmc_error(model_set(m, "m"), "type")
   expect_deepbmc_error(model_set(a = m, a = m), "value")
   expect_deepbmc_error(model_set(m, m, inputs = "zz"), "value", "inputs")
@@ -414,4 +418,32 @@ test_that("the Study 1 pair as formulas trains to the built-in accuracy", {
   expect_lt(abs(formula_accuracy - builtin_accuracy), 0.02)
   # and on its own simulations
   expect_gt(validate(fit, n = 2000, seed = 7, boot = 0)$metrics$accuracy, 0.83)
+})
+
+test_that("built-in model sets join formula models on their design", {
+  data <- formula_data()
+  effect <- hier_model(y ~ 1 + x + (1 | subject), data)
+  set <- model_set(effect = effect, study1 = normal_nested_models())
+  expect_identical(set$model_names, c("effect", "study1_M0", "study1_M1"))
+  m0 <- set$models$study1_M0
+  expect_identical(deparse1(m0$formula), "y ~ 0 + (1 | subject)")
+  expect_identical(m0$prior$distribution, c("half_normal_variance",
+                                            "half_normal_variance"))
+  m1 <- set$models$study1_M1
+  expect_identical(m1$prior$prior[m1$prior$class == "Intercept"], "normal(0, 1)")
+  # the same models as written by hand
+  variances <- c(hier_prior("half_normal_variance(1)", class = "sd"),
+                 hier_prior("half_normal_variance(1)", class = "sigma"))
+  by_hand <- model_set(
+    effect = effect,
+    study1_M0 = hier_model(y ~ 0 + (1 | subject), data, prior = variances),
+    study1_M1 = hier_model(y ~ 1 + (1 | subject), data,
+                           prior = c(variances, hier_prior("normal(0, 1)",
+                                                           class = "Intercept")))
+  )
+  expect_identical(deepbmc:::models_spec(set), deepbmc:::models_spec(by_hand))
+  unnamed <- model_set(effect = effect, normal_nested_models())
+  expect_identical(unnamed$model_names, c("effect", "M0", "M1"))
+  # an unnamed formula model would also be called M1
+  expect_deepbmc_error(model_set(effect, normal_nested_models()), "value")
 })
