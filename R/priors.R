@@ -50,8 +50,12 @@
 hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
                                         "sigma"),
                        coef = "") {
+  # normal(0, 1) written as a call is taken as it stands; anything else, such
+  # as a string or paste0(...) computing one, is evaluated.
   expr <- substitute(prior)
-  text <- if (is.call(expr)) deparse1(expr) else prior
+  is_distribution_call <- is.call(expr) && is.name(expr[[1]]) &&
+    as.character(expr[[1]]) %in% names(prior_arity)
+  text <- if (is_distribution_call) deparse1(expr) else prior
   if (!is.character(text) || length(text) != 1 || is.na(text)) {
     abort_deepbmc(
       c(
@@ -188,8 +192,9 @@ parse_distribution <- function(text, class, arg = "prior",
 }
 
 format_distribution <- function(name, args) {
-  paste0(name, "(", paste(format(args, digits = 4, trim = TRUE),
-                          collapse = ", "), ")")
+  # Each number on its own: format() of a vector pads 0 to "0.0" beside 2.5.
+  shown <- vapply(args, format, character(1), digits = 4, trim = TRUE)
+  paste0(name, "(", paste(shown, collapse = ", "), ")")
 }
 
 # Weakly informative defaults on the scale of the data, after rstanarm:

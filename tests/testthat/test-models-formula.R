@@ -179,6 +179,12 @@ test_that("bad specifications are classed errors that say what is wrong", {
   expect_deepbmc_error(hier_prior("lkj(1)", class = "b"), "value", "prior")
   expect_deepbmc_error(hier_prior("normal(0, 1)", class = "nu"), "value", "class")
   expect_deepbmc_error(hier_prior(3, class = "b"), "type", "prior")
+  # computed strings are evaluated, calls of distributions taken as written
+  scale <- 2.5
+  expect_identical(hier_prior(paste0("normal(0, ", scale, ")"), class = "b")$prior,
+                   "normal(0, 2.5)")
+  expect_identical(hier_prior(normal(0, 2.5), class = "b"),
+                   hier_prior("normal(0, 2.5)", class = "b"))
   expect_deepbmc_error(hier_model(y ~ x + (1 | subject), data, prior = "normal(0, 1)"),
                        "type", "prior")
   # one group, non-finite covariates, bad responses
