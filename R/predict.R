@@ -183,12 +183,45 @@ print.deepbmc_bf <- function(x, ...) {
 # fall outside the training ranges.
 predict_logits <- function(fit, data, group, response, threads,
                            arg = "data", call = rlang::caller_env()) {
-  prepared <- prepare_datasets(fit$models, data, group, response, arg, call)
-  warn_outside_training(prepared$sizes, fit$models, call)
-  logits <- cpp_predict(fit$config, fit$weights, prepared$batch, threads)
-  check_logits(logits, nrow(prepared$sizes), fit$models$n_models, call)
+  if (inherits(data, "deepbmc_simulations")) {
+    data <- data$data
+  }
+  # Many data sets are converted and evaluated a chunk at a time, so that
+  # memory holds the packed copy of one chunk, not of all the data.
+  parts <- lapply(prediction_chunks(data), function(rows) {
+    chunk <- if (length(rows) == length(data)) data else data[rows]
+    prepared <- prepare_datasets(fit$models, chunk, group, response, arg,
+                                 call)
+    logits <- cpp_predict(fit$config, fit$weights, prepared$batch, threads)
+    check_logits(logits, nrow(prepared$sizes), fit$models$n_models, call)
+    list(logits = logits, single = prepared$single, sizes = prepared$sizes)
+  })
+  sizes <- do.call(rbind, lapply(parts, `[[`, "sizes"))
+  warn_outside_training(sizes, fit$models, call)
+  logits <- do.call(rbind, lapply(parts, `[[`, "logits"))
   colnames(logits) <- fit$models$model_names
-  list(logits = logits, single = prepared$single, sizes = prepared$sizes)
+  list(logits = logits, single = parts[[1]]$single, sizes = sizes)
+}
+
+# Index chunks of a list of many data sets, each with about `max_values`
+# values (2^22, 32 MB as doubles, unless the option deepbmc.chunk_values
+# says otherwise); a single chunk for one data set or a modest list.
+prediction_chunks <- function(data,
+                              max_values = getOption("deepbmc.chunk_values",
+                                                     2^22)) {
+  if (is.data.frame(data) || !is.list(data) || length(data) < 2 ||
+        !all(vapply(data, function(d) is.matrix(d) || is.data.frame(d) ||
+                      is.list(d), logical(1)))) {
+    return(list(seq_along(data)))
+  }
+  values <- vapply(data, function(d) {
+    as.double(if (is.data.frame(d)) nrow(d) else length(unlist(d)))
+  }, numeric(1))
+  if (sum(values) <= max_values) {
+    return(list(seq_along(data)))
+  }
+  chunk <- cumsum(values) %/% max_values
+  unname(split(seq_along(data), chunk))
 }
 
 check_logits <- function(logits, n_datasets, n_models, call) {

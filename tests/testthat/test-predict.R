@@ -477,3 +477,19 @@ test_that("named prior probabilities are matched to the models by name", {
     "value", "prior_prob"
   )
 })
+
+test_that("many data sets are predicted in chunks with identical results", {
+  fit <- api_fit()
+  sims <- simulate_datasets(api_models(), n = 60, seed = 13)
+  whole <- post_prob(fit, sims, log = TRUE)
+  chunks <- deepbmc:::prediction_chunks(sims$data, max_values = 500)
+  expect_gt(length(chunks), 3)
+  expect_identical(unlist(chunks), seq_along(sims$data))
+  withr::local_options(deepbmc.chunk_values = 500)
+  expect_identical(post_prob(fit, sims, log = TRUE), whole)
+  expect_equal(bayes_factor(fit, sims$data), unname(whole[, 1] - whole[, 2]),
+               tolerance = 1e-12)
+  # one warning for all chunks
+  outside <- c(sims$data, list(matrix(0.1, 30, 3)))
+  expect_warning(post_prob(fit, outside), class = "deepbmc_extrapolation_warning")
+})
