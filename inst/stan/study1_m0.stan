@@ -1,0 +1,57 @@
+// Study 1 of Elsemueller et al. (2024), model M0: hierarchical normal model
+// with the grand mean fixed at zero (see R/models-normal-nested.R).
+//
+//   x_ln    ~ N(theta_l, sigma2)        observation n of group l
+//   theta_l ~ N(0, tau2)                group means (mu = 0)
+//   sigma2  ~ Half-Normal(0, 1)         prior on the VARIANCE, not the SD
+//   tau2    ~ Half-Normal(0, 1)         prior on the VARIANCE, not the SD
+//
+// Written for bridge sampling (bridgesampling::bridge_sampler()), which
+// estimates the normalising constant of exp(target) over the parameters.
+// That constant is the marginal likelihood p(x | M0) only if target is the
+// complete log joint density log p(x, parameters | M0). Therefore:
+// * every density is added with `target += *_lpdf(...)`, which keeps all
+//   normalising constants; `y ~ normal(...)` would drop the constants
+//   (-0.5 log(2 pi), -log(sd)) and shift log p(x | M0) by an unknown amount;
+// * the Half-Normal(0, 1) priors are normal densities truncated to (0, Inf):
+//   their density is 2 N(. | 0, 1), so each adds log(2). The `<lower=0>`
+//   constraint only restricts the support, it does not renormalise;
+// * the Jacobians of the log transforms of sigma2 and tau2 are not written
+//   here: Stan adds them when sampling, and bridgesampling works on the
+//   unconstrained scale and accounts for them itself.
+// The result is the exact log marginal likelihood, not one up to a constant,
+// so log Bayes factors between this program and study1_m1.stan are exact too.
+// bench/peer_bridge.R checks it against numerical integration.
+//
+// Data layout: all observations in one vector `x` with the group of each in
+// `group`, so groups may have different sizes (unbalanced designs); a
+// balanced L x N data set is passed as L * N observations with
+// group = rep(1:L, each = N) (see study1_stan_data() in bench/peer_bridge.R).
+//
+// Parameterisation: centred, with the group means theta_l as parameters; see
+// study1_m1.stan for why (faster sampling and smaller bridge sampling error
+// than the non-centred form at Study 1's sizes; same marginal likelihood).
+//
+// Array syntax: `int group[n_obs]` is the pre-2.26 syntax that rstan 2.21
+// (Debian 12's r-cran-rstan) requires; it is still accepted (deprecated) up
+// to Stan 2.32. Stan >= 2.33 needs `array[n_obs] int group`.
+data {
+  int<lower=1> L;                        // number of groups
+  int<lower=1> n_obs;                    // number of observations, all groups
+  int<lower=1, upper=L> group[n_obs];    // group of each observation
+  vector[n_obs] x;                       // observations
+}
+parameters {
+  real<lower=0> sigma2;                  // within-group variance
+  real<lower=0> tau2;                    // between-group variance
+  vector[L] theta;                       // group means
+}
+model {
+  // priors, with log(2) for the truncation of each half-normal
+  target += normal_lpdf(sigma2 | 0, 1) + log(2.0);
+  target += normal_lpdf(tau2 | 0, 1) + log(2.0);
+  // group means
+  target += normal_lpdf(theta | 0, sqrt(tau2));
+  // observations
+  target += normal_lpdf(x | theta[group], sqrt(sigma2));
+}

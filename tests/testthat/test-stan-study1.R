@@ -1,0 +1,113 @@
+# The Stan programs of Study 1 (inst/stan/study1_m0.stan, study1_m1.stan), the
+# rstan + bridgesampling peer of deepbmc (bench/peer_bridge.R). Their log
+# density must be the complete log joint density, with all normalising
+# constants, for bridge sampling to return exact log marginal likelihoods.
+#
+# Compiling the two programs takes about 1 to 1.5 minutes each (rstan 2.21, 2
+# cores); each is compiled at most once per run of this file.
+
+study1_stan_path <- function(model) {
+  file <- paste0("study1_", tolower(model), ".stan")
+  path <- system.file("stan", file, package = "deepbmc")
+  if (!nzchar(path)) {
+    # Installed package without the programs: use the source tree.
+    path <- test_path("..", "..", "inst", "stan", file)
+  }
+  skip_if_not(file.exists(path), paste("cannot find", file))
+  path
+}
+
+# Debian's r-cran-bh ships no headers (they are in /usr/include from
+# libboost-dev); point rstan there for this file only.
+study1_use_system_boost <- function(envir = parent.frame()) {
+  if (!nzchar(system.file("include", "boost", package = "BH")) &&
+      !nzchar(rstan::rstan_options("boost_lib")) &&
+      dir.exists("/usr/include/boost")) {
+    rstan::rstan_options(boost_lib = "/usr/include")
+    withr::defer(rstan::rstan_options(boost_lib = ""), envir = envir)
+  }
+}
+
+study1_compiled <- new.env(parent = emptyenv())
+study1_model <- function(model) {
+  if (is.null(study1_compiled[[model]])) {
+    study1_use_system_boost(teardown_env())
+    study1_compiled[[model]] <- suppressMessages(rstan::stan_model(
+      study1_stan_path(model), model_name = paste0("study1_", model)
+    ))
+  }
+  study1_compiled[[model]]
+}
+
+# log p(x, theta, mu, sigma2, tau2 | M) written out in R.
+study1_log_joint_r <- function(x, group, theta, sigma2, tau2, mu = 0,
+                               model = "M1") {
+  sum(stats::dnorm(x, theta[group], sqrt(sigma2), log = TRUE)) +
+    sum(stats::dnorm(theta, mu, sqrt(tau2), log = TRUE)) +
+    (if (model == "M1") stats::dnorm(mu, 0, 1, log = TRUE) else 0) +
+    stats::dnorm(sigma2, 0, 1, log = TRUE) + log(2) +
+    stats::dnorm(tau2, 0, 1, log = TRUE) + log(2)
+}
+
+# The log density of `model` at the given values, from rstan's log_prob() on a
+# stanfit without draws.
+study1_log_prob_stan <- function(model, data, pars, adjust_transform = FALSE) {
+  fit <- suppressMessages(suppressWarnings(
+    rstan::sampling(study1_model(model), data = data, chains = 0)
+  ))
+  upars <- rstan::unconstrain_pars(fit, pars)
+  rstan::log_prob(fit, upars, adjust_transform = adjust_transform)
+}
+
+test_that("the Study 1 Stan programs parse", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  for (model in c("M0", "M1")) {
+    parsed <- rstan::stanc(study1_stan_path(model),
+                           model_name = paste0("study1_", model))
+    expect_true(parsed$status, label = paste(model, "parses"))
+  }
+})
+
+test_that("the Study 1 Stan log densities keep every normalising constant", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("withr")
+
+  # Unbalanced groups (3, 1 and 4 observations) and a balanced 4 x 5 data set.
+  set.seed(11)
+  unbalanced <- list(x = c(0.3, -1.2, 2.5, 0.7, 1.9, -0.4, 0.1, 3.2),
+                     group = c(1L, 1L, 1L, 2L, 3L, 3L, 3L, 3L))
+  balanced <- list(x = round(stats::rnorm(20, 0.5, 1.3), 3),
+                   group = rep(1:4, each = 5))
+  values <- list(
+    list(sigma2 = 0.8, tau2 = 1.7, mu = 0.4),
+    list(sigma2 = 0.05, tau2 = 2.6, mu = -1.3),
+    list(sigma2 = 3.1, tau2 = 0.01, mu = 2.2)
+  )
+  for (d in list(unbalanced, balanced)) {
+    L <- max(d$group)
+    data <- list(L = L, n_obs = length(d$x), group = d$group, x = d$x)
+    for (v in values) {
+      theta <- round(stats::rnorm(L, v$mu, 1), 3)
+      for (model in c("M0", "M1")) {
+        mu <- if (model == "M1") v$mu else 0
+        pars <- list(sigma2 = v$sigma2, tau2 = v$tau2, theta = as.array(theta))
+        if (model == "M1") pars$mu <- mu
+        expected <- study1_log_joint_r(d$x, d$group, theta, v$sigma2, v$tau2,
+                                       mu = mu, model = model)
+        stan <- study1_log_prob_stan(model, data, pars)
+        expect_equal(stan, expected, tolerance = 1e-10,
+                     label = sprintf("%s log density (L = %d, sigma2 = %g)",
+                                     model, L, v$sigma2))
+        # With the Jacobians of the log transforms of sigma2 and tau2 (what
+        # Stan samples and bridgesampling uses on the unconstrained scale).
+        stan_jacobian <- study1_log_prob_stan(model, data, pars,
+                                              adjust_transform = TRUE)
+        expect_equal(stan_jacobian, expected + log(v$sigma2) + log(v$tau2),
+                     tolerance = 1e-10,
+                     label = sprintf("%s log density with Jacobian", model))
+      }
+    }
+  }
+})
