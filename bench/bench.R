@@ -4,6 +4,7 @@
 # to the console and to bench/results.md.
 
 suppressPackageStartupMessages(library(deepbmc))
+source(file.path("bench", "scaling.R"))
 
 quick <- nzchar(Sys.getenv("BENCH_QUICK"))
 out_file <- file.path("bench", "results.md")
@@ -81,6 +82,59 @@ say("")
 say(sprintf("- with 200 bootstrap resamples (the default): %.2f s (target < 5 s)",
             validate_seconds))
 say(sprintf("- without bootstrap (boot = 0): %.2f s", metric_seconds))
+say("")
+
+# Achieved floating-point rate, counted from the layer sizes, against the
+# machine's peak for the kernels in use.
+kernels <- deepbmc:::cpp_select_kernels("auto")
+peak <- peak_gflops_per_core(kernels)
+flops <- network_flops(fit$config, 50, 50)
+say("## Floating-point rate, Study 1 network, L = N = 50, 2 threads")
+say("")
+say(sprintf("- forward pass: %.1f MFLOP per data set (counted from the layer sizes); training step about 3x",
+            flops / 1e6))
+say(sprintf("- peak: %.2f GHz x %d flops/cycle (%s FMA, float) = %.1f GFLOP/s per core, %.1f on 2 cores",
+            peak$ghz, peak$flops_per_cycle, kernels, peak$gflops, 2 * peak$gflops))
+say(sprintf("- training: %.1f GFLOP/s (%.0f%% of peak); inference: %.1f GFLOP/s (%.0f%% of peak)",
+            3 * flops * train_rate / 1e9, 100 * 3 * flops * train_rate / 1e9 / (2 * peak$gflops),
+            flops * infer_rate / 1e9, 100 * flops * infer_rate / 1e9 / (2 * peak$gflops)))
+say("")
+
+# Time per data set should grow linearly with the number of observations.
+say("## Scaling with data set size (inference, 2 threads)")
+say("")
+say("| groups x observations | data sets/s | microseconds per observation |")
+say("|---|---|---|")
+for (size in list(c(10, 10), c(25, 25), c(50, 50), c(100, 50), c(50, 100), c(100, 100))) {
+  sized <- simulate_datasets(normal_nested_models(size[[1]], size[[2]]),
+                             n = 2000, seed = 4)
+  rate <- median_rate(function() {
+    suppressWarnings(post_prob(fit, sized, threads = 2))
+    2000
+  })
+  say(sprintf("| %d x %d | %.0f | %.3f |", size[[1]], size[[2]], rate,
+              1e6 / (rate * size[[1]] * size[[2]])))
+}
+say("")
+
+say("## Peak memory (resident set), Study 1 network, L = N = 50")
+say("")
+training_mb <- peak_memory_mb(
+  "invisible(train_comparison(normal_nested_models(50, 50), epochs = 1, iterations = 200, seed = 1, threads = 2, progress = FALSE))"
+)
+baseline_mb <- peak_memory_mb("invisible(normal_nested_models(50, 50))")
+inference_mb <- peak_memory_mb(c(
+  "fit <- train_comparison(normal_nested_models(50, 50), epochs = 1, iterations = 2, seed = 1, progress = FALSE)",
+  "data <- unlist(lapply(1:5, function(i) simulate_datasets(normal_nested_models(50, 50), n = 20000, seed = i)$data), recursive = FALSE)",
+  "input_mb <- as.numeric(object.size(data)) / 2^20",
+  "pmp <- post_prob(fit, data, threads = 2)",
+  "stopifnot(nrow(pmp) == 1e5)",
+  "cat(input_mb, '\\n')"
+))
+say(sprintf("- R with deepbmc loaded: %.0f MB", baseline_mb))
+say(sprintf("- training (200 steps x 32 data sets): %.0f MB", training_mb))
+say(sprintf("- inference on 100,000 data sets (their R list alone is %.0f MB): %.0f MB; data are converted and evaluated in chunks of about 4 million values",
+            100000 * (2500 * 8 + 216) / 2^20, inference_mb))
 say("")
 
 # Formula models: the issue's target is 20,000 simulated data sets/s for a
