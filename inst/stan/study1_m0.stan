@@ -11,8 +11,9 @@
 // That constant is the marginal likelihood p(x | M0) only if target is the
 // complete log joint density log p(x, parameters | M0). Therefore:
 // * every density is added with `target += *_lpdf(...)`, which keeps all
-//   normalising constants; `y ~ normal(...)` would drop the constants
-//   (-0.5 log(2 pi), -log(sd)) and shift log p(x | M0) by an unknown amount;
+//   normalising constants; `y ~ normal(...)` would drop the terms that do
+//   not depend on parameters (-0.5 log(2 pi) per density, over 2,500 of them in
+//   Study 1) and shift log p(x | M0) by a data-size-dependent amount;
 // * the Half-Normal(0, 1) priors are normal densities truncated to (0, Inf):
 //   their density is 2 N(. | 0, 1), so each adds log(2). The `<lower=0>`
 //   constraint only restricts the support, it does not renormalise;
@@ -28,9 +29,13 @@
 // balanced L x N data set is passed as L * N observations with
 // group = rep(1:L, each = N) (see study1_stan_data() in bench/peer_bridge.R).
 //
-// Parameterisation: centred, with the group means theta_l as parameters; see
-// study1_m1.stan for why (faster sampling and smaller bridge sampling error
-// than the non-centred form at Study 1's sizes; same marginal likelihood).
+// Parameterisation of the group means, chosen by the data variable
+// `centred`:
+// * centred = 1: eta = theta, eta_l ~ N(0, tau2);
+// * centred = 0: eta = z, z_l ~ N(0, 1), theta_l = sqrt(tau2) * z_l.
+// Both give the same marginal likelihood (a change of variables whose prior
+// is stated directly on z_l); see study1_m1.stan for when each samples better.
+// bench/peer_bridge.R picks one per data set (study1_centred()).
 //
 // Array syntax: `int group[n_obs]` is the pre-2.26 syntax that rstan 2.21
 // (Debian 12's r-cran-rstan) requires; it is still accepted (deprecated) up
@@ -40,18 +45,26 @@ data {
   int<lower=1> n_obs;                    // number of observations, all groups
   int<lower=1, upper=L> group[n_obs];    // group of each observation
   vector[n_obs] x;                       // observations
+  int<lower=0, upper=1> centred;         // 1: centred, 0: non-centred
 }
 parameters {
   real<lower=0> sigma2;                  // within-group variance
   real<lower=0> tau2;                    // between-group variance
-  vector[L] theta;                       // group means
+  vector[L] eta;                         // theta (centred) or z (non-centred)
 }
 model {
+  vector[L] theta;                       // group means
   // priors, with log(2) for the truncation of each half-normal
   target += normal_lpdf(sigma2 | 0, 1) + log(2.0);
   target += normal_lpdf(tau2 | 0, 1) + log(2.0);
   // group means
-  target += normal_lpdf(theta | 0, sqrt(tau2));
+  if (centred) {
+    theta = eta;
+    target += normal_lpdf(eta | 0, sqrt(tau2));
+  } else {
+    theta = sqrt(tau2) * eta;
+    target += normal_lpdf(eta | 0, 1);
+  }
   // observations
   target += normal_lpdf(x | theta[group], sqrt(sigma2));
 }

@@ -49,6 +49,18 @@ study1_log_joint_r <- function(x, group, theta, sigma2, tau2, mu = 0,
     stats::dnorm(tau2, 0, 1, log = TRUE) + log(2)
 }
 
+# The same with the group means non-centred: theta = mu + sqrt(tau2) * z and
+# z ~ N(0, 1) in place of theta ~ N(mu, tau2).
+study1_log_joint_r_noncentred <- function(x, group, z, sigma2, tau2, mu = 0,
+                                          model = "M1") {
+  theta <- mu + sqrt(tau2) * z
+  sum(stats::dnorm(x, theta[group], sqrt(sigma2), log = TRUE)) +
+    sum(stats::dnorm(z, 0, 1, log = TRUE)) +
+    (if (model == "M1") stats::dnorm(mu, 0, 1, log = TRUE) else 0) +
+    stats::dnorm(sigma2, 0, 1, log = TRUE) + log(2) +
+    stats::dnorm(tau2, 0, 1, log = TRUE) + log(2)
+}
+
 # The log density of `model` at the given values, from rstan's log_prob() on a
 # stanfit without draws.
 study1_log_prob_stan <- function(model, data, pars, adjust_transform = FALSE) {
@@ -87,26 +99,37 @@ test_that("the Study 1 Stan log densities keep every normalising constant", {
   )
   for (d in list(unbalanced, balanced)) {
     L <- max(d$group)
-    data <- list(L = L, n_obs = length(d$x), group = d$group, x = d$x)
-    for (v in values) {
-      theta <- round(stats::rnorm(L, v$mu, 1), 3)
-      for (model in c("M0", "M1")) {
-        mu <- if (model == "M1") v$mu else 0
-        pars <- list(sigma2 = v$sigma2, tau2 = v$tau2, theta = as.array(theta))
-        if (model == "M1") pars$mu <- mu
-        expected <- study1_log_joint_r(d$x, d$group, theta, v$sigma2, v$tau2,
-                                       mu = mu, model = model)
-        stan <- study1_log_prob_stan(model, data, pars)
-        expect_equal(stan, expected, tolerance = 1e-10,
-                     label = sprintf("%s log density (L = %d, sigma2 = %g)",
-                                     model, L, v$sigma2))
-        # With the Jacobians of the log transforms of sigma2 and tau2 (what
-        # Stan samples and bridgesampling uses on the unconstrained scale).
-        stan_jacobian <- study1_log_prob_stan(model, data, pars,
-                                              adjust_transform = TRUE)
-        expect_equal(stan_jacobian, expected + log(v$sigma2) + log(v$tau2),
-                     tolerance = 1e-10,
-                     label = sprintf("%s log density with Jacobian", model))
+    for (centred in c(TRUE, FALSE)) {
+      data <- list(L = L, n_obs = length(d$x), group = d$group, x = d$x,
+                   centred = as.integer(centred))
+      for (v in values) {
+        # eta: the group means theta (centred) or z (non-centred)
+        eta <- round(stats::rnorm(L, if (centred) v$mu else 0, 1), 3)
+        for (model in c("M0", "M1")) {
+          mu <- if (model == "M1") v$mu else 0
+          pars <- list(sigma2 = v$sigma2, tau2 = v$tau2, eta = as.array(eta))
+          if (model == "M1") pars$mu <- mu
+          expected <- if (centred) {
+            study1_log_joint_r(d$x, d$group, eta, v$sigma2, v$tau2,
+                               mu = mu, model = model)
+          } else {
+            study1_log_joint_r_noncentred(d$x, d$group, eta, v$sigma2,
+                                          v$tau2, mu = mu, model = model)
+          }
+          label <- sprintf("%s log density (L = %d, %s, sigma2 = %g)", model,
+                           L, if (centred) "centred" else "non-centred",
+                           v$sigma2)
+          stan <- study1_log_prob_stan(model, data, pars)
+          expect_equal(stan, expected, tolerance = 1e-10, label = label)
+          # With the Jacobians of the log transforms of sigma2 and tau2 (the
+          # density Stan samples and bridgesampling uses on the unconstrained
+          # scale).
+          stan_jacobian <- study1_log_prob_stan(model, data, pars,
+                                                adjust_transform = TRUE)
+          expect_equal(stan_jacobian,
+                       expected + log(v$sigma2) + log(v$tau2),
+                       tolerance = 1e-10, label = paste(label, "with Jacobian"))
+        }
       }
     }
   }
