@@ -125,7 +125,7 @@ formula_features <- function(models, data, arg, call) {
   }
   data <- data[keep, , drop = FALSE]
   group <- group[keep]
-  order_rows <- order(as.integer(factor(group)), seq_along(group))
+  order_rows <- group_order(group)
   data <- data[order_rows, , drop = FALSE]
   frames <- lapply(models$models, function(model) {
     frame <- model_frames(
@@ -138,8 +138,7 @@ formula_features <- function(models, data, arg, call) {
   })
   covariates <- input_columns(models, frames)
   scaling <- models$scaling
-  standardized <- sweep(sweep(covariates, 2, scaling$input_center, `-`), 2,
-                        scaling$input_scale, `/`)
+  standardized <- standardize_inputs(covariates, scaling)
   features <- cpp_formula_features(
     scaling[c("response_center", "response_scale")],
     as.double(data[[template$response]]), frames[[1]]$trials,
@@ -171,7 +170,7 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
   template <- models$models[[1]]
   data <- template$data
   group <- data[[template$group]]
-  order_rows <- order(as.integer(factor(group)), seq_along(group))
+  order_rows <- group_order(group)
   sorted <- data[order_rows, , drop = FALSE]
   trials <- template$trials_values[order_rows]
   n_features <- batch$n_features

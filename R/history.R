@@ -70,18 +70,9 @@ training_history <- function(fit) {
   history
 }
 
-empty_holdout_history <- function() {
-  data.frame(
-    step = integer(0),
-    epoch = integer(0),
-    loss = numeric(0),
-    accuracy = numeric(0)
-  )
-}
-
 # Fits of format version 1 predate holdout sets; they read as having none.
 fit_holdout_history <- function(fit) {
-  fit$holdout_history %||% empty_holdout_history()
+  fit$holdout_history %||% empty_history()
 }
 
 fit_holdout_size <- function(fit) {

@@ -286,8 +286,7 @@ compile_model_set <- function(set) {
   template <- set$models[[1]]
   data <- template$data
   group <- data[[template$group]]
-  # Rows sorted by group (stably): each group's rows contiguous.
-  order_rows <- order(as.integer(factor(group)), seq_along(group))
+  order_rows <- group_order(group)
   group_sizes <- as.vector(table(factor(group)[order_rows]))
   response <- as.double(data[[template$response]])[order_rows]
   trials <- template$trials_values[order_rows]
@@ -305,8 +304,7 @@ compile_model_set <- function(set) {
     input_center = colMeans(covariates),
     input_scale = apply(covariates, 2, positive_sd)
   )
-  standardized <- sweep(sweep(covariates, 2, scaling$input_center, `-`), 2,
-                        scaling$input_scale, `/`)
+  standardized <- standardize_inputs(covariates, scaling)
 
   models <- lapply(seq_along(set$models), function(k) {
     model <- set$models[[k]]
@@ -331,6 +329,19 @@ compile_model_set <- function(set) {
     scaling = scaling,
     obs_range = as.integer(range(observed_per_group[observed_per_group > 0]))
   )
+}
+
+# Row order that makes each group's rows contiguous, groups in factor-level
+# order and rows in their original order within a group: the layout of the
+# template, of real data and of simulations alike.
+group_order <- function(group) {
+  order(as.integer(factor(group)), seq_along(group))
+}
+
+# Covariate columns standardised with the template's centres and scales.
+standardize_inputs <- function(covariates, scaling) {
+  centred <- sweep(covariates, 2, scaling$input_center, `-`)
+  sweep(centred, 2, scaling$input_scale, `/`)
 }
 
 positive_sd <- function(x) {

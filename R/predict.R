@@ -247,11 +247,17 @@ check_logits <- function(logits, n_datasets, n_models, call) {
   logits
 }
 
+# Which data sets (or size ranges) reach beyond the sizes `models` were
+# trained on: fewer or more groups, fewer or more observations per group.
+outside_training <- function(models, min_groups, max_groups, min_obs,
+                             max_obs) {
+  min_groups < models$groups[[1]] | max_groups > models$groups[[2]] |
+    min_obs < models$obs[[1]] | max_obs > models$obs[[2]]
+}
+
 warn_outside_training <- function(sizes, models, call) {
-  outside <- sizes$groups < models$groups[[1]] |
-    sizes$groups > models$groups[[2]] |
-    sizes$min_obs < models$obs[[1]] |
-    sizes$max_obs > models$obs[[2]]
+  outside <- outside_training(models, sizes$groups, sizes$groups,
+                              sizes$min_obs, sizes$max_obs)
   if (any(outside)) {
     n_outside <- sum(outside)
     n_total <- length(outside)

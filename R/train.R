@@ -130,7 +130,7 @@ train_comparison <- function(models, network = NULL, epochs = 10,
       step = 0L
     ),
     history = empty_history(),
-    holdout_history = empty_holdout_history(),
+    holdout_history = empty_history(),
     training = list(
       epochs = epochs,
       iterations = iterations,
@@ -168,6 +168,7 @@ check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
   invisible(observations)
 }
 
+# Training and holdout histories share these columns.
 empty_history <- function() {
   data.frame(
     step = integer(0),

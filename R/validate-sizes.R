@@ -59,9 +59,8 @@ validate_sizes <- function(fit, groups = NULL, obs = NULL, n = 1000,
   }
   largest <- with_sizes(models, groups = max(groups), obs = max(obs))
   check_batch_size(largest, n, arg = "n")
-  outside <- cells$groups < models$groups[[1]] |
-    cells$groups > models$groups[[2]] |
-    cells$obs < models$obs[[1]] | cells$obs > models$obs[[2]]
+  outside <- outside_training(models, cells$groups, cells$groups, cells$obs,
+                              cells$obs)
   if (any(outside)) {
     training_sizes <- format_sizes(models)
     cli::cli_warn(

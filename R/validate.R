@@ -152,10 +152,8 @@ validation_models <- function(models, groups, obs,
     obs <- check_range(obs, call = call)
   }
   resized <- with_sizes(models, groups = groups, obs = obs)
-  if (resized$groups[[1]] < models$groups[[1]] ||
-        resized$groups[[2]] > models$groups[[2]] ||
-        resized$obs[[1]] < models$obs[[1]] ||
-        resized$obs[[2]] > models$obs[[2]]) {
+  if (outside_training(models, resized$groups[[1]], resized$groups[[2]],
+                       resized$obs[[1]], resized$obs[[2]])) {
     training_sizes <- format_sizes(models)
     validation_sizes <- format_sizes(resized)
     cli::cli_warn(
