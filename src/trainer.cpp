@@ -18,6 +18,13 @@ int argmax(const double* x, int k) { return static_cast<int>(std::max_element(x,
 // final norm sum is fixed whatever the thread count.
 constexpr size_t kParamBlock = 4096;
 
+// Data sets per gradient slot. Each task handles one fixed run of data sets
+// and adds their gradients into its own slot, in order; the slots are then
+// summed in order. Results therefore do not depend on the thread count, and
+// zeroing and summing the slots touches batch / kSlotSize parameter vectors
+// rather than one per data set (15 MB per step for the Study 1 network).
+constexpr int kSlotSize = 4;
+
 }  // namespace
 
 struct Trainer::Impl {
@@ -27,7 +34,8 @@ struct Trainer::Impl {
   uint64_t seed;
   tbb::task_arena arena;
   std::vector<Dataset<float>> batch;
-  std::vector<float> grad_slots;  // batch_size x n_params
+  int n_slots;
+  std::vector<float> grad_slots;  // n_slots x n_params
   std::vector<float> grads;
   std::vector<double> logits, dlogits, losses, block_norms;
   std::vector<uint8_t> correct;
@@ -36,7 +44,8 @@ struct Trainer::Impl {
 
   Impl(const NetworkSpec& s, const ModelSet& m, int b, uint64_t sd, int threads)
       : spec(s), models(m), batch_size(b), seed(sd), arena(arena_threads(threads)), batch(b),
-        grad_slots(static_cast<size_t>(b) * s.n_params), grads(s.n_params),
+        n_slots((b + kSlotSize - 1) / kSlotSize),
+        grad_slots(static_cast<size_t>(n_slots) * s.n_params), grads(s.n_params),
         logits(static_cast<size_t>(b) * s.config.n_models), dlogits(logits.size()),
         losses(b), block_norms((s.n_params + kParamBlock - 1) / kParamBlock), correct(b),
         net(s, nullptr) {}
@@ -47,19 +56,22 @@ struct Trainer::Impl {
     net.set_params(params);
     const int64_t step_index = adam.step;
 
-    parallel_for_each(arena, batch_size, [&](int b) {
-      Rng rng(stream_key(seed, StreamPurpose::train, static_cast<uint64_t>(step_index), b));
-      const int model = b % k;
-      models.simulate(model, rng, batch[b]);
+    parallel_for_each(arena, n_slots, [&](int slot_index) {
       Workspace<float>& ws = workspaces.local();
-      double* z = &logits[static_cast<size_t>(b) * k];
-      double* dz = &dlogits[static_cast<size_t>(b) * k];
-      net.forward(batch[b], ws, true, z);
-      losses[b] = cross_entropy(z, k, model, 1.0 / batch_size, dz);
-      correct[b] = argmax(z, k) == model;
-      float* slot = &grad_slots[static_cast<size_t>(b) * n_params];
+      float* slot = &grad_slots[static_cast<size_t>(slot_index) * n_params];
       std::fill(slot, slot + n_params, 0.0f);
-      net.backward(batch[b], ws, dz, slot);
+      const int end = std::min(batch_size, (slot_index + 1) * kSlotSize);
+      for (int b = slot_index * kSlotSize; b < end; ++b) {
+        Rng rng(stream_key(seed, StreamPurpose::train, static_cast<uint64_t>(step_index), b));
+        const int model = b % k;
+        models.simulate(model, rng, batch[b]);
+        double* z = &logits[static_cast<size_t>(b) * k];
+        double* dz = &dlogits[static_cast<size_t>(b) * k];
+        net.forward(batch[b], ws, true, z);
+        losses[b] = cross_entropy(z, k, model, 1.0 / batch_size, dz);
+        correct[b] = argmax(z, k) == model;
+        net.backward(batch[b], ws, dz, slot);
+      }
     });
 
     const int n_blocks = static_cast<int>(block_norms.size());
@@ -69,7 +81,7 @@ struct Trainer::Impl {
       double norm = 0.0;
       for (size_t i = begin; i < end; ++i) {
         float sum = 0.0f;
-        for (int b = 0; b < batch_size; ++b) sum += grad_slots[static_cast<size_t>(b) * n_params + i];
+        for (int s = 0; s < n_slots; ++s) sum += grad_slots[static_cast<size_t>(s) * n_params + i];
         grads[i] = sum;
         norm += static_cast<double>(sum) * sum;
       }
