@@ -15,6 +15,8 @@ struct KernelTable {
   void (*weight_grad)(const float* in, int n, int i, const float* g, int o, float* dw, float* db);
   // dinp (n x i) += g (n x o) W^T from wt = W^T (o x ldw); i % 8 == 0
   void (*input_grad)(const float* g, int n, int o, const float* wt, int ldw, int i, float* dinp);
+  // sums (c) = scale * column sums of x (n x c); c % 8 == 0
+  void (*column_sums)(const float* x, int n, int c, float scale, float* sums);
 };
 
 constexpr int kKernelLanes = 8;

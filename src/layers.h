@@ -77,6 +77,20 @@ void pre_activation_grad(Tensor<T>& g, const Tensor<T>& y, Activation act) {
   activation_backward(g.data.data(), y.data.data(), g.size(), act);
 }
 
+// sums (c) = scale * column sums of rows begin .. begin + n - 1 of x (rows x c)
+template <class T>
+void scaled_column_sums(const Tensor<T>& x, int begin, int n, T scale, T* sums) {
+  const int c = x.cols;
+  const T* rows = x.data.data() + static_cast<size_t>(begin) * c;
+  if constexpr (is_float<T>) {
+    if (kernel_width(c)) {
+      kernels().column_sums(rows, n, c, scale, sums);
+      return;
+    }
+  }
+  RowVectorMap<T>(sums, c) = ConstMatrixMap<T>(rows, n, c).colwise().sum() * scale;
+}
+
 // dW (i x o) += x^T g, db (o) += colsums(g)
 template <class T>
 void affine_weight_grad(T* dw, T* db, const Tensor<T>& x, const Tensor<T>& g) {
@@ -142,7 +156,7 @@ void set_mean_forward(Node<T>& out, const Node<T>& inp, const Partition& part,
     const int size = part.offsets[s + 1] - begin;
     const int count = part.counts[s];
     if (count == size && size > 0) {
-      y.row(s) = x.middleRows(begin, size).colwise().sum() / T(size);
+      scaled_column_sums(inp.val, begin, size, T(1) / T(size), out.val.data.data() + static_cast<size_t>(s) * out.val.cols);
       continue;
     }
     y.row(s).setZero();
@@ -207,11 +221,11 @@ void broadcast_dense_backward(Node<T>& x, Node<T>& pooled, Node<T>& per_set, Nod
   const int p = pooled.val.cols;
   const size_t w_p_offset = d.w + static_cast<size_t>(in) * d.out;
   pre_activation_grad(out.grad, out.val, act);
-  const auto g = out.grad.mat();
-  auto dc = per_set.grad.mat();
+  const auto dc = per_set.grad.mat();
   for (int s = 0; s < part.n_sets; ++s) {
     const int begin = part.offsets[s];
-    dc.row(s) = g.middleRows(begin, part.offsets[s + 1] - begin).colwise().sum();
+    scaled_column_sums(out.grad, begin, part.offsets[s + 1] - begin, T(1),
+                       per_set.grad.data.data() + static_cast<size_t>(s) * d.out);
   }
   affine_weight_grad(grads + d.w, grads + d.b, x.val, out.grad);
   MatrixMap<T>(grads + w_p_offset, p, d.out).noalias() += pooled.val.mat().transpose() * dc;
