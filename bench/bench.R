@@ -1,14 +1,47 @@
-# Benchmarks (not tests): throughput of training and inference, and the
-# Study 1 acceptance figures (accuracy and ECE after the paper's schedule).
-# Run with `make bench`; BENCH_QUICK=1 skips the full training run. Results go
-# to the console and to bench/results.md.
+# Benchmarks (not tests): throughput of training and inference, scaling,
+# memory and floating-point rate, the Study 1 acceptance figures (accuracy and
+# ECE after the paper's schedule), and the peers a user would pick instead:
+# the same network in PyTorch and rstan + bridgesampling per data set.
+# Run with `make bench`. Results go to the console and to bench/README.md.
+#
+# Environment:
+#   BENCH_QUICK=1           skip the full training run and the bridge peer
+#   BENCH_BRIDGE_N=k        data sets for the bridge sampling peer (default 3)
+#   DEEPBMC_TORCH_BLAS_DIR  a directory with OpenBLAS's libblas.so.3, for a
+#                           second PyTorch run with it (see bench/peer_torch.R)
 
 suppressPackageStartupMessages(library(deepbmc))
 source(file.path("bench", "scaling.R"))
+source(file.path("bench", "peer_torch.R"))
+source(file.path("bench", "peer_bridge.R"))
 
 quick <- nzchar(Sys.getenv("BENCH_QUICK"))
-out_file <- file.path("bench", "results.md")
-lines <- character()
+`%||%` <- function(x, y) if (is.null(x)) y else x
+# "OpenBLAS", "reference BLAS" or the library's file name, from the path that
+# bench/torch_reference.py reports as loaded.
+blas_name <- function(path) {
+  if (is.null(path) || is.na(path) || !nzchar(path)) return("unknown")
+  if (grepl("openblas", path, ignore.case = TRUE)) return("OpenBLAS")
+  if (grepl("mkl", path, ignore.case = TRUE)) return("MKL")
+  if (grepl("/blas/", path)) return("reference BLAS")
+  basename(path)
+}
+out_file <- file.path("bench", "README.md")
+lines <- c(
+  "<!-- Written by bench/bench.R (make bench); edit the preamble there. -->",
+  "# deepbmc benchmarks",
+  "",
+  "`make bench` runs bench/bench.R and rewrites this file. It measures, on one",
+  "machine in one run: throughput of training and inference (1 and 2 threads),",
+  "the floating-point rate against the machine's peak, scaling with data size,",
+  "peak memory, the formula simulator, the Study 1 acceptance figures, and the",
+  "peers: the same network in PyTorch (bench/torch_reference.py via",
+  "bench/peer_torch.R; skipped without python3-torch) and rstan +",
+  "bridgesampling per data set (bench/peer_bridge.R; skipped without rstan).",
+  "Set BENCH_QUICK=1 for a short run without the acceptance training and the",
+  "bridge peer.",
+  ""
+)
 say <- function(...) {
   line <- paste0(...)
   cat(line, "\n", sep = "")
@@ -32,7 +65,7 @@ cpu <- tryCatch(
   sub(".*: ", "", grep("model name", readLines("/proc/cpuinfo"), value = TRUE)[[1]]),
   error = function(e) "unknown"
 )
-say("# deepbmc benchmarks")
+say("## Run")
 say("")
 say("- date: ", format(Sys.time(), "%Y-%m-%d %H:%M %Z"))
 say("- machine: ", cpu, ", ", parallel::detectCores(), " cores; ", R.version.string)
@@ -47,6 +80,7 @@ say("Median of 3 runs each.")
 say("")
 say("| threads | training data sets/s | inference data sets/s (post_prob) | validate data sets/s (simulate + infer + 200 bootstrap resamples) |")
 say("|---|---|---|---|")
+rates <- list()
 sims <- simulate_datasets(models, n = 5000, seed = 2)
 for (threads in c(1L, 2L)) {
   steps <- 300L
@@ -65,7 +99,12 @@ for (threads in c(1L, 2L)) {
   })
   say(sprintf("| %d | %.0f | %.0f | %.0f |", threads, train_rate, infer_rate,
               validate_rate))
+  rates[[threads]] <- c(train = train_rate, infer = infer_rate)
 }
+say("")
+say(sprintf("Speed-up from 1 to 2 threads: training %.2fx, inference %.2fx.",
+            rates[[2]][["train"]] / rates[[1]][["train"]],
+            rates[[2]][["infer"]] / rates[[1]][["infer"]]))
 say("")
 
 # The validation target: validate(fit, n = 5000) on a Study 1 network in under
@@ -123,18 +162,21 @@ training_mb <- peak_memory_mb(
   "invisible(train_comparison(normal_nested_models(50, 50), epochs = 1, iterations = 200, seed = 1, threads = 2, progress = FALSE))"
 )
 baseline_mb <- peak_memory_mb("invisible(normal_nested_models(50, 50))")
-inference_mb <- peak_memory_mb(c(
-  "fit <- train_comparison(normal_nested_models(50, 50), epochs = 1, iterations = 2, seed = 1, progress = FALSE)",
-  "data <- unlist(lapply(1:5, function(i) simulate_datasets(normal_nested_models(50, 50), n = 20000, seed = i)$data), recursive = FALSE)",
-  "input_mb <- as.numeric(object.size(data)) / 2^20",
-  "pmp <- post_prob(fit, data, threads = 2)",
-  "stopifnot(nrow(pmp) == 1e5)",
-  "cat(input_mb, '\\n')"
-))
+inference_mb <- peak_memory_mb(
+  c(
+    "fit <- train_comparison(normal_nested_models(50, 50), epochs = 1, iterations = 2, seed = 1, progress = FALSE)",
+    "data <- unlist(lapply(1:5, function(i) simulate_datasets(normal_nested_models(50, 50), n = 20000, seed = i)$data), recursive = FALSE)"
+  ),
+  then = c(
+    "pmp <- post_prob(fit, data, threads = 2)",
+    "stopifnot(nrow(pmp) == 1e5)"
+  )
+)
 say(sprintf("- R with deepbmc loaded: %.0f MB", baseline_mb))
 say(sprintf("- training (200 steps x 32 data sets): %.0f MB", training_mb))
-say(sprintf("- inference on 100,000 data sets (their R list alone is %.0f MB): %.0f MB; data are converted and evaluated in chunks of about 4 million values",
-            100000 * (2500 * 8 + 216) / 2^20, inference_mb))
+say(sprintf("- inference on 100,000 data sets: the process holds %.0f MB with the data sets in R (their list alone is %.0f MB); post_prob() raises that to a peak of %.0f MB, i.e. %.0f MB for inference itself, because it converts and evaluates the data in chunks of about 4 million values (option deepbmc.chunk_values)",
+            inference_mb$before, 100000 * (2500 * 8 + 216) / 2^20, inference_mb$during,
+            inference_mb$during - inference_mb$before))
 say("")
 
 # Formula models: the issue's target is 20,000 simulated data sets/s for a
@@ -196,6 +238,85 @@ if (!quick) {
                     collapse = ", ")))
   say("")
 }
+
+# Peer 1: the same network in PyTorch on the same threads, right after
+# deepbmc's own runs above (the throughput table), so both see the same
+# machine state. Torch's training includes its online simulation, as
+# deepbmc's does; inference times the network alone on pre-simulated data.
+say("## Peer 1: the same network in PyTorch (bench/torch_reference.py)")
+say("")
+torch_configs <- list(list(label = "as installed", blas_dir = ""))
+openblas_dir <- Sys.getenv("DEEPBMC_TORCH_BLAS_DIR")
+if (nzchar(openblas_dir)) {
+  torch_configs[[2]] <- list(label = "with OpenBLAS", blas_dir = openblas_dir)
+}
+torch_rows <- list()
+for (config in torch_configs) {
+  for (threads in c(1L, 2L)) {
+    peer <- torch_peer(threads, steps = 60, infer = 2000, blas_dir = config$blas_dir,
+                       env = c(OMP_WAIT_POLICY = "PASSIVE"))
+    if (is.null(peer)) break
+    torch_rows[[length(torch_rows) + 1]] <- data.frame(
+      torch = config$label, blas = blas_name(peer$blas),
+      threads = threads, params = peer$n_params,
+      torch_train = peer$train_datasets_per_s, torch_infer = peer$infer_datasets_per_s,
+      deepbmc_train = rates[[threads]][["train"]], deepbmc_infer = rates[[threads]][["infer"]]
+    )
+  }
+}
+if (length(torch_rows)) {
+  torch_table <- do.call(rbind, torch_rows)
+  say(sprintf("PyTorch %s on %s, Study 1 network with the same %s parameters, L = N = 50, batch 32; training 60 steps after 5 warm-up steps, inference on 2,000 data sets. deepbmc's rates are the medians above.",
+              peer$torch_version %||% "", peer$python, format(torch_table$params[[1]], big.mark = ",")))
+  say("")
+  say("| torch | BLAS | threads | torch training data sets/s | deepbmc training | ratio (target >= 10) | torch inference data sets/s | deepbmc inference | ratio (target >= 20) |")
+  say("|---|---|---|---|---|---|---|---|---|")
+  for (i in seq_len(nrow(torch_table))) {
+    row <- torch_table[i, ]
+    say(sprintf("| %s | %s | %d | %.0f | %.0f | %.1f | %.0f | %.0f | %.1f |",
+                row$torch, row$blas, row$threads, row$torch_train, row$deepbmc_train,
+                row$deepbmc_train / row$torch_train, row$torch_infer, row$deepbmc_infer,
+                row$deepbmc_infer / row$torch_infer))
+  }
+} else {
+  say("Skipped: no python3 with torch (Debian: apt-get install python3-torch).")
+}
+say("")
+
+# Peer 2: rstan + bridgesampling, both Study 1 models per data set, with the
+# settings of bench/peer_bridge.R (4 chains x 12,500 draws after 1,000
+# warm-up). Break-even: the number of data sets n from which deepbmc's
+# training (the acceptance schedule above) plus n inferences takes less time
+# than n bridge sampling runs; compilation is left out of the bridge side.
+say("## Peer 2: rstan + bridgesampling per data set (bench/peer_bridge.R)")
+say("")
+bridge_n <- as.integer(Sys.getenv("BENCH_BRIDGE_N", "3"))
+has_stan <- requireNamespace("rstan", quietly = TRUE) &&
+  requireNamespace("bridgesampling", quietly = TRUE)
+if (quick) {
+  say("Skipped in quick mode (BENCH_QUICK).")
+} else if (!has_stan) {
+  say("Skipped: rstan or bridgesampling is not installed.")
+} else {
+  bridge_sims <- simulate_datasets(models, n = bridge_n, seed = 11)
+  peer <- bridge_peer(bridge_sims, cores = 2)
+  compile <- attr(peer, "compile_seconds")
+  per_set <- tapply(peer$seconds, peer$dataset, sum)
+  bridge_seconds <- mean(per_set)
+  infer_seconds <- 1 / rates[[2]][["infer"]]
+  break_even <- floor(seconds / (bridge_seconds - infer_seconds)) + 1
+  say(sprintf("- compilation (once per model): M0 %.0f s, M1 %.0f s",
+              compile[["M0"]], compile[["M1"]]))
+  say(sprintf("- per data set, both models, sampling + bridge sampling, 2 cores: %s s; mean %.1f s",
+              paste(sprintf("%.1f", per_set), collapse = ", "), bridge_seconds))
+  say(sprintf("- largest R-hat %.3f, divergent transitions %d, largest approximate error of a log marginal likelihood %.4f",
+              max(peer$max_rhat), sum(peer$divergent), max(peer$error)))
+  say(sprintf("- deepbmc per data set: training %.0f s once (acceptance schedule, 320,000 data sets), then %.2f ms each",
+              seconds, 1000 * infer_seconds))
+  say(sprintf("- break-even: training + inference is cheaper than bridge sampling from data set %d on (target: 20 or earlier); at 100 data sets deepbmc takes %.0f s, bridge sampling %.0f s",
+              break_even, seconds + 100 * infer_seconds, 100 * bridge_seconds))
+}
+say("")
 
 writeLines(lines, out_file)
 cat("Results written to", out_file, "\n")

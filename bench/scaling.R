@@ -53,16 +53,32 @@ peak_gflops_per_core <- function(kernels) {
        flops_per_cycle = flops_per_cycle)
 }
 
-# Peak resident set size (VmHWM) of an R expression run in a fresh process.
-peak_memory_mb <- function(code) {
+# Peak resident set size (VmHWM, MB) of R code run in a fresh process. With
+# `then`, the peak is reset after `code` (Linux: writing 5 to
+# /proc/self/clear_refs) and the result also holds the resident set at that
+# point (`before`) and the peak while `then` runs (`during`): the memory that
+# `then` itself needs on top of what `code` left behind.
+peak_memory_mb <- function(code, then = NULL) {
   script <- tempfile(fileext = ".R")
+  rss <- function(field) {
+    sprintf("cat(sub('[^0-9]*([0-9]+).*', '\\\\1', grep('^%s', readLines('/proc/self/status'), value = TRUE)), '\\n')",
+            field)
+  }
   writeLines(c(
     "suppressPackageStartupMessages(library(deepbmc))",
     code,
-    "status <- readLines('/proc/self/status')",
-    "cat(sub('[^0-9]*([0-9]+).*', '\\\\1', grep('^VmHWM', status, value = TRUE)))"
+    rss("VmHWM"),
+    if (!is.null(then)) c(
+      "invisible(gc())",
+      "writeLines('5', '/proc/self/clear_refs')",
+      rss("VmRSS"),
+      then,
+      rss("VmHWM")
+    )
   ), script)
   out <- system2(file.path(R.home("bin"), "Rscript"), script, stdout = TRUE,
                  stderr = FALSE)
-  as.numeric(utils::tail(out, 1)) / 1024
+  values <- as.numeric(utils::tail(out, if (is.null(then)) 1 else 3)) / 1024
+  if (is.null(then)) return(values)
+  list(peak = max(values[[1]], values[[3]]), before = values[[2]], during = values[[3]])
 }
