@@ -80,8 +80,8 @@
 #' @export
 #' @examples
 #' \donttest{
-#' # Compiles two Stan programs (a minute or two each) and runs MCMC.
-#' if (requireNamespace("rstan", quietly = TRUE) &&
+#' # Compiles two Stan programs (about a minute each) and runs MCMC.
+#' if (interactive() && requireNamespace("rstan", quietly = TRUE) &&
 #'       requireNamespace("bridgesampling", quietly = TRUE)) {
 #'   models <- normal_nested_models(groups = 10, obs = 10)
 #'   fit <- train_comparison(models, epochs = 2, iterations = 100, seed = 1)
