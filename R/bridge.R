@@ -139,8 +139,10 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
     stan_data <- lapply(seq_along(datasets), function(i) {
       lapply(programs, function(p) {
         if (inherits(fit$models, "deepbmc_normal_nested")) {
-          study1_stan_data(study1_groups(datasets[[i]], paste0("data[[", i,
-                                                              "]]")))
+          study1_stan_data(study1_groups(
+            datasets[[i]], paste0("data[[", i, "]]"), group = group,
+            response = response
+          ))
         } else {
           p$data(datasets[[i]])
         }

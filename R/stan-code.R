@@ -158,13 +158,15 @@ study1_stan_code <- function(model) {
 # One data set as a list of numeric vectors, one per group, without missing
 # values (groups left without observations are dropped). `x` is any form
 # post_prob() accepts for the nested normal models.
-study1_groups <- function(x, arg = "data", call = rlang::caller_env()) {
+study1_groups <- function(x, arg = "data", call = rlang::caller_env(),
+                          group = NULL, response = NULL) {
   if (is.list(x) && !is.data.frame(x) && length(x) > 0 &&
         all(vapply(x, function(g) is.numeric(g) && is.null(dim(g)),
                    logical(1)))) {
     groups <- lapply(x, as.double)
   } else {
-    converted <- as_datasets(x, arg = arg, call = call)
+    converted <- as_datasets(x, group = group, response = response,
+                             arg = arg, call = call)
     dataset <- converted$datasets[[1]]
     groups <- split(dataset$values,
                     rep.int(seq_along(dataset$sizes), dataset$sizes))

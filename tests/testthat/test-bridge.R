@@ -121,6 +121,11 @@ test_that("Study 1 data lists accept the forms of post_prob()", {
   expect_equal(data$L, 2)
   frame <- data.frame(group = c(1, 1, 2, 2, 2), y = c(1, 2, 4, 5, 6))
   expect_equal(deepbmc:::study1_stan_data(frame)$x, data$x)
+  renamed <- stats::setNames(frame, c("subject", "score"))
+  expect_equal(
+    deepbmc:::study1_groups(renamed, group = "subject", response = "score"),
+    list(c(1, 2), c(4, 5, 6))
+  )
   groups <- list(c(1, 2), c(4, 5, 6))
   expect_equal(deepbmc:::study1_stan_data(groups)$group, data$group)
 })
