@@ -22,12 +22,13 @@
 //   unconstrained scale and accounts for them itself.
 // The result is the exact log marginal likelihood, not one up to a constant,
 // so log Bayes factors between this program and study1_m1.stan are exact too.
-// bench/peer_bridge.R checks it against numerical integration.
+// R/study1-numeric.R computes it by numerical integration; tests and
+// data-raw/bridge_checks.R compare.
 //
 // Data layout: all observations in one vector `x` with the group of each in
 // `group`, so groups may have different sizes (unbalanced designs); a
 // balanced L x N data set is passed as L * N observations with
-// group = rep(1:L, each = N) (see study1_stan_data() in bench/peer_bridge.R).
+// group = rep(1:L, each = N) (see study1_stan_data() in R/stan-code.R).
 //
 // Parameterisation of the group means, chosen by the data variable
 // `centred`:
@@ -35,7 +36,7 @@
 // * centred = 0: eta = z, z_l ~ N(0, 1), theta_l = sqrt(tau2) * z_l.
 // Both give the same marginal likelihood (a change of variables whose prior
 // is stated directly on z_l); see study1_m1.stan for when each samples better.
-// bench/peer_bridge.R picks one per data set (study1_centred()).
+// study1_centred() in R/stan-code.R picks one per data set.
 //
 // Array syntax: `int group[n_obs]` is the pre-2.26 syntax that rstan 2.21
 // (Debian 12's r-cran-rstan) requires; it is still accepted (deprecated) up

@@ -23,12 +23,13 @@
 //   unconstrained scale and accounts for them itself.
 // The result is the exact log marginal likelihood, not one up to a constant,
 // so log Bayes factors between study1_m0.stan and this program are exact too.
-// bench/peer_bridge.R checks it against numerical integration.
+// R/study1-numeric.R computes it by numerical integration; tests and
+// data-raw/bridge_checks.R compare.
 //
 // Data layout: all observations in one vector `x` with the group of each in
 // `group`, so groups may have different sizes (unbalanced designs); a
 // balanced L x N data set is passed as L * N observations with
-// group = rep(1:L, each = N) (see study1_stan_data() in bench/peer_bridge.R).
+// group = rep(1:L, each = N) (see study1_stan_data() in R/stan-code.R).
 //
 // Parameterisation of the group means, chosen by the data variable
 // `centred`:
@@ -44,8 +45,8 @@
 // the effective sample size and a third of the bridge sampling error);
 // non-centred suits tau2 near zero relative to sigma2 / n_l or few
 // observations per group, where the centred form has a funnel (divergent
-// transitions, biased bridge estimates). bench/peer_bridge.R picks one per
-// data set (study1_centred()).
+// transitions, biased bridge estimates). study1_centred() in
+// R/stan-code.R picks one per data set.
 //
 // Array syntax: `int group[n_obs]` is the pre-2.26 syntax that rstan 2.21
 // (Debian 12's r-cran-rstan) requires; it is still accepted (deprecated) up

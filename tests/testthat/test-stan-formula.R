@@ -1,0 +1,276 @@
+# The Stan programs generated for formula models (R/stan-code.R): each
+# family's program parses, and its log density at given parameter values is
+# the complete log joint density computed independently in R (dnorm, dbinom,
+# dpois, dlnorm, the LKJ density). Then bridge_compare() end to end, with
+# deepbmc's programs and with the user's own stanfits.
+#
+# Compiles six programs (about a minute each with rstan 2.21 on 2 cores),
+# each once: compiled models are shared through deepbmc's session cache.
+
+stan_formula_design <- function() {
+  set.seed(5)
+  n_groups <- 5
+  per_group <- 4
+  n <- n_groups * per_group
+  data.frame(
+    y = round(stats::rnorm(n, 1, 2), 3),
+    x = round(stats::rnorm(n), 3),
+    g = factor(rep(seq_len(n_groups), each = per_group)),
+    n = rep(c(3L, 5L), length.out = n),
+    k = stats::rbinom(n, 3, 0.4),
+    count = stats::rpois(n, 3),
+    b = stats::rbinom(n, 1, 0.5),
+    rt = round(exp(stats::rnorm(n, -0.5, 0.3)), 3)
+  )
+}
+
+stan_formula_models <- function() {
+  d <- stan_formula_design()
+  list(
+    # random intercept, Student-t intercept prior, half-t sd
+    gaussian = hier_model(
+      y ~ 1 + x + (1 | g), d,
+      prior = c(hier_prior("student_t(4, 1, 3)", class = "Intercept"),
+                hier_prior("normal(0, 2)", class = "b"),
+                hier_prior("half_student_t(3, 2)", class = "sd"),
+                hier_prior("exponential(0.5)", class = "sigma"))
+    ),
+    # correlated intercepts and slopes with an LKJ(2) prior
+    bernoulli = hier_model(
+      b ~ 1 + x + (1 + x | g), d, family = "bernoulli",
+      prior = c(hier_prior("lkj(2)", class = "cor"),
+                hier_prior("exponential(1.5)", class = "sd", coef = "x"))
+    ),
+    # probit link, a constant coefficient
+    binomial = hier_model(
+      k | trials(n) ~ 1 + x + (1 | g), d, family = binomial(link = "probit"),
+      prior = hier_prior("constant(0.3)", class = "b", coef = "x")
+    ),
+    # uncorrelated intercepts and slopes
+    poisson = hier_model(count ~ 1 + x + (1 + x || g), d, family = poisson()),
+    # variance priors on sd and sigma (as in Study 1)
+    lognormal = hier_model(
+      rt ~ 1 + x + (1 | g), d, family = "lognormal",
+      prior = c(hier_prior("half_normal_variance(1)", class = "sd"),
+                hier_prior("half_normal_variance(0.5)", class = "sigma"))
+    )
+  )
+}
+
+stan_formula_compiled <- function(model) {
+  code <- stan_code(model)
+  restore <- deepbmc:::use_system_boost()
+  withr::defer(restore(), envir = teardown_env())
+  suppressMessages(deepbmc:::stan_compiled(code, "test_formula")$model)
+}
+
+# log p(prior) of one parameter from a row of the model's prior table,
+# written from the distributions' definitions.
+r_prior_density <- function(row, value) {
+  # The exact numbers (the `prior` text shows them rounded).
+  args <- c(row$p1, row$p2, row$p3)
+  switch(row$distribution,
+    constant = 0,
+    normal = stats::dnorm(value, args[[1]], args[[2]], log = TRUE),
+    student_t = stats::dt((value - args[[2]]) / args[[3]], args[[1]],
+                          log = TRUE) - log(args[[3]]),
+    half_normal = log(2) + stats::dnorm(value, 0, args[[1]], log = TRUE),
+    half_student_t = log(2) + stats::dt(value / args[[2]], args[[1]],
+                                        log = TRUE) - log(args[[2]]),
+    exponential = stats::dexp(value, args[[1]], log = TRUE),
+    # sd = sqrt(v), v ~ Half-Normal(0, s): p(sd) = p_v(sd^2) * 2 sd
+    half_normal_variance = log(2) + stats::dnorm(value^2, 0, args[[1]],
+                                                 log = TRUE) + log(2 * value)
+  )
+}
+
+# LKJ(eta) density of a 2 x 2 correlation matrix: (r + 1) / 2 is
+# Beta(eta, eta); for K = 2 the Cholesky factor's free element is r itself.
+r_lkj2 <- function(r, eta) {
+  stats::dbeta((r + 1) / 2, eta, eta, log = TRUE) - log(2)
+}
+
+# The complete log joint density of `model` at `values` (beta: all
+# coefficients including constants; sd; r: correlation; sigma; z: Q x G).
+r_log_joint <- function(model, data, values) {
+  prior <- model$prior
+  x_names <- colnames(model$x)
+  z_names <- deepbmc:::coef_name(colnames(model$z))
+  total <- 0
+  for (j in seq_along(x_names)) {
+    row <- if (x_names[[j]] == "(Intercept)") {
+      prior[prior$class == "Intercept", ]
+    } else {
+      prior[prior$class == "b" & prior$coef == x_names[[j]], ]
+    }
+    total <- total + r_prior_density(row, values$beta[[j]])
+  }
+  for (j in seq_along(z_names)) {
+    row <- prior[prior$class == "sd" & prior$coef == z_names[[j]], ]
+    total <- total + r_prior_density(row, values$sd[[j]])
+  }
+  q <- length(z_names)
+  chol <- diag(q)
+  if (!is.null(values$r)) {
+    eta_cor <- prior$p1[prior$class == "cor"]
+    total <- total + r_lkj2(values$r, eta_cor)
+    chol <- t(chol(matrix(c(1, values$r, values$r, 1), 2)))
+  }
+  if (!is.null(values$sigma)) {
+    total <- total + r_prior_density(prior[prior$class == "sigma", ],
+                                     values$sigma)
+  }
+  total <- total + sum(stats::dnorm(values$z, log = TRUE))
+  u <- t(diag(values$sd, q) %*% chol %*% values$z)      # G x Q
+  eta <- drop(data$X %*% values$beta) + rowSums(data$Z * u[data$g, , drop = FALSE])
+  total + switch(model$family$family,
+    gaussian = sum(stats::dnorm(data$y, eta, values$sigma, log = TRUE)),
+    lognormal = sum(stats::dlnorm(data$y, eta, values$sigma, log = TRUE)),
+    bernoulli = sum(stats::dbinom(data$y, 1, stats::plogis(eta), log = TRUE)),
+    binomial = sum(stats::dbinom(data$y, data$trials, stats::pnorm(eta),
+                                 log = TRUE)),
+    poisson = sum(stats::dpois(data$y, exp(eta), log = TRUE))
+  )
+}
+
+# Parameter values in the layout of the Stan program (free parameters only).
+stan_pars <- function(model, values) {
+  spec <- deepbmc:::compile_model(model, list(x = model$x, z = model$z))
+  pars <- list(z = values$z)
+  free_b <- spec$b_prior$kind != 0
+  if (any(free_b)) pars$b <- as.array(values$beta[free_b])
+  free_sd <- spec$sd_prior$kind != 0
+  if (any(free_sd)) pars$sd_free <- as.array(values$sd[free_sd])
+  if (!is.null(values$r)) {
+    pars$L_cor <- t(chol(matrix(c(1, values$r, values$r, 1), 2)))
+  }
+  if (!is.null(values$sigma)) pars$sigma_free <- as.array(values$sigma)
+  pars
+}
+
+stan_log_density <- function(compiled, data, pars) {
+  fit <- suppressMessages(suppressWarnings(
+    rstan::sampling(compiled, data = data, chains = 0)
+  ))
+  rstan::log_prob(fit, rstan::unconstrain_pars(fit, pars),
+                  adjust_transform = FALSE)
+}
+
+test_that("the generated programs parse", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  for (family in names(stan_formula_models())) {
+    code <- stan_code(stan_formula_models()[[family]])
+    parsed <- rstan::stanc(model_code = unclass(code),
+                           model_name = paste0("formula_", family))
+    expect_true(parsed$status, label = paste(family, "parses"))
+  }
+})
+
+test_that("the generated log densities equal the R log joint densities", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("withr")
+  models <- stan_formula_models()
+  d <- stan_formula_design()
+  set.seed(17)
+  for (family in names(models)) {
+    model <- models[[family]]
+    compiled <- stan_formula_compiled(model)
+    data <- deepbmc:::formula_stan_data(model, d)
+    q <- ncol(model$z)
+    for (draw in 1:3) {
+      values <- list(
+        beta = round(stats::rnorm(ncol(model$x), 0, 0.7), 3),
+        sd = round(stats::runif(q, 0.1, 2), 3),
+        z = matrix(round(stats::rnorm(q * data$G), 3), q, data$G)
+      )
+      if (family == "binomial") values$beta[[2]] <- 0.3
+      if (family == "bernoulli") values$r <- round(stats::runif(1, -0.9, 0.9), 3)
+      if (family %in% c("gaussian", "lognormal")) {
+        values$sigma <- round(stats::runif(1, 0.2, 2), 3)
+      }
+      expected <- r_log_joint(model, data, values)
+      stan <- stan_log_density(compiled, data, stan_pars(model, values))
+      expect_equal(stan, expected, tolerance = 1e-8,
+                   label = paste(family, "draw", draw))
+    }
+  }
+})
+
+test_that("compiled models are cached and survive saveRDS()/readRDS()", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("withr")
+  model <- stan_formula_models()$gaussian
+  compiled <- stan_formula_compiled(model)
+  again <- deepbmc:::stan_compiled(stan_code(model), "test_formula")
+  expect_equal(again$seconds, 0)
+  file <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(compiled, file)
+  restored <- readRDS(file)
+  expect_true(deepbmc:::stan_model_ok(restored))
+  data <- deepbmc:::formula_stan_data(model, stan_formula_design())
+  values <- list(beta = c(0.5, -0.2), sd = 0.7, sigma = 1.3,
+                 z = matrix(seq(-1, 1, length.out = data$G), 1))
+  expect_equal(
+    stan_log_density(deepbmc:::stan_model_valid(restored), data,
+                     stan_pars(model, values)),
+    r_log_joint(model, data, values),
+    tolerance = 1e-8
+  )
+})
+
+test_that("bridge_compare() runs deepbmc's programs and users' stanfits", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("bridgesampling")
+  skip_if_not_installed("withr")
+  d <- stan_formula_design()
+  gaussian <- stan_formula_models()$gaussian
+  set <- model_set(
+    null = hier_model(
+      y ~ 1 + (1 | g), d,
+      prior = c(hier_prior("student_t(4, 1, 3)", class = "Intercept"),
+                hier_prior("half_student_t(3, 2)", class = "sd"),
+                hier_prior("exponential(0.5)", class = "sigma"))
+    ),
+    slope = gaussian
+  )
+  fit <- train_comparison(set, api_network(), epochs = 1, iterations = 5,
+                          batch_size = 8, seed = 1, progress = FALSE)
+  sims <- simulate_datasets(set, n = 2, seed = 4)
+  restore <- deepbmc:::use_system_boost()
+  withr::defer(restore())
+  result <- suppressMessages(bridge_compare(fit, sims, chains = 2,
+                                            iter_warmup = 300, draws = 700,
+                                            seed = 3))
+  expect_s3_class(result, "deepbmc_bridge_comparison")
+  expect_equal(nrow(result), 4)
+  expect_equal(result$model, rep(c("null", "slope"), 2))
+  expect_equal(unname(rowsum(result$pmp_bridge, result$data_set)[, 1]),
+               c(1, 1))
+  expect_equal(result$pmp_network,
+               as.vector(t(post_prob(fit, sims))))
+  expect_true(all(is.finite(result$logml)))
+  expect_true(all(result$logml_error < 0.2))
+  expect_named(attr(result, "compile_seconds"), c("null", "slope"))
+  # The same models as the user's stanfits, sampled with the same settings
+  # and seeds (seed + i - 1 for data set i): the same log marginal
+  # likelihoods.
+  programs <- deepbmc:::stan_programs(set)
+  user_fits <- lapply(seq_along(sims$data), function(i) {
+    lapply(programs, function(p) {
+      suppressWarnings(rstan::sampling(
+        deepbmc:::stan_compiled(p$code, p$name)$model,
+        data = p$data(sims$data[[i]]), chains = 2, iter = 1000, warmup = 300,
+        seed = 3 + i - 1, refresh = 0, control = list(adapt_delta = 0.95)
+      ))
+    })
+  })
+  own <- bridge_compare(fit, sims, fits = user_fits, seed = 3)
+  expect_equal(own$logml, result$logml, tolerance = 1e-8)
+  expect_true(all(is.na(own$sample_seconds)))
+  s <- summary(result)
+  expect_equal(s$n_data_sets, 2)
+})
