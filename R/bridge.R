@@ -23,8 +23,11 @@
 #' **Your own fits.** Instead of deepbmc's programs you can pass your own
 #' `stanfit` or `brmsfit` objects in `fits`, one per model for each data set;
 #' their programs must keep all normalising constants (`target +=` rather
-#' than `~`), as brms does with `save_pars(all = TRUE)`. deepbmc then runs
-#' [bridgesampling::bridge_sampler()] on them.
+#' than `~`), as brms does with `save_pars(all = TRUE)`, and the same priors
+#' as the network's models (for brms, `0 + Intercept` puts the intercept
+#' prior where deepbmc has it; see `vignette("bridge-sampling", package =
+#' "deepbmc")`). deepbmc then runs [bridgesampling::bridge_sampler()] on
+#' them, loading brms for `brmsfit` objects.
 #'
 #' **Parallel.** Data sets are processed with [future.apply::future_lapply()]
 #' when future.apply is installed: sequentially by default, in parallel after
@@ -226,7 +229,7 @@ check_user_fits <- function(fits, n_datasets, model_names, single,
       call = call
     )
   }
-  lapply(seq_along(fits), function(i) {
+  fits <- lapply(seq_along(fits), function(i) {
     set <- fits[[i]]
     ok <- is.list(set) && length(set) == length(model_names) &&
       all(vapply(set, is_fit, logical(1)))
@@ -245,6 +248,14 @@ check_user_fits <- function(fits, n_datasets, model_names, single,
     }
     set
   })
+  # brms registers its bridge_sampler() method only when its namespace is
+  # loaded, which reading a brmsfit from a file does not do.
+  is_brmsfit <- function(set) vapply(set, inherits, logical(1), "brmsfit")
+  if (any(unlist(lapply(fits, is_brmsfit)))) {
+    check_installed_package("brms", "to bridge-sample brmsfit objects",
+                            call = call)
+  }
+  fits
 }
 
 # lapply() through future.apply when it is installed.
@@ -304,6 +315,10 @@ bridge_dataset_fits <- function(job, settings) {
 
 # Bridge sampling and diagnostics of one stanfit or brmsfit.
 bridge_one_fit <- function(fit, seed, settings, sample_seconds) {
+  if (inherits(fit, "brmsfit")) {
+    # In a parallel worker too: brms's bridge_sampler() method.
+    loadNamespace("brms")
+  }
   set.seed(seed)
   bridge_seconds <- system.time(
     bridge <- tryCatch(

@@ -6,6 +6,8 @@
 #
 # Compiles six programs (about a minute each with rstan 2.21 on 2 cores),
 # each once: compiled models are shared through deepbmc's session cache.
+# Then the same results on parallel workers, and two brms programs (two more
+# compilations) whose log marginal likelihoods agree with deepbmc's.
 
 stan_formula_design <- function() {
   set.seed(5)
@@ -221,13 +223,10 @@ test_that("compiled models are cached and survive saveRDS()/readRDS()", {
   )
 })
 
-test_that("bridge_compare() runs deepbmc's programs and users' stanfits", {
-  skip_on_cran()
-  skip_if_not_installed("rstan")
-  skip_if_not_installed("bridgesampling")
-  skip_if_not_installed("withr")
+# A gaussian pair, with and without the slope, a small network trained on it
+# and two simulated data sets.
+stan_formula_pair <- function() {
   d <- stan_formula_design()
-  gaussian <- stan_formula_models()$gaussian
   set <- model_set(
     null = hier_model(
       y ~ 1 + (1 | g), d,
@@ -235,11 +234,22 @@ test_that("bridge_compare() runs deepbmc's programs and users' stanfits", {
                 hier_prior("half_student_t(3, 2)", class = "sd"),
                 hier_prior("exponential(0.5)", class = "sigma"))
     ),
-    slope = gaussian
+    slope = stan_formula_models()$gaussian
   )
   fit <- train_comparison(set, api_network(), epochs = 1, iterations = 5,
                           batch_size = 8, seed = 1, progress = FALSE)
-  sims <- simulate_datasets(set, n = 2, seed = 4)
+  list(set = set, fit = fit, sims = simulate_datasets(set, n = 2, seed = 4))
+}
+
+test_that("bridge_compare() runs deepbmc's programs and users' stanfits", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("bridgesampling")
+  skip_if_not_installed("withr")
+  pair <- stan_formula_pair()
+  set <- pair$set
+  fit <- pair$fit
+  sims <- pair$sims
   restore <- deepbmc:::use_system_boost()
   withr::defer(restore())
   result <- suppressMessages(bridge_compare(fit, sims, chains = 2,
@@ -273,4 +283,78 @@ test_that("bridge_compare() runs deepbmc's programs and users' stanfits", {
   expect_true(all(is.na(own$sample_seconds)))
   s <- summary(result)
   expect_equal(s$n_data_sets, 2)
+})
+
+test_that("bridge_compare() gives the same results on parallel workers", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("bridgesampling")
+  skip_if_not_installed("future.apply")
+  skip_if_not_installed("withr")
+  pair <- stan_formula_pair()
+  restore <- deepbmc:::use_system_boost()
+  withr::defer(restore())
+  run <- function() {
+    suppressMessages(bridge_compare(pair$fit, pair$sims, chains = 2,
+                                    iter_warmup = 300, draws = 700,
+                                    seed = 3))
+  }
+  sequential <- run()
+  # Workers receive the compiled models from this session (cached above)
+  # and must load or rebuild their compiled code.
+  old_plan <- future::plan(future::multisession, workers = 2)
+  withr::defer(future::plan(old_plan))
+  parallel <- run()
+  expect_equal(parallel$logml, sequential$logml, tolerance = 1e-10)
+  expect_equal(parallel$pmp_bridge, sequential$pmp_bridge, tolerance = 1e-10)
+  expect_equal(parallel$divergent, sequential$divergent)
+})
+
+test_that("bridge_compare() takes brmsfits, which agree with deepbmc's programs", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("bridgesampling")
+  skip_if_not_installed("brms")
+  skip_if_not_installed("withr")
+  pair <- stan_formula_pair()
+  sims <- simulate_datasets(pair$set, n = 1, seed = 4)
+  restore <- deepbmc:::use_system_boost()
+  withr::defer(restore())
+  settings <- list(chains = 2, iter_warmup = 500, draws = 2000)
+  ours <- suppressMessages(bridge_compare(
+    pair$fit, sims, chains = settings$chains,
+    iter_warmup = settings$iter_warmup, draws = settings$draws, seed = 3
+  ))
+  # The same models written for brms, with brms's own Stan programs.
+  # `0 + Intercept` puts the intercept prior on the uncentred intercept, as
+  # in deepbmc; brms's student_t prior on sd is the half-t, normalised.
+  shared <- c(
+    brms::set_prior("student_t(4, 1, 3)", class = "b", coef = "Intercept"),
+    brms::set_prior("student_t(3, 0, 2)", class = "sd"),
+    brms::set_prior("exponential(0.5)", class = "sigma")
+  )
+  brm_fit <- function(formula, prior) {
+    suppressWarnings(suppressMessages(brms::brm(
+      formula, data = sims$data[[1]], prior = prior,
+      save_pars = brms::save_pars(all = TRUE), chains = settings$chains,
+      warmup = settings$iter_warmup,
+      iter = settings$iter_warmup + settings$draws, seed = 3, refresh = 0,
+      backend = "rstan", silent = 2,
+      control = list(adapt_delta = 0.95)
+    )))
+  }
+  brms_fits <- list(
+    null = brm_fit(y ~ 0 + Intercept + (1 | g), shared),
+    slope = brm_fit(y ~ 0 + Intercept + x + (1 | g),
+                    c(shared, brms::set_prior("normal(0, 2)", class = "b",
+                                              coef = "x")))
+  )
+  theirs <- bridge_compare(pair$fit, sims, fits = brms_fits, seed = 3)
+  expect_equal(theirs$model, c("null", "slope"))
+  expect_equal(theirs$pmp_network, ours$pmp_network)
+  expect_true(all(is.na(theirs$sample_seconds)))
+  # Two independent programs of one model: equal log marginal likelihoods
+  # up to Monte Carlo error (about 0.01 each here).
+  expect_lt(max(abs(theirs$logml - ours$logml)), 0.1)
+  expect_lt(max(abs(theirs$pmp_bridge - ours$pmp_bridge)), 0.03)
 })
