@@ -21,6 +21,10 @@ cpp_predict <- function(config, weights, data, threads) {
     .Call(`_deepbmc_cpp_predict`, config, weights, data, threads)
 }
 
+cpp_predict_matrices <- function(config, weights, data, threads) {
+    .Call(`_deepbmc_cpp_predict_matrices`, config, weights, data, threads)
+}
+
 cpp_loss_grad <- function(config, weights, data, labels, double_precision = TRUE) {
     .Call(`_deepbmc_cpp_loss_grad`, config, weights, data, labels, double_precision)
 }

@@ -186,6 +186,12 @@ predict_logits <- function(fit, data, group, response, threads,
   if (inherits(data, "deepbmc_simulations")) {
     data <- data$data
   }
+  if (is.null(group) && is.null(response) && uses_matrix_path(fit, data)) {
+    prediction <- predict_matrix_logits(fit, data, threads, call)
+    if (!is.null(prediction)) {
+      return(prediction)
+    }
+  }
   # Many data sets are converted and evaluated a chunk at a time, so that
   # memory holds the packed copy of one chunk, not of all the data.
   parts <- lapply(prediction_chunks(data), function(rows) {
@@ -201,6 +207,38 @@ predict_logits <- function(fit, data, group, response, threads,
   logits <- do.call(rbind, lapply(parts, `[[`, "logits"))
   colnames(logits) <- fit$models$model_names
   list(logits = logits, single = parts[[1]]$single, sizes = sizes)
+}
+
+# Whether `data` is a list of several plain double matrices (groups in rows)
+# for a network on one feature: the form simulate_datasets() returns for
+# built-in models, which C++ reads in place.
+uses_matrix_path <- function(fit, data) {
+  is.list(data) && !is.data.frame(data) && length(data) > 1 &&
+    fit$models$n_features == 1 &&
+    !inherits(fit$models, "deepbmc_formula_models") &&
+    all(vapply(data, is.matrix, logical(1))) &&
+    all(vapply(data, is.double, logical(1))) &&
+    !any(vapply(data, is.object, logical(1))) &&
+    all(vapply(data, length, integer(1)) > 0L)
+}
+
+# predict_logits() for such a list: each data set is converted on the thread
+# that evaluates it, with no packed copy. NULL when a data set has missing or
+# non-finite values: the general path then treats NA as missing and names the
+# first data set with an infinite value.
+predict_matrix_logits <- function(fit, data, threads, call) {
+  result <- cpp_predict_matrices(fit$config, fit$weights, data, threads)
+  if (!all(result$finite)) {
+    return(NULL)
+  }
+  logits <- result$logits
+  check_logits(logits, length(data), fit$models$n_models, call)
+  dims <- vapply(data, dim, integer(2))
+  sizes <- data.frame(groups = dims[1, ], min_obs = dims[2, ],
+                      max_obs = dims[2, ], mean_obs = as.double(dims[2, ]))
+  warn_outside_training(sizes, fit$models, call)
+  colnames(logits) <- fit$models$model_names
+  list(logits = logits, single = FALSE, sizes = sizes)
 }
 
 # Index chunks of a list of many data sets, each with about `max_values`

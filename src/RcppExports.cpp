@@ -80,6 +80,20 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_predict_matrices
+Rcpp::List cpp_predict_matrices(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, int threads);
+RcppExport SEXP _deepbmc_cpp_predict_matrices(SEXP configSEXP, SEXP weightsSEXP, SEXP dataSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type config(configSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type data(dataSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_predict_matrices(config, weights, data, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_loss_grad
 Rcpp::List cpp_loss_grad(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, Rcpp::IntegerVector labels, bool double_precision);
 RcppExport SEXP _deepbmc_cpp_loss_grad(SEXP configSEXP, SEXP weightsSEXP, SEXP dataSEXP, SEXP labelsSEXP, SEXP double_precisionSEXP) {
@@ -194,6 +208,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_network_size", (DL_FUNC) &_deepbmc_cpp_network_size, 1},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
     {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 4},
+    {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 5},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},

@@ -11,6 +11,7 @@
 #include "dataset.h"
 #include "formula_models.h"
 #include "network_spec.h"
+#include "packed_batch.h"
 #include "simulators.h"
 
 namespace deepbmc {
@@ -215,52 +216,60 @@ inline std::unique_ptr<ModelSet> r_model_set(const Rcpp::List& spec) {
   Rcpp::stop("unknown model set type '%s'", type);
 }
 
-// Packed batch (see R/data.R): values row-major, 0-based group and data-set
-// offsets, a row mask. Unobserved values become 0 so they cannot leak NaN.
+// A packed batch from R (see R/data.R and packed_batch.h), its offsets
+// checked; it holds the R vectors the view points into.
+class RPackedBatch {
+ public:
+  RPackedBatch(const Rcpp::List& batch, const NetworkSpec& spec)
+      : values_(batch["values"]),
+        mask_(batch["mask"]),
+        groups_(r_ints(batch, "group_offsets")),
+        sets_(r_ints(batch, "dataset_offsets")) {
+    r_check_levels(spec, 2);
+    const int dim = r_int(batch, "n_features");
+    const int n_rows = mask_.size();
+    if (dim != spec.config.input_dim) {
+      Rcpp::stop("internal: the data have %d features but the network expects %d", dim,
+                 spec.config.input_dim);
+    }
+    if (static_cast<R_xlen_t>(n_rows) * dim != values_.size()) {
+      Rcpp::stop("internal: values must have n_rows x n_features entries");
+    }
+    if (groups_.empty() || groups_.front() != 0 || groups_.back() != n_rows || sets_.empty() ||
+        sets_.front() != 0 || sets_.back() != static_cast<int>(groups_.size()) - 1) {
+      Rcpp::stop("internal: malformed batch offsets");
+    }
+    for (size_t g = 1; g < groups_.size(); ++g) {
+      if (groups_[g] < groups_[g - 1]) Rcpp::stop("internal: group offsets must not decrease");
+    }
+    for (size_t b = 1; b < sets_.size(); ++b) {
+      if (sets_[b] <= sets_[b - 1]) Rcpp::stop("internal: every data set needs at least one group");
+    }
+    view_.values = values_.begin();
+    view_.mask = mask_.begin();
+    view_.group_offsets = groups_.data();
+    view_.dataset_offsets = sets_.data();
+    view_.n_features = dim;
+    view_.n_datasets = static_cast<int>(sets_.size()) - 1;
+  }
+  const PackedBatch& view() const { return view_; }
+
+ private:
+  Rcpp::NumericVector values_;
+  Rcpp::LogicalVector mask_;
+  std::vector<int> groups_, sets_;
+  PackedBatch view_;
+};
+
+// Every data set of a packed batch, unpacked.
 template <class T>
 std::vector<Dataset<T>> r_datasets(const Rcpp::List& batch, const NetworkSpec& spec) {
-  r_check_levels(spec, 2);
-  const Rcpp::NumericVector values = batch["values"];
-  const int dim = r_int(batch, "n_features");
-  const std::vector<int> groups = r_ints(batch, "group_offsets");
-  const std::vector<int> sets = r_ints(batch, "dataset_offsets");
-  const Rcpp::LogicalVector mask = batch["mask"];
-  const int n_rows = mask.size();
-  if (dim != spec.config.input_dim) {
-    Rcpp::stop("internal: the data have %d features but the network expects %d", dim,
-               spec.config.input_dim);
-  }
-  if (static_cast<R_xlen_t>(n_rows) * dim != values.size()) {
-    Rcpp::stop("internal: values must have n_rows x n_features entries");
-  }
-  if (groups.empty() || groups.front() != 0 || groups.back() != n_rows || sets.empty() ||
-      sets.front() != 0 || sets.back() != static_cast<int>(groups.size()) - 1) {
-    Rcpp::stop("internal: malformed batch offsets");
-  }
-  for (size_t g = 1; g < groups.size(); ++g) {
-    if (groups[g] < groups[g - 1]) Rcpp::stop("internal: group offsets must not decrease");
-  }
-  std::vector<Dataset<T>> out(sets.size() - 1);
-  for (size_t b = 0; b + 1 < sets.size(); ++b) {
-    const int g0 = sets[b], g1 = sets[b + 1];
-    if (g1 <= g0) Rcpp::stop("internal: every data set needs at least one group");
-    const int r0 = groups[g0], r1 = groups[g1];
-    Dataset<T>& d = out[b];
-    d.dim = dim;
-    d.x.resize(static_cast<size_t>(r1 - r0) * dim);
-    d.mask.resize(r1 - r0);
-    for (int r = r0; r < r1; ++r) {
-      const int observed = mask[r] == TRUE;
-      d.mask[r - r0] = static_cast<uint8_t>(observed);
-      for (int j = 0; j < dim; ++j) {
-        const double v = values[static_cast<R_xlen_t>(r) * dim + j];
-        if (observed && !std::isfinite(v)) Rcpp::stop("internal: observed values must be finite");
-        d.x[static_cast<size_t>(r - r0) * dim + j] = observed ? static_cast<T>(v) : T(0);
-      }
+  const RPackedBatch packed(batch, spec);
+  std::vector<Dataset<T>> out(packed.view().n_datasets);
+  for (size_t b = 0; b < out.size(); ++b) {
+    if (!unpack_dataset(packed.view(), static_cast<int>(b), out[b])) {
+      Rcpp::stop("internal: observed values must be finite");
     }
-    d.offsets.assign(2, std::vector<int>());
-    for (int g = g0; g <= g1; ++g) d.offsets[0].push_back(groups[g] - r0);
-    d.offsets[1] = {0, g1 - g0};
   }
   return out;
 }

@@ -31,21 +31,61 @@ static std::vector<float> to_float(const Rcpp::NumericVector& x, size_t expected
   return std::vector<float>(x.begin(), x.end());
 }
 
+static Rcpp::NumericMatrix logits_matrix(const std::vector<double>& logits, int n, int k) {
+  Rcpp::NumericMatrix out(n, k);
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < k; ++j) out(i, j) = logits[static_cast<size_t>(i) * k + j];
+  }
+  return out;
+}
+
 // [[Rcpp::export]]
 Rcpp::NumericMatrix cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data,
                                 int threads) {
   const NetworkSpec spec = r_network_spec(config);
   r_check_threads(threads);
   const std::vector<float> params = to_float(weights, spec.n_params);
-  const std::vector<Dataset<float>> sets = r_datasets<float>(data, spec);
+  const RPackedBatch packed(data, spec);
+  const int n = packed.view().n_datasets;
   const int k = spec.config.n_models;
-  std::vector<double> logits(sets.size() * k);
-  predict_many(spec, params.data(), sets, threads, logits.data());
-  Rcpp::NumericMatrix out(static_cast<int>(sets.size()), k);
-  for (size_t i = 0; i < sets.size(); ++i) {
-    for (int j = 0; j < k; ++j) out(i, j) = logits[i * k + j];
+  std::vector<double> logits(static_cast<size_t>(n) * k);
+  std::vector<uint8_t> finite(n);
+  predict_packed(spec, params.data(), packed.view(), threads, logits.data(), finite.data());
+  for (uint8_t ok : finite) {
+    if (!ok) Rcpp::stop("internal: observed values must be finite");
   }
-  return out;
+  return logits_matrix(logits, n, k);
+}
+
+// A list of complete double matrices (groups in rows), read in place. Returns
+// list(logits, finite): rows of data sets with a non-finite value are NA and
+// their `finite` is FALSE, for R to handle through the general path.
+// [[Rcpp::export]]
+Rcpp::List cpp_predict_matrices(Rcpp::List config, Rcpp::NumericVector weights,
+                                Rcpp::List data, int threads) {
+  const NetworkSpec spec = r_network_spec(config);
+  r_check_threads(threads);
+  r_check_levels(spec, 2);
+  if (spec.config.input_dim != 1) Rcpp::stop("internal: matrices hold one feature");
+  const std::vector<float> params = to_float(weights, spec.n_params);
+  MatrixBatch batch;
+  for (R_xlen_t i = 0; i < data.size(); ++i) {
+    SEXP m = data[i];
+    if (TYPEOF(m) != REALSXP || !Rf_isMatrix(m) || Rf_nrows(m) < 1 || Rf_ncols(m) < 1) {
+      Rcpp::stop("internal: data set %d is not a non-empty double matrix",
+                 static_cast<int>(i) + 1);
+    }
+    batch.values.push_back(REAL(m));
+    batch.groups.push_back(Rf_nrows(m));
+    batch.obs.push_back(Rf_ncols(m));
+  }
+  const int n = batch.n_datasets();
+  const int k = spec.config.n_models;
+  std::vector<double> logits(static_cast<size_t>(n) * k, NA_REAL);
+  std::vector<uint8_t> finite(n);
+  predict_matrices(spec, params.data(), batch, threads, logits.data(), finite.data());
+  return Rcpp::List::create(Rcpp::Named("logits") = logits_matrix(logits, n, k),
+                            Rcpp::Named("finite") = Rcpp::LogicalVector(finite.begin(), finite.end()));
 }
 
 template <class T>

@@ -126,15 +126,39 @@ void simulate_many(const ModelSet& models, int n, uint64_t seed, int threads,
   parallel_for_each(arena, n, [&](int i) { model[i] = simulate_indexed(models, seed, i, data[i]); });
 }
 
-void predict_many(const NetworkSpec& spec, const float* params,
-                  const std::vector<Dataset<float>>& data, int threads, double* logits) {
+// Unpacks data set i with unpack(i, Dataset&) -> finite?, then predicts it,
+// on the thread that evaluates it. finite[i] = 0 marks data sets not
+// predicted because a value was not finite.
+template <class Unpack>
+static void predict_each(const NetworkSpec& spec, const float* params, int n, int threads,
+                         const Unpack& unpack, double* logits, uint8_t* finite) {
   const Network<float> net(spec, params);
   const int k = spec.config.n_models;
-  tbb::enumerable_thread_specific<Workspace<float>> workspaces;
+  struct Local {
+    Dataset<float> data;
+    Workspace<float> ws;
+  };
+  tbb::enumerable_thread_specific<Local> locals;
   tbb::task_arena arena(arena_threads(threads));
-  parallel_for_each(arena, static_cast<int>(data.size()), [&](int i) {
-    net.forward(data[i], workspaces.local(), false, logits + static_cast<size_t>(i) * k);
+  parallel_for_each(arena, n, [&](int i) {
+    Local& local = locals.local();
+    finite[i] = unpack(i, local.data);
+    if (finite[i]) net.forward(local.data, local.ws, false, logits + static_cast<size_t>(i) * k);
   });
+}
+
+void predict_packed(const NetworkSpec& spec, const float* params, const PackedBatch& batch,
+                    int threads, double* logits, uint8_t* finite) {
+  predict_each(
+      spec, params, batch.n_datasets, threads,
+      [&](int i, Dataset<float>& out) { return unpack_dataset(batch, i, out); }, logits, finite);
+}
+
+void predict_matrices(const NetworkSpec& spec, const float* params, const MatrixBatch& batch,
+                      int threads, double* logits, uint8_t* finite) {
+  predict_each(
+      spec, params, batch.n_datasets(), threads,
+      [&](int i, Dataset<float>& out) { return unpack_matrix(batch, i, out); }, logits, finite);
 }
 
 void validate_simulated(const NetworkSpec& spec, const float* params, const ModelSet& models,

@@ -10,6 +10,7 @@
 #include "adam.h"
 #include "dataset.h"
 #include "network_spec.h"
+#include "packed_batch.h"
 #include "simulators.h"
 
 namespace deepbmc {
@@ -42,9 +43,14 @@ int simulate_indexed(const ModelSet& models, uint64_t seed, int64_t index, Datas
 void simulate_many(const ModelSet& models, int n, uint64_t seed, int threads,
                    std::vector<Dataset<float>>& data, int* model);
 
-// logits (n x n_models, row-major) of the given data sets.
-void predict_many(const NetworkSpec& spec, const float* params,
-                  const std::vector<Dataset<float>>& data, int threads, double* logits);
+// logits (n_datasets x n_models, row-major) of the data sets of a batch (see
+// packed_batch.h), each unpacked on the thread that evaluates it. finite (one
+// per data set) is set to 0 for data sets with a non-finite observed value,
+// whose logits are left as they were, and to 1 for the others.
+void predict_packed(const NetworkSpec& spec, const float* params, const PackedBatch& batch,
+                    int threads, double* logits, uint8_t* finite);
+void predict_matrices(const NetworkSpec& spec, const float* params, const MatrixBatch& batch,
+                      int threads, double* logits, uint8_t* finite);
 
 // Simulates data sets 0..n-1 of the stream `seed` (the same ones simulate_many
 // returns) and predicts each at once, so memory does not grow with n.

@@ -478,18 +478,57 @@ test_that("named prior probabilities are matched to the models by name", {
   )
 })
 
+# Data sets as lists of group vectors: the general, packed path (a list of
+# plain double matrices is read in place instead).
+as_group_lists <- function(matrices) {
+  lapply(matrices, function(m) lapply(seq_len(nrow(m)), function(g) m[g, ]))
+}
+
 test_that("many data sets are predicted in chunks with identical results", {
   fit <- api_fit()
   sims <- simulate_datasets(api_models(), n = 60, seed = 13)
-  whole <- post_prob(fit, sims, log = TRUE)
-  chunks <- deepbmc:::prediction_chunks(sims$data, max_values = 500)
+  groups <- as_group_lists(sims$data)
+  whole <- post_prob(fit, groups, log = TRUE)
+  chunks <- deepbmc:::prediction_chunks(groups, max_values = 500)
   expect_gt(length(chunks), 3)
-  expect_identical(unlist(chunks), seq_along(sims$data))
+  expect_identical(unlist(chunks), seq_along(groups))
   withr::local_options(deepbmc.chunk_values = 500)
-  expect_identical(post_prob(fit, sims, log = TRUE), whole)
-  expect_equal(bayes_factor(fit, sims$data), unname(whole[, 1] - whole[, 2]),
+  expect_identical(post_prob(fit, groups, log = TRUE), whole)
+  expect_equal(bayes_factor(fit, groups), unname(whole[, 1] - whole[, 2]),
                tolerance = 1e-12)
   # one warning for all chunks
   outside <- c(sims$data, list(matrix(0.1, 30, 3)))
   expect_warning(post_prob(fit, outside), class = "deepbmc_extrapolation_warning")
+})
+
+test_that("lists of matrices, read in place, give the packed path's results", {
+  fit <- api_fit()
+  sims <- simulate_datasets(api_models(), n = 40, seed = 14)
+  expect_true(deepbmc:::uses_matrix_path(fit, sims$data))
+  expect_false(deepbmc:::uses_matrix_path(fit, as_group_lists(sims$data)))
+  in_place <- post_prob(fit, sims$data, log = TRUE, threads = 1)
+  expect_identical(post_prob(fit, as_group_lists(sims$data), log = TRUE,
+                             threads = 1), in_place)
+  expect_identical(post_prob(fit, sims$data, log = TRUE, threads = 2),
+                   in_place)
+  # A missing value sends the list through the general path, where NA is an
+  # unobserved value; the other data sets keep their probabilities.
+  with_na <- sims$data
+  with_na[[3]][1, 1] <- NA
+  expect_false(all(deepbmc:::cpp_predict_matrices(
+    fit$config, fit$weights, with_na, 1L
+  )$finite))
+  pmp_na <- post_prob(fit, with_na, log = TRUE)
+  expect_identical(pmp_na[-3, ], in_place[-3, ])
+  expect_identical(pmp_na[3, ], post_prob(fit, with_na[[3]], log = TRUE))
+  # An infinite value is an error naming its data set.
+  with_inf <- sims$data
+  with_inf[[5]][2, 1] <- Inf
+  expect_error(post_prob(fit, with_inf), "data\\[\\[5\\]\\]",
+               class = "deepbmc_error")
+  # Sizes outside training are found as on the general path.
+  outside <- c(sims$data, list(matrix(0.1, 30, 3)))
+  w <- expect_warning(post_prob(fit, outside),
+                      class = "deepbmc_extrapolation_warning")
+  expect_match(conditionMessage(w), "1 of 41 data sets", fixed = TRUE)
 })
