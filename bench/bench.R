@@ -176,7 +176,7 @@ say(sprintf("- R with deepbmc loaded: %.0f MB", baseline_mb))
 say(sprintf("- training (200 steps x 32 data sets): %.0f MB", training_mb))
 say(sprintf("- inference on 100,000 data sets: the process holds %.0f MB with the data sets in R (their list alone is %.0f MB); post_prob() raises that to a peak of %.0f MB, i.e. %.0f MB for inference itself: a list of matrices is read in place, each data set converted on the thread that evaluates it (other forms of data are converted and evaluated in chunks of about 4 million values, option deepbmc.chunk_values)",
             inference_mb$before, 100000 * (2500 * 8 + 216) / 2^20, inference_mb$during,
-            inference_mb$during - inference_mb$before))
+            max(0, inference_mb$during - inference_mb$before)))
 say("")
 
 # Formula models: the issue's target is 20,000 simulated data sets/s for a
