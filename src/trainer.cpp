@@ -126,8 +126,8 @@ void simulate_many(const ModelSet& models, int n, uint64_t seed, int threads,
   parallel_for_each(arena, n, [&](int i) { model[i] = simulate_indexed(models, seed, i, data[i]); });
 }
 
-// Unpacks data set i with unpack(i, Dataset&) -> finite?, then predicts it,
-// on the thread that evaluates it. finite[i] = 0 marks data sets not
+// Unpacks (or simulates) data set i with unpack(i, Dataset&) -> finite?, then
+// predicts it, on the thread that evaluates it. finite[i] = 0 marks data sets not
 // predicted because a value was not finite.
 template <class Unpack>
 static void predict_each(const NetworkSpec& spec, const float* params, int n, int threads,
@@ -164,22 +164,17 @@ void predict_matrices(const NetworkSpec& spec, const float* params, const Matrix
 void validate_simulated(const NetworkSpec& spec, const float* params, const ModelSet& models,
                         int n, uint64_t seed, int threads, double* logits, int* model,
                         int* groups, double* obs_per_group) {
-  const Network<float> net(spec, params);
-  const int k = spec.config.n_models;
-  struct Local {
-    Dataset<float> data;
-    Workspace<float> ws;
-  };
-  tbb::enumerable_thread_specific<Local> locals;
-  tbb::task_arena arena(arena_threads(threads));
-  parallel_for_each(arena, n, [&](int i) {
-    Local& local = locals.local();
-    model[i] = simulate_indexed(models, seed, i, local.data);
-    net.forward(local.data, local.ws, false, logits + static_cast<size_t>(i) * k);
-    const int n_groups = static_cast<int>(local.data.offsets[0].size()) - 1;
-    groups[i] = n_groups;
-    obs_per_group[i] = n_groups > 0 ? static_cast<double>(local.data.rows()) / n_groups : 0.0;
-  });
+  std::vector<uint8_t> finite(n);  // simulated values are always finite
+  predict_each(
+      spec, params, n, threads,
+      [&](int i, Dataset<float>& out) {
+        model[i] = simulate_indexed(models, seed, i, out);
+        const int n_groups = static_cast<int>(out.offsets[0].size()) - 1;
+        groups[i] = n_groups;
+        obs_per_group[i] = n_groups > 0 ? static_cast<double>(out.rows()) / n_groups : 0.0;
+        return true;
+      },
+      logits, finite.data());
 }
 
 }  // namespace deepbmc
