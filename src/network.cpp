@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "loss.h"
+
 namespace deepbmc {
 
 template <class T>
@@ -89,7 +91,54 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
     h = &ws.head[i];
   }
   dense_forward(ws.logits, *h, params_, spec_.logits, Activation::linear, training);
-  for (int j = 0; j < spec_.config.n_models; ++j) logits[j] = ws.logits.val.data[j];
+  head_output_forward(ws, logits);
+}
+
+// head_output_forward
+//   raw (1 x head_outputs) -> pre (n_models): pre_k = raw_k, plus
+//   sum_l size_factors[l] * raw[n_models (1 + l) + k] for a size-scaled head;
+//   logits (n_models) = pre, or lpop(pre) with the lpop output transform.
+template <class T>
+void Network<T>::head_output_forward(Workspace<T>& ws, double* logits) const {
+  const int k = spec_.config.n_models;
+  const int n_levels = spec_.n_levels();
+  const T* raw = ws.logits.val.data.data();
+  ws.size_factors.assign(spec_.size_scaled() ? n_levels : 0, 0.0);
+  for (size_t l = 0; l < ws.size_factors.size(); ++l) {
+    double present = 0.0;
+    for (int count : ws.counts[l]) present += count;
+    ws.size_factors[l] = present / spec_.config.size_reference[l];
+  }
+  ws.pre_transform.resize(k);
+  for (int j = 0; j < k; ++j) {
+    double pre = raw[j];
+    for (size_t l = 0; l < ws.size_factors.size(); ++l) {
+      pre += ws.size_factors[l] * raw[k * (1 + l) + j];
+    }
+    ws.pre_transform[j] = pre;
+    logits[j] = spec_.config.output == OutputTransform::lpop
+                    ? lpop_forward(pre, spec_.config.output_power)
+                    : pre;
+  }
+}
+
+// head_output_backward
+//   dlogits (n_models) -> raw.grad (1 x head_outputs): dpre_k = dlogits_k *
+//   lpop'(pre_k) (or dlogits_k), raw.grad[k] = dpre_k,
+//   raw.grad[n_models (1 + l) + k] = size_factors[l] * dpre_k.
+template <class T>
+void Network<T>::head_output_backward(Workspace<T>& ws, const double* dlogits) const {
+  const int k = spec_.config.n_models;
+  T* raw_grad = ws.logits.grad.data.data();
+  for (int j = 0; j < k; ++j) {
+    const double dpre = spec_.config.output == OutputTransform::lpop
+                            ? dlogits[j] * lpop_grad(ws.pre_transform[j], spec_.config.output_power)
+                            : dlogits[j];
+    raw_grad[j] = static_cast<T>(dpre);
+    for (size_t l = 0; l < ws.size_factors.size(); ++l) {
+      raw_grad[k * (1 + l) + j] = static_cast<T>(ws.size_factors[l] * dpre);
+    }
+  }
 }
 
 template <class T>
@@ -97,7 +146,7 @@ void Network<T>::backward(const Dataset<T>& data, Workspace<T>& ws, const double
                           T* grads, bool input_grad) const {
   const int n_levels = spec_.n_levels();
   const Activation act = spec_.config.activation;
-  for (int j = 0; j < spec_.config.n_models; ++j) ws.logits.grad.data[j] = static_cast<T>(dlogits[j]);
+  head_output_backward(ws, dlogits);
 
   const size_t n_head = spec_.head.size();
   dense_backward(n_head == 0 ? ws.head_input : ws.head[n_head - 1], ws.logits, params_, grads,

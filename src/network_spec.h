@@ -40,6 +40,10 @@ struct LevelSpec {
   int in_dim = 0;
 };
 
+// How the head's outputs become logits (see loss.h): as they are, or through
+// the leaky parity-odd power transform o + o |o|^(output_power - 1).
+enum class OutputTransform { linear = 0, lpop = 1 };
+
 struct NetworkConfig {
   int input_dim = 1;
   int n_models = 2;
@@ -49,6 +53,16 @@ struct NetworkConfig {
   int n_equivariant = 2;
   int head_units = 64;
   int head_layers = 3;
+  OutputTransform output = OutputTransform::linear;
+  double output_power = 2.0;
+  // Size-scaled head when not empty (one entry per level): the linear layer
+  // gives n_models * (1 + n_levels) outputs, and
+  //   logit_k = c_k + sum over levels l of (n_l / size_reference[l]) g_{k,l}
+  // with n_l the present elements of level l in the data set (observations,
+  // groups). Log Bayes factors grow about linearly with the amount of data
+  // at a fixed effect, so the rates g are intensive quantities the head can
+  // learn on small data sets, where labels are informative.
+  std::vector<double> size_reference;
 };
 
 struct NetworkSpec {
@@ -61,6 +75,11 @@ struct NetworkSpec {
   int n_levels() const { return static_cast<int>(levels.size()); }
   // Head input: the top summary plus sqrt(mean set size) for every level.
   int head_input_dim() const { return config.summary_dim.back() + n_levels(); }
+  bool size_scaled() const { return !config.size_reference.empty(); }
+  // Outputs of the final linear layer: c (n_models), then g per level if size scaled.
+  int head_outputs() const {
+    return config.n_models * (1 + (size_scaled() ? n_levels() : 0));
+  }
   std::vector<DenseSpec> all_dense() const;
 };
 

@@ -47,6 +47,18 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
   c.n_equivariant = r_int(config, "n_equivariant");
   c.head_units = r_int(config, "head_units");
   c.head_layers = r_int(config, "head_layers");
+  // Optional (fits saved before they existed have a plain linear head).
+  if (config.containsElementNamed("output")) {
+    const std::string output = Rcpp::as<std::string>(config["output"]);
+    if (output == "lpop") c.output = OutputTransform::lpop;
+    else if (output != "linear") Rcpp::stop("unknown output transform '%s'", output);
+  }
+  if (config.containsElementNamed("output_power")) {
+    c.output_power = Rcpp::as<double>(config["output_power"]);
+  }
+  if (config.containsElementNamed("size_reference") && !Rf_isNull(config["size_reference"])) {
+    c.size_reference = Rcpp::as<std::vector<double>>(config["size_reference"]);
+  }
   try {
     return build_network_spec(c);
   } catch (const std::invalid_argument& e) {

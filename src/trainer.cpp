@@ -25,13 +25,80 @@ constexpr size_t kParamBlock = 4096;
 // rather than one per data set (15 MB per step for the Study 1 network).
 constexpr int kSlotSize = 4;
 
+// First row of set s of level `level` (sets of level 0 are groups of rows).
+int first_row(const Dataset<float>& d, int level, int s) {
+  for (int k = level; k >= 0; --k) s = d.offsets[k][s];
+  return s;
+}
+
+// Keeps `keep` of the present elements among `present` (indices), chosen at
+// random by a partial Fisher-Yates shuffle; calls drop(e) for the others.
+template <class Drop>
+void keep_random(std::vector<int>& present, int keep, Rng& rng, const Drop& drop) {
+  const int n = static_cast<int>(present.size());
+  for (int i = 0; i < keep && i < n - 1; ++i) {
+    std::swap(present[i], present[rng.uniform_int(i, n - 1)]);
+  }
+  for (int i = keep; i < n; ++i) drop(present[i]);
+}
+
 }  // namespace
+
+void subsample_dataset(Dataset<float>& d, double prob, Rng& rng) {
+  if (!(prob > 0.0)) return;
+  const int n_levels = d.levels();
+  std::vector<int> present;
+  // Top level: its single set's elements are rows (one level) or sets of the
+  // level below, each a contiguous run of rows.
+  if (rng.uniform() < prob) {
+    const int top = n_levels - 1;
+    const int n_elements = d.offsets[top].back();
+    auto rows_of = [&](int e, int* begin, int* end) {
+      *begin = top == 0 ? e : first_row(d, top - 1, e);
+      *end = top == 0 ? e + 1 : first_row(d, top - 1, e + 1);
+    };
+    present.clear();
+    for (int e = 0; e < n_elements; ++e) {
+      int begin, end;
+      rows_of(e, &begin, &end);
+      for (int r = begin; r < end; ++r) {
+        if (d.mask[r]) {
+          present.push_back(e);
+          break;
+        }
+      }
+    }
+    if (!present.empty()) {
+      const int keep = rng.uniform_int(1, static_cast<int>(present.size()));
+      keep_random(present, keep, rng, [&](int e) {
+        int begin, end;
+        rows_of(e, &begin, &end);
+        std::fill(d.mask.begin() + begin, d.mask.begin() + end, uint8_t(0));
+      });
+    }
+  }
+  // Observations within groups (data with groups only).
+  if (n_levels >= 2 && rng.uniform() < prob) {
+    const double share = 1.0 - rng.uniform();  // (0, 1]
+    const int n_groups = static_cast<int>(d.offsets[0].size()) - 1;
+    for (int g = 0; g < n_groups; ++g) {
+      present.clear();
+      for (int r = d.offsets[0][g]; r < d.offsets[0][g + 1]; ++r) {
+        if (d.mask[r]) present.push_back(r);
+      }
+      if (present.empty()) continue;
+      const int keep = std::max(1, static_cast<int>(std::ceil(share * present.size())));
+      keep_random(present, keep, rng, [&](int r) { d.mask[r] = 0; });
+    }
+  }
+}
 
 struct Trainer::Impl {
   const NetworkSpec& spec;
   const ModelSet& models;
   int batch_size;
   uint64_t seed;
+  TrainingMethod method;
   tbb::task_arena arena;
   std::vector<Dataset<float>> batch;
   int n_slots;
@@ -42,8 +109,10 @@ struct Trainer::Impl {
   tbb::enumerable_thread_specific<Workspace<float>> workspaces;
   Network<float> net;  // re-pointed at the parameters every step
 
-  Impl(const NetworkSpec& s, const ModelSet& m, int b, uint64_t sd, int threads)
-      : spec(s), models(m), batch_size(b), seed(sd), arena(arena_threads(threads)), batch(b),
+  Impl(const NetworkSpec& s, const ModelSet& m, int b, uint64_t sd, int threads,
+       const TrainingMethod& tm)
+      : spec(s), models(m), batch_size(b), seed(sd), method(tm), arena(arena_threads(threads)),
+        batch(b),
         n_slots((b + kSlotSize - 1) / kSlotSize),
         grad_slots(static_cast<size_t>(n_slots) * s.n_params), grads(s.n_params),
         logits(static_cast<size_t>(b) * s.config.n_models), dlogits(logits.size()),
@@ -65,10 +134,19 @@ struct Trainer::Impl {
         Rng rng(stream_key(seed, StreamPurpose::train, static_cast<uint64_t>(step_index), b));
         const int model = b % k;
         models.simulate(model, rng, batch[b]);
+        if (method.subsample > 0.0) {
+          Rng sub(stream_key(seed, StreamPurpose::subsample, static_cast<uint64_t>(step_index), b));
+          subsample_dataset(batch[b], method.subsample, sub);
+        }
         double* z = &logits[static_cast<size_t>(b) * k];
         double* dz = &dlogits[static_cast<size_t>(b) * k];
         net.forward(batch[b], ws, true, z);
+        // The log loss is reported whatever the training loss, so that
+        // histories of different methods compare.
         losses[b] = cross_entropy(z, k, model, 1.0 / batch_size, dz);
+        if (method.loss != LossKind::cross_entropy) {
+          loss_and_grad(method.loss, z, k, model, 1.0 / batch_size, dz);
+        }
         correct[b] = argmax(z, k) == model;
         net.backward(batch[b], ws, dz, slot);
       }
@@ -102,8 +180,8 @@ struct Trainer::Impl {
 };
 
 Trainer::Trainer(const NetworkSpec& spec, const ModelSet& models, int batch_size, uint64_t seed,
-                 int threads)
-    : impl_(new Impl(spec, models, batch_size, seed, threads)) {}
+                 int threads, const TrainingMethod& method)
+    : impl_(new Impl(spec, models, batch_size, seed, threads, method)) {}
 
 Trainer::~Trainer() = default;
 

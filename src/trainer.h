@@ -9,24 +9,42 @@
 
 #include "adam.h"
 #include "dataset.h"
+#include "loss.h"
 #include "network_spec.h"
 #include "packed_batch.h"
 #include "simulators.h"
 
 namespace deepbmc {
 
+// How the network is trained: the loss (loss.h) and the share of training
+// data sets subsampled to smaller designs (see subsample_dataset).
+struct TrainingMethod {
+  LossKind loss = LossKind::cross_entropy;
+  double subsample = 0.0;  // probability, per data set and per level, of subsampling
+};
+
+// Masks part of a data set so that training also sees the prior predictive of
+// smaller designs: groups and observations within groups are exchangeable in a
+// hierarchical model, so a random subset of them is a draw for the smaller
+// design. With probability `prob` it keeps a uniform number 1..G of the G
+// present top-level elements (groups of a two-level data set); independently
+// with probability `prob`, in every group a share f ~ U(0, 1] (one f per data
+// set) of its present rows, at least one. Masked rows are never unmasked.
+void subsample_dataset(Dataset<float>& data, double prob, Rng& rng);
+
 struct StepStats {
-  double loss = 0.0;      // mean cross-entropy over the batch
+  double loss = 0.0;      // mean cross-entropy (log loss) over the batch, whatever the training loss
   double accuracy = 0.0;  // share of the batch whose largest logit is the true model
 };
 
 class Trainer {
  public:
   Trainer(const NetworkSpec& spec, const ModelSet& models, int batch_size, uint64_t seed,
-          int threads);
+          int threads, const TrainingMethod& method = TrainingMethod());
   ~Trainer();
   // Runs n_steps steps from adam.step on: simulate a fresh batch (model of slot
-  // b is b mod K, so every batch is balanced), forward, backward, Adam update.
+  // b is b mod K, so every batch is balanced; subsampled as the method says),
+  // forward, backward of the method's loss, Adam update.
   void run(int n_steps, float* params, AdamState& adam, const AdamOptions& options,
            StepStats* stats);
 
