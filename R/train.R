@@ -46,6 +46,12 @@
 #'   in the result.
 #' @param progress Show a progress bar with the current loss, data sets per
 #'   second and the time left?
+#' @param method How the network is trained. `"classifier"` (the default)
+#'   is the method of the paper: the log loss on the logits. `"evidence_network"`
+#'   uses the l-POP-exponential loss of Jeffrey & Wandelt (2024), whose
+#'   minimiser is also the log Bayes factor. Either way the outputs are logits
+#'   of the posterior model probabilities; see [bayes_factor()] for how far
+#'   their differences can be trusted.
 #'
 #' @return A trained network, a list of class `"deepbmc_fit"` with elements
 #' * `models`, `network`: the arguments;
@@ -88,7 +94,8 @@
 train_comparison <- function(models, network = NULL, epochs = 10,
                              iterations = 1000, batch_size = 32,
                              learning_rate = 5e-4, holdout = 0, threads = 2,
-                             seed = NULL, progress = interactive()) {
+                             seed = NULL, progress = interactive(),
+                             method = "classifier") {
   check_models(models)
   if (is.null(network)) {
     network <- hierarchical_network()
@@ -116,7 +123,8 @@ train_comparison <- function(models, network = NULL, epochs = 10,
   }
   check_batch_size(models, batch_size)
   check_batch_size(models, holdout)
-  config <- network_config(network, models)
+  method <- check_training_method(method)
+  config <- method_config(network_config(network, models), method, models)
 
   weights <- cpp_network_init(config, seed)
   fit <- new_deepbmc_fit(
@@ -140,6 +148,7 @@ train_comparison <- function(models, network = NULL, epochs = 10,
       holdout_seed = if (holdout > 0) holdout_seed(seed) else NA_real_,
       seed = seed,
       threads = threads,
+      method = method,
       steps_done = 0L,
       seconds = 0
     )
@@ -214,7 +223,8 @@ run_training <- function(fit, total_steps, progress) {
   # The session keeps the simulated batch and work buffers between chunks; it
   # lives only in this function, never in the fit.
   session <- cpp_trainer_new(
-    fit$config, spec, settings$batch_size, settings$seed, settings$threads
+    fit$config, spec, settings$batch_size, settings$seed, settings$threads,
+    method_trainer_spec(settings$method)
   )
   iterations <- settings$iterations
   chunk <- 2L

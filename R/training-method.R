@@ -1,0 +1,98 @@
+# Training methods: the loss the network is trained with, how its head turns
+# outputs into logits, and whether training also sees smaller designs
+# (issue 14: log Bayes factors that stay accurate when the evidence is
+# strong). Every method trains logits that are log evidences up to a shared
+# constant, so post_prob() (softmax of the logits) and bayes_factor()
+# (differences of logits) read every fit the same way.
+
+# Named presets; "classifier" is the method of Elsemueller et al. (2024).
+training_method_presets <- function() {
+  list(
+    classifier = list(
+      loss = "log", output = "linear", output_power = 2,
+      size_scaled = FALSE, subsample = 0
+    ),
+    # Jeffrey & Wandelt (2024): l-POP transform + exponential loss.
+    evidence_network = list(
+      loss = "exponential", output = "lpop", output_power = 2,
+      size_scaled = FALSE, subsample = 0
+    )
+  )
+}
+
+# A method from its parts (internal; the benchmarks combine parts freely).
+# loss: "log" or "exponential"; output: "linear" or "lpop" with exponent
+# output_power in [1, 4]; size_scaled: logits = c + sum over levels of
+# (present elements / training maximum) * rate; subsample: probability, per
+# data set and level, of training on a random subset of its groups and of
+# its observations.
+training_method <- function(loss = "log", output = "linear", output_power = 2,
+                            size_scaled = FALSE, subsample = 0,
+                            name = "custom") {
+  structure(
+    list(
+      name = name, loss = loss, output = output,
+      output_power = output_power, size_scaled = size_scaled,
+      subsample = subsample
+    ),
+    class = "deepbmc_training_method"
+  )
+}
+
+check_training_method <- function(method, arg = rlang::caller_arg(method),
+                                  call = rlang::caller_env()) {
+  presets <- training_method_presets()
+  if (is.character(method) && length(method) == 1 && !is.na(method) &&
+        method %in% names(presets)) {
+    return(do.call(training_method, c(presets[[method]], name = method)))
+  }
+  if (!inherits(method, "deepbmc_training_method")) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be one of {.or {.val {names(presets)}}}.",
+        x = "You supplied {describe_value(method)}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  ok <- is.character(method$loss) && length(method$loss) == 1 &&
+    method$loss %in% c("log", "exponential") &&
+    is.character(method$output) && length(method$output) == 1 &&
+    method$output %in% c("linear", "lpop") &&
+    is.numeric(method$output_power) && length(method$output_power) == 1 &&
+    is.finite(method$output_power) && method$output_power >= 1 &&
+    method$output_power <= 4 &&
+    is.logical(method$size_scaled) && length(method$size_scaled) == 1 &&
+    !is.na(method$size_scaled) &&
+    is.numeric(method$subsample) && length(method$subsample) == 1 &&
+    is.finite(method$subsample) && method$subsample >= 0 &&
+    method$subsample <= 1
+  if (!ok) {
+    abort_deepbmc("{.arg {arg}} is not a valid training method.", "value",
+                  call = call)
+  }
+  method
+}
+
+# The head settings of `method` added to the configuration the C++ core
+# reads (prediction needs them as much as training).
+method_config <- function(config, method, models) {
+  config$output <- method$output
+  config$output_power <- as.double(method$output_power)
+  config$size_reference <- if (method$size_scaled) {
+    # per level, innermost first: observations, then groups
+    max_groups <- as.double(models$groups[[2]])
+    c(max_groups * models$obs[[2]], max_groups)[seq_len(models$n_levels)]
+  }
+  config
+}
+
+# What the trainer needs of a fit's method (fits from before methods existed
+# were trained with the log loss and no subsampling).
+method_trainer_spec <- function(method) {
+  if (is.null(method)) {
+    return(NULL)
+  }
+  list(loss = method$loss, subsample = as.double(method$subsample))
+}
