@@ -10,12 +10,12 @@ training_method_presets <- function() {
   list(
     classifier = list(
       loss = "log", output = "linear", output_power = 2,
-      size_scaled = FALSE, subsample = 0
+      size_scaled = FALSE, rates = "head", subsample = 0
     ),
     # Jeffrey & Wandelt (2024): l-POP transform + exponential loss.
     evidence_network = list(
       loss = "exponential", output = "lpop", output_power = 2,
-      size_scaled = FALSE, subsample = 0
+      size_scaled = FALSE, rates = "head", subsample = 0
     )
   )
 }
@@ -23,16 +23,18 @@ training_method_presets <- function() {
 # A method from its parts (internal; the benchmarks combine parts freely).
 # loss: "log" or "exponential"; output: "linear" or "lpop" with exponent
 # output_power in [1, 4]; size_scaled: logits = c + sum over levels of
-# (present elements / training maximum) * rate; subsample: probability, per
+# (present elements / training maximum) * rate, with the rates from the head
+# (rates = "head") or linear in the top summary (rates = "summary", blind to
+# the sizes); subsample: probability, per
 # data set and level, of training on a random subset of its groups and of
 # its observations.
 training_method <- function(loss = "log", output = "linear", output_power = 2,
-                            size_scaled = FALSE, subsample = 0,
+                            size_scaled = FALSE, rates = "head", subsample = 0,
                             name = "custom") {
   structure(
     list(
       name = name, loss = loss, output = output,
-      output_power = output_power, size_scaled = size_scaled,
+      output_power = output_power, size_scaled = size_scaled, rates = rates,
       subsample = subsample
     ),
     class = "deepbmc_training_method"
@@ -65,6 +67,8 @@ check_training_method <- function(method, arg = rlang::caller_arg(method),
     method$output_power <= 4 &&
     is.logical(method$size_scaled) && length(method$size_scaled) == 1 &&
     !is.na(method$size_scaled) &&
+    is.character(method$rates) && length(method$rates) == 1 &&
+    method$rates %in% c("head", "summary") &&
     is.numeric(method$subsample) && length(method$subsample) == 1 &&
     is.finite(method$subsample) && method$subsample >= 0 &&
     method$subsample <= 1
@@ -85,6 +89,7 @@ method_config <- function(config, method, models) {
     max_groups <- as.double(models$groups[[2]])
     c(max_groups * models$obs[[2]], max_groups)[seq_len(models$n_levels)]
   }
+  config$rates_from_summary <- method$size_scaled && method$rates == "summary"
   config
 }
 

@@ -91,18 +91,23 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
     h = &ws.head[i];
   }
   dense_forward(ws.logits, *h, params_, spec_.logits, Activation::linear, training);
+  if (spec_.separate_rates()) {
+    dense_forward(ws.rates, *elements, params_, spec_.rates, Activation::linear, training);
+  }
   head_output_forward(ws, logits);
 }
 
 // head_output_forward
-//   raw (1 x head_outputs) -> pre (n_models): pre_k = raw_k, plus
-//   sum_l size_factors[l] * raw[n_models (1 + l) + k] for a size-scaled head;
-//   logits (n_models) = pre, or lpop(pre) with the lpop output transform.
+//   raw (1 x head_outputs), rates g (n_models x n_levels, level-major: the
+//   head's outputs after the first n_models, or the summary's rate layer)
+//   -> pre (n_models): pre_k = raw_k + sum_l size_factors[l] g[n_models l + k]
+//   for a size-scaled head; logits (n_models) = pre, or lpop(pre).
 template <class T>
 void Network<T>::head_output_forward(Workspace<T>& ws, double* logits) const {
   const int k = spec_.config.n_models;
   const int n_levels = spec_.n_levels();
   const T* raw = ws.logits.val.data.data();
+  const T* rate = spec_.separate_rates() ? ws.rates.val.data.data() : raw + k;
   ws.size_factors.assign(spec_.size_scaled() ? n_levels : 0, 0.0);
   for (size_t l = 0; l < ws.size_factors.size(); ++l) {
     double present = 0.0;
@@ -113,7 +118,7 @@ void Network<T>::head_output_forward(Workspace<T>& ws, double* logits) const {
   for (int j = 0; j < k; ++j) {
     double pre = raw[j];
     for (size_t l = 0; l < ws.size_factors.size(); ++l) {
-      pre += ws.size_factors[l] * raw[k * (1 + l) + j];
+      pre += ws.size_factors[l] * rate[k * l + j];
     }
     ws.pre_transform[j] = pre;
     logits[j] = spec_.config.output == OutputTransform::lpop
@@ -123,20 +128,21 @@ void Network<T>::head_output_forward(Workspace<T>& ws, double* logits) const {
 }
 
 // head_output_backward
-//   dlogits (n_models) -> raw.grad (1 x head_outputs): dpre_k = dlogits_k *
-//   lpop'(pre_k) (or dlogits_k), raw.grad[k] = dpre_k,
-//   raw.grad[n_models (1 + l) + k] = size_factors[l] * dpre_k.
+//   dlogits (n_models) -> raw.grad (1 x head_outputs), rate grads: dpre_k =
+//   dlogits_k * lpop'(pre_k) (or dlogits_k), raw.grad[k] = dpre_k,
+//   dg[n_models l + k] = size_factors[l] * dpre_k.
 template <class T>
 void Network<T>::head_output_backward(Workspace<T>& ws, const double* dlogits) const {
   const int k = spec_.config.n_models;
   T* raw_grad = ws.logits.grad.data.data();
+  T* rate_grad = spec_.separate_rates() ? ws.rates.grad.data.data() : raw_grad + k;
   for (int j = 0; j < k; ++j) {
     const double dpre = spec_.config.output == OutputTransform::lpop
                             ? dlogits[j] * lpop_grad(ws.pre_transform[j], spec_.config.output_power)
                             : dlogits[j];
     raw_grad[j] = static_cast<T>(dpre);
     for (size_t l = 0; l < ws.size_factors.size(); ++l) {
-      raw_grad[k * (1 + l) + j] = static_cast<T>(ws.size_factors[l] * dpre);
+      rate_grad[k * l + j] = static_cast<T>(ws.size_factors[l] * dpre);
     }
   }
 }
@@ -158,6 +164,10 @@ void Network<T>::backward(const Dataset<T>& data, Workspace<T>& ws, const double
   const int summary_dim = spec_.config.summary_dim.back();
   ws.levels[n_levels - 1].summary.grad.mat().row(0) +=
       ws.head_input.grad.mat().leftCols(summary_dim);
+  if (spec_.separate_rates()) {
+    dense_backward(ws.levels[n_levels - 1].summary, ws.rates, params_, grads, spec_.rates,
+                   Activation::linear);
+  }
 
   for (int k = n_levels; k-- > 0;) {
     Node<T>& elements = k == 0 ? ws.input : ws.levels[k - 1].summary;

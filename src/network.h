@@ -20,6 +20,7 @@ struct Workspace {
   Node<T> head_input;                           // (1 x summary_dim + n_levels)
   std::vector<Node<T>> head;
   Node<T> logits;  // raw head output (1 x spec.head_outputs())
+  Node<T> rates;   // (1 x n_models * n_levels) with rates from the summary
   std::vector<double> size_factors;  // per level: n_l / size_reference[l] (size-scaled head)
   std::vector<double> pre_transform;  // (n_models) logits before the output transform
 };

@@ -86,6 +86,9 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
   spec.head = alloc.stack(spec.head_input_dim(), config.head_units, config.head_layers);
   spec.logits = alloc.dense(config.head_layers > 0 ? config.head_units : spec.head_input_dim(),
                             spec.head_outputs());
+  if (spec.separate_rates()) {
+    spec.rates = alloc.dense(config.summary_dim.back(), config.n_models * spec.n_levels());
+  }
   spec.n_params = alloc.next;
   return spec;
 }
@@ -104,6 +107,7 @@ std::vector<DenseSpec> NetworkSpec::all_dense() const {
   }
   append(all, head);
   all.push_back(logits);
+  if (separate_rates()) all.push_back(rates);
   return all;
 }
 

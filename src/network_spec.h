@@ -63,22 +63,29 @@ struct NetworkConfig {
   // at a fixed effect, so the rates g are intensive quantities the head can
   // learn on small data sets, where labels are informative.
   std::vector<double> size_reference;
+  // Where the rates g come from: extra outputs of the head's last layer
+  // (false), or a linear layer on the top summary alone (true), which does
+  // not see the sizes, so the rates stay intensive by construction.
+  bool rates_from_summary = false;
 };
 
 struct NetworkSpec {
   NetworkConfig config;
   std::vector<LevelSpec> levels;
   std::vector<DenseSpec> head;  // dense layers with the activation
-  DenseSpec logits;             // linear, to n_models
+  DenseSpec logits;             // linear, to head_outputs()
+  DenseSpec rates;              // linear, summary -> n_models * n_levels (separate_rates() only)
   size_t n_params = 0;
 
   int n_levels() const { return static_cast<int>(levels.size()); }
   // Head input: the top summary plus sqrt(mean set size) for every level.
   int head_input_dim() const { return config.summary_dim.back() + n_levels(); }
   bool size_scaled() const { return !config.size_reference.empty(); }
-  // Outputs of the final linear layer: c (n_models), then g per level if size scaled.
+  bool separate_rates() const { return size_scaled() && config.rates_from_summary; }
+  // Outputs of the final linear layer: c (n_models), then g (n_models per
+  // level) if size scaled with rates from the head.
   int head_outputs() const {
-    return config.n_models * (1 + (size_scaled() ? n_levels() : 0));
+    return config.n_models * (1 + (size_scaled() && !separate_rates() ? n_levels() : 0));
   }
   std::vector<DenseSpec> all_dense() const;
 };

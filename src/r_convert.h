@@ -59,6 +59,9 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
   if (config.containsElementNamed("size_reference") && !Rf_isNull(config["size_reference"])) {
     c.size_reference = Rcpp::as<std::vector<double>>(config["size_reference"]);
   }
+  if (config.containsElementNamed("rates_from_summary")) {
+    c.rates_from_summary = Rcpp::as<bool>(config["rates_from_summary"]);
+  }
   try {
     return build_network_spec(c);
   } catch (const std::invalid_argument& e) {

@@ -164,8 +164,11 @@ read_stack <- function(read, n_in, width, depth) {
   lapply(seq_len(depth), function(i) read(if (i == 1L) n_in else width, width))
 }
 
-# Forward pass of one data set (list of groups); returns the logits.
-ref_forward <- function(config, weights, dataset, n_features = config$input_dim) {
+# Forward pass of one data set (list of groups); returns the logits, or with
+# parts = TRUE a list of the logits and the top summary. `extra` weights
+# after the logits layer belong to other layers (a size-scaled head's rates).
+ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
+                        parts = FALSE, extra = 0L) {
   read <- weight_reader(weights)
   f <- ref_activation(config$activation)
   n_levels <- length(config$s1)
@@ -196,7 +199,7 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
   logits_layer <- read(if (config$head_layers > 0) config$head_units else head_in,
                        config$n_models)
   # every weight belongs to exactly one layer
-  stopifnot(environment(read)$pos == length(weights))
+  stopifnot(environment(read)$pos == length(weights) - extra)
 
   invariant <- function(x, m) {
     h <- ref_stack(x, m$inner, f)
@@ -219,5 +222,6 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
   sizes <- vapply(groups, nrow, 1L)
   h <- matrix(c(top, sqrt(mean(sizes)), sqrt(length(groups))), 1)
   h <- ref_stack(h, head, f)
-  as.vector(ref_dense(h, logits_layer, identity))
+  logits <- as.vector(ref_dense(h, logits_layer, identity))
+  if (parts) list(logits = logits, summary = as.vector(top)) else logits
 }

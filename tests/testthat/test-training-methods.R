@@ -4,7 +4,7 @@
 # across thread counts; subsampling's masks.
 
 method_net_config <- function(output = "linear", size_reference = NULL, n_models = 3L,
-                              output_power = 2) {
+                              output_power = 2, rates_from_summary = FALSE) {
   config <- core_config(
     input_dim = 2L, n_models = n_models, s1 = c(3L, 2L), s2 = c(2L, 3L),
     s3 = c(3L, 2L), summary_dim = c(2L, 3L), n_dense = 2L, n_equivariant = 1L,
@@ -13,6 +13,7 @@ method_net_config <- function(output = "linear", size_reference = NULL, n_models
   config$output <- output
   config$output_power <- output_power
   config$size_reference <- size_reference
+  config$rates_from_summary <- rates_from_summary
   config
 }
 
@@ -41,19 +42,31 @@ ref_lpop <- function(o, p) o + o * abs(o)^(p - 1)
 # n_models * (1 + n_levels) outputs (the layout is the same); then
 # logit_k = c_k + sum_l (present elements of level l / reference_l) g_{k,l},
 # then the output transform.
+# With rates from the summary, the rate layer (summary_dim x n_models *
+# n_levels, then its bias) follows the logits layer and reads the top summary.
 ref_method_logits <- function(config, w, dataset) {
   k <- config$n_models
   n_levels <- length(config$s1)
+  scaled <- !is.null(config$size_reference)
+  separate <- scaled && isTRUE(config$rates_from_summary)
   raw_config <- config
-  raw_config$n_models <- if (is.null(config$size_reference)) k else k * (1L + n_levels)
-  raw <- ref_forward(raw_config, w, dataset)
-  z <- raw[seq_len(k)]
-  if (!is.null(config$size_reference)) {
+  raw_config$n_models <- if (scaled && !separate) k * (1L + n_levels) else k
+  n_rate_weights <- if (separate) (config$summary_dim[n_levels] + 1L) * k * n_levels else 0L
+  raw <- ref_forward(raw_config, w, dataset, parts = TRUE, extra = n_rate_weights)
+  z <- raw$logits[seq_len(k)]
+  if (scaled) {
+    rates <- if (separate) {
+      read <- weight_reader(w[length(w) - n_rate_weights + seq_len(n_rate_weights)])
+      as.vector(ref_dense(matrix(raw$summary, 1),
+                          read(config$summary_dim[n_levels], k * n_levels), identity))
+    } else {
+      raw$logits[-seq_len(k)]
+    }
     groups <- lapply(dataset, as_group, n_features = config$input_dim)
     present_rows <- vapply(groups, function(g) sum(g$mask), numeric(1))
     present <- c(sum(present_rows), sum(present_rows > 0))
     for (l in seq_len(n_levels)) {
-      z <- z + present[l] / config$size_reference[l] * raw[k * l + seq_len(k)]
+      z <- z + present[l] / config$size_reference[l] * rates[k * (l - 1) + seq_len(k)]
     }
   }
   if (identical(config$output, "lpop")) z <- ref_lpop(z, config$output_power)
@@ -67,7 +80,10 @@ method_configs <- list(
   lpop = method_net_config("lpop"),
   lpop_power_1.5 = method_net_config("lpop", output_power = 1.5),
   size_scaled = method_net_config(size_reference = c(6, 3)),
-  both = method_net_config("lpop", size_reference = c(10, 2))
+  both = method_net_config("lpop", size_reference = c(10, 2)),
+  summary_rates = method_net_config(size_reference = c(6, 3), rates_from_summary = TRUE),
+  summary_rates_lpop = method_net_config("lpop", size_reference = c(6, 3),
+                                         rates_from_summary = TRUE)
 )
 
 test_that("method heads match an R reference (forward pass, double and float)", {
