@@ -25,7 +25,8 @@ training_method_presets <- function() {
 # output_power in [1, 4]; size_scaled: logits = c + sum over levels of
 # (present elements / training maximum) * rate, with the rates from the head
 # (rates = "head") or linear in the top summary (rates = "summary", blind to
-# the sizes); subsample: probability, per
+# the sizes), or the Laplace form c + sum_l (f_l g_l + log(f_l) a_l) with
+# nothing else seeing the sizes (rates = "laplace"); subsample: probability, per
 # data set and level, of training on a random subset of its groups and of
 # its observations.
 training_method <- function(loss = "log", output = "linear", output_power = 2,
@@ -68,7 +69,7 @@ check_training_method <- function(method, arg = rlang::caller_arg(method),
     is.logical(method$size_scaled) && length(method$size_scaled) == 1 &&
     !is.na(method$size_scaled) &&
     is.character(method$rates) && length(method$rates) == 1 &&
-    method$rates %in% c("head", "summary") &&
+    method$rates %in% c("head", "summary", "laplace") &&
     is.numeric(method$subsample) && length(method$subsample) == 1 &&
     is.finite(method$subsample) && method$subsample >= 0 &&
     method$subsample <= 1
@@ -89,7 +90,7 @@ method_config <- function(config, method, models) {
     max_groups <- as.double(models$groups[[2]])
     c(max_groups * models$obs[[2]], max_groups)[seq_len(models$n_levels)]
   }
-  config$rates_from_summary <- method$size_scaled && method$rates == "summary"
+  config$rates <- method$rates
   config
 }
 

@@ -48,7 +48,8 @@ methods <- list(
   size_subsample = tm(size_scaled = TRUE, subsample = 0.5),
   subsample = tm(subsample = 0.5),
   size_subsample_exp = tm(loss = "exponential", size_scaled = TRUE, subsample = 0.5),
-  summary_rates_subsample = tm(size_scaled = TRUE, rates = "summary", subsample = 0.5)
+  summary_rates_subsample = tm(size_scaled = TRUE, rates = "summary", subsample = 0.5),
+  laplace_subsample = tm(size_scaled = TRUE, rates = "laplace", subsample = 0.5)
 )
 
 describe_method <- function(method) {

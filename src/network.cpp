@@ -81,7 +81,9 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
       present += count > 0;
       total += count;
     }
-    h0(0, summary_dim + k) = static_cast<T>(present > 0 ? std::sqrt(total / present) : 0.0);
+    // The Laplace form keeps every size dependence explicit: its head sees 0.
+    h0(0, summary_dim + k) =
+        static_cast<T>(present > 0 && !spec_.laplace() ? std::sqrt(total / present) : 0.0);
   }
 
   ws.head.resize(spec_.head.size());
@@ -99,9 +101,11 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
 
 // head_output_forward
 //   raw (1 x head_outputs), rates g (n_models x n_levels, level-major: the
-//   head's outputs after the first n_models, or the summary's rate layer)
-//   -> pre (n_models): pre_k = raw_k + sum_l size_factors[l] g[n_models l + k]
-//   for a size-scaled head; logits (n_models) = pre, or lpop(pre).
+//   head's outputs after the first n_models, or the summary's rate layer,
+//   followed there by a of the same shape for the Laplace form)
+//   -> pre (n_models): pre_k = raw_k + sum_l f_l g[n_models l + k]
+//   (+ log(f_l) a[n_models l + k]) with f_l = size_factors[l];
+//   logits (n_models) = pre, or lpop(pre).
 template <class T>
 void Network<T>::head_output_forward(Workspace<T>& ws, double* logits) const {
   const int k = spec_.config.n_models;
@@ -112,13 +116,17 @@ void Network<T>::head_output_forward(Workspace<T>& ws, double* logits) const {
   for (size_t l = 0; l < ws.size_factors.size(); ++l) {
     double present = 0.0;
     for (int count : ws.counts[l]) present += count;
-    ws.size_factors[l] = present / spec_.config.size_reference[l];
+    // at least one present element per level (an all-missing data set is
+    // never predicted), so log(f) stays finite
+    ws.size_factors[l] = std::max(present, 1.0) / spec_.config.size_reference[l];
   }
+  const T* log_rate = rate + k * n_levels;
   ws.pre_transform.resize(k);
   for (int j = 0; j < k; ++j) {
     double pre = raw[j];
     for (size_t l = 0; l < ws.size_factors.size(); ++l) {
       pre += ws.size_factors[l] * rate[k * l + j];
+      if (spec_.laplace()) pre += std::log(ws.size_factors[l]) * log_rate[k * l + j];
     }
     ws.pre_transform[j] = pre;
     logits[j] = spec_.config.output == OutputTransform::lpop
@@ -130,11 +138,12 @@ void Network<T>::head_output_forward(Workspace<T>& ws, double* logits) const {
 // head_output_backward
 //   dlogits (n_models) -> raw.grad (1 x head_outputs), rate grads: dpre_k =
 //   dlogits_k * lpop'(pre_k) (or dlogits_k), raw.grad[k] = dpre_k,
-//   dg[n_models l + k] = size_factors[l] * dpre_k.
+//   dg[n_models l + k] = f_l dpre_k, da[n_models l + k] = log(f_l) dpre_k.
 template <class T>
 void Network<T>::head_output_backward(Workspace<T>& ws, const double* dlogits) const {
   const int k = spec_.config.n_models;
   T* raw_grad = ws.logits.grad.data.data();
+  const int n_levels = spec_.n_levels();
   T* rate_grad = spec_.separate_rates() ? ws.rates.grad.data.data() : raw_grad + k;
   for (int j = 0; j < k; ++j) {
     const double dpre = spec_.config.output == OutputTransform::lpop
@@ -143,6 +152,9 @@ void Network<T>::head_output_backward(Workspace<T>& ws, const double* dlogits) c
     raw_grad[j] = static_cast<T>(dpre);
     for (size_t l = 0; l < ws.size_factors.size(); ++l) {
       rate_grad[k * l + j] = static_cast<T>(ws.size_factors[l] * dpre);
+      if (spec_.laplace()) {
+        rate_grad[k * (n_levels + l) + j] = static_cast<T>(std::log(ws.size_factors[l]) * dpre);
+      }
     }
   }
 }

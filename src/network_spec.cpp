@@ -87,7 +87,7 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
   spec.logits = alloc.dense(config.head_layers > 0 ? config.head_units : spec.head_input_dim(),
                             spec.head_outputs());
   if (spec.separate_rates()) {
-    spec.rates = alloc.dense(config.summary_dim.back(), config.n_models * spec.n_levels());
+    spec.rates = alloc.dense(config.summary_dim.back(), spec.n_rates());
   }
   spec.n_params = alloc.next;
   return spec;

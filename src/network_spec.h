@@ -43,6 +43,7 @@ struct LevelSpec {
 // How the head's outputs become logits (see loss.h): as they are, or through
 // the leaky parity-odd power transform o + o |o|^(output_power - 1).
 enum class OutputTransform { linear = 0, lpop = 1 };
+enum class RateSource { head = 0, summary = 1, laplace = 2 };
 
 struct NetworkConfig {
   int input_dim = 1;
@@ -64,9 +65,13 @@ struct NetworkConfig {
   // learn on small data sets, where labels are informative.
   std::vector<double> size_reference;
   // Where the rates g come from: extra outputs of the head's last layer
-  // (false), or a linear layer on the top summary alone (true), which does
-  // not see the sizes, so the rates stay intensive by construction.
-  bool rates_from_summary = false;
+  // (head), or a linear layer on the top summary alone (summary), which does
+  // not see the sizes, so the rates stay intensive by construction. laplace:
+  // the form of a Laplace (BIC) expansion of each log evidence,
+  //   logit_k = c_k + sum_l (f_l g_{k,l} + log(f_l) a_{k,l}),  f_l = n_l / reference_l,
+  // with c from a head that does not see the sizes and g, a linear in the
+  // summary, so that all dependence on the sizes is in this explicit form.
+  RateSource rates = RateSource::head;
 };
 
 struct NetworkSpec {
@@ -74,14 +79,17 @@ struct NetworkSpec {
   std::vector<LevelSpec> levels;
   std::vector<DenseSpec> head;  // dense layers with the activation
   DenseSpec logits;             // linear, to head_outputs()
-  DenseSpec rates;              // linear, summary -> n_models * n_levels (separate_rates() only)
+  DenseSpec rates;              // linear, summary -> n_rates() (separate_rates() only)
   size_t n_params = 0;
 
   int n_levels() const { return static_cast<int>(levels.size()); }
   // Head input: the top summary plus sqrt(mean set size) for every level.
   int head_input_dim() const { return config.summary_dim.back() + n_levels(); }
   bool size_scaled() const { return !config.size_reference.empty(); }
-  bool separate_rates() const { return size_scaled() && config.rates_from_summary; }
+  bool separate_rates() const { return size_scaled() && config.rates != RateSource::head; }
+  bool laplace() const { return size_scaled() && config.rates == RateSource::laplace; }
+  // Rates per model and level: g, and for the Laplace form also a.
+  int n_rates() const { return config.n_models * n_levels() * (laplace() ? 2 : 1); }
   // Outputs of the final linear layer: c (n_models), then g (n_models per
   // level) if size scaled with rates from the head.
   int head_outputs() const {

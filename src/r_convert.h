@@ -59,8 +59,11 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
   if (config.containsElementNamed("size_reference") && !Rf_isNull(config["size_reference"])) {
     c.size_reference = Rcpp::as<std::vector<double>>(config["size_reference"]);
   }
-  if (config.containsElementNamed("rates_from_summary")) {
-    c.rates_from_summary = Rcpp::as<bool>(config["rates_from_summary"]);
+  if (config.containsElementNamed("rates") && !Rf_isNull(config["rates"])) {
+    const std::string rates = Rcpp::as<std::string>(config["rates"]);
+    if (rates == "summary") c.rates = RateSource::summary;
+    else if (rates == "laplace") c.rates = RateSource::laplace;
+    else if (rates != "head") Rcpp::stop("unknown rate source '%s'", rates);
   }
   try {
     return build_network_spec(c);

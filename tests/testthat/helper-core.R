@@ -166,9 +166,10 @@ read_stack <- function(read, n_in, width, depth) {
 
 # Forward pass of one data set (list of groups); returns the logits, or with
 # parts = TRUE a list of the logits and the top summary. `extra` weights
-# after the logits layer belong to other layers (a size-scaled head's rates).
+# after the logits layer belong to other layers (a size-scaled head's rates);
+# head_sizes = FALSE gives the head zeros for the sizes (the Laplace head).
 ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
-                        parts = FALSE, extra = 0L) {
+                        parts = FALSE, extra = 0L, head_sizes = TRUE) {
   read <- weight_reader(weights)
   f <- ref_activation(config$activation)
   n_levels <- length(config$s1)
@@ -220,7 +221,7 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
   summaries <- do.call(rbind, lapply(groups, deepset, level = levels[[1]]))
   top <- deepset(summaries, levels[[2]])
   sizes <- vapply(groups, nrow, 1L)
-  h <- matrix(c(top, sqrt(mean(sizes)), sqrt(length(groups))), 1)
+  h <- matrix(c(top, head_sizes * c(sqrt(mean(sizes)), sqrt(length(groups)))), 1)
   h <- ref_stack(h, head, f)
   logits <- as.vector(ref_dense(h, logits_layer, identity))
   if (parts) list(logits = logits, summary = as.vector(top)) else logits

@@ -4,7 +4,7 @@
 # across thread counts; subsampling's masks.
 
 method_net_config <- function(output = "linear", size_reference = NULL, n_models = 3L,
-                              output_power = 2, rates_from_summary = FALSE) {
+                              output_power = 2, rates = "head") {
   config <- core_config(
     input_dim = 2L, n_models = n_models, s1 = c(3L, 2L), s2 = c(2L, 3L),
     s3 = c(3L, 2L), summary_dim = c(2L, 3L), n_dense = 2L, n_equivariant = 1L,
@@ -13,7 +13,7 @@ method_net_config <- function(output = "linear", size_reference = NULL, n_models
   config$output <- output
   config$output_power <- output_power
   config$size_reference <- size_reference
-  config$rates_from_summary <- rates_from_summary
+  config$rates <- rates
   config
 }
 
@@ -42,23 +42,28 @@ ref_lpop <- function(o, p) o + o * abs(o)^(p - 1)
 # n_models * (1 + n_levels) outputs (the layout is the same); then
 # logit_k = c_k + sum_l (present elements of level l / reference_l) g_{k,l},
 # then the output transform.
-# With rates from the summary, the rate layer (summary_dim x n_models *
-# n_levels, then its bias) follows the logits layer and reads the top summary.
+# With rates from the summary, the rate layer (summary_dim x n_rates, then its
+# bias) follows the logits layer and reads the top summary; n_rates is
+# n_models * n_levels, twice that for the Laplace form (g, then a), whose head
+# sees zeros for the sizes.
 ref_method_logits <- function(config, w, dataset) {
   k <- config$n_models
   n_levels <- length(config$s1)
   scaled <- !is.null(config$size_reference)
-  separate <- scaled && isTRUE(config$rates_from_summary)
+  separate <- scaled && config$rates != "head"
+  laplace <- scaled && config$rates == "laplace"
   raw_config <- config
   raw_config$n_models <- if (scaled && !separate) k * (1L + n_levels) else k
-  n_rate_weights <- if (separate) (config$summary_dim[n_levels] + 1L) * k * n_levels else 0L
-  raw <- ref_forward(raw_config, w, dataset, parts = TRUE, extra = n_rate_weights)
+  n_rates <- k * n_levels * (1L + laplace)
+  n_rate_weights <- if (separate) (config$summary_dim[n_levels] + 1L) * n_rates else 0L
+  raw <- ref_forward(raw_config, w, dataset, parts = TRUE, extra = n_rate_weights,
+                     head_sizes = !laplace)
   z <- raw$logits[seq_len(k)]
   if (scaled) {
     rates <- if (separate) {
       read <- weight_reader(w[length(w) - n_rate_weights + seq_len(n_rate_weights)])
       as.vector(ref_dense(matrix(raw$summary, 1),
-                          read(config$summary_dim[n_levels], k * n_levels), identity))
+                          read(config$summary_dim[n_levels], n_rates), identity))
     } else {
       raw$logits[-seq_len(k)]
     }
@@ -66,7 +71,9 @@ ref_method_logits <- function(config, w, dataset) {
     present_rows <- vapply(groups, function(g) sum(g$mask), numeric(1))
     present <- c(sum(present_rows), sum(present_rows > 0))
     for (l in seq_len(n_levels)) {
-      z <- z + present[l] / config$size_reference[l] * rates[k * (l - 1) + seq_len(k)]
+      f <- present[l] / config$size_reference[l]
+      z <- z + f * rates[k * (l - 1) + seq_len(k)]
+      if (laplace) z <- z + log(f) * rates[k * (n_levels + l - 1) + seq_len(k)]
     }
   }
   if (identical(config$output, "lpop")) z <- ref_lpop(z, config$output_power)
@@ -81,9 +88,9 @@ method_configs <- list(
   lpop_power_1.5 = method_net_config("lpop", output_power = 1.5),
   size_scaled = method_net_config(size_reference = c(6, 3)),
   both = method_net_config("lpop", size_reference = c(10, 2)),
-  summary_rates = method_net_config(size_reference = c(6, 3), rates_from_summary = TRUE),
-  summary_rates_lpop = method_net_config("lpop", size_reference = c(6, 3),
-                                         rates_from_summary = TRUE)
+  summary_rates = method_net_config(size_reference = c(6, 3), rates = "summary"),
+  summary_rates_lpop = method_net_config("lpop", size_reference = c(6, 3), rates = "summary"),
+  laplace = method_net_config(size_reference = c(6, 3), rates = "laplace")
 )
 
 test_that("method heads match an R reference (forward pass, double and float)", {
@@ -178,6 +185,8 @@ test_that("invalid head settings are refused", {
                "output_power")
   expect_error(deepbmc:::cpp_network_size(method_net_config(output = "cubic")),
                "unknown output")
+  expect_error(deepbmc:::cpp_network_size(method_net_config(rates = "magic")),
+               "unknown rate source")
 })
 
 # --- training ---------------------------------------------------------------
