@@ -21,7 +21,8 @@ training_method_presets <- function() {
 }
 
 # A method from its parts (internal; the benchmarks combine parts freely).
-# loss: "log" or "exponential"; output: "linear" or "lpop" with exponent
+# loss: "log", "exponential" or "weighted_log" (the log loss weighted by
+# the network's own confidence, see loss.h); output: "linear" or "lpop" with exponent
 # output_power in [1, 4]; size_scaled: logits = c + sum over levels of
 # (present elements / training maximum) * rate, with the rates from the head
 # (rates = "head") or linear in the top summary (rates = "summary", blind to
@@ -60,7 +61,7 @@ check_training_method <- function(method, arg = rlang::caller_arg(method),
     )
   }
   ok <- is.character(method$loss) && length(method$loss) == 1 &&
-    method$loss %in% c("log", "exponential") &&
+    method$loss %in% c("log", "exponential", "weighted_log") &&
     is.character(method$output) && length(method$output) == 1 &&
     method$output %in% c("linear", "lpop") &&
     is.numeric(method$output_power) && length(method$output_power) == 1 &&

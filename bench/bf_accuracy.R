@@ -49,7 +49,10 @@ methods <- list(
   subsample = tm(subsample = 0.5),
   size_subsample_exp = tm(loss = "exponential", size_scaled = TRUE, subsample = 0.5),
   summary_rates_subsample = tm(size_scaled = TRUE, rates = "summary", subsample = 0.5),
-  laplace_subsample = tm(size_scaled = TRUE, rates = "laplace", subsample = 0.5)
+  laplace_subsample = tm(size_scaled = TRUE, rates = "laplace", subsample = 0.5),
+  weighted = tm(loss = "weighted_log"),
+  weighted_summary_subsample = tm(loss = "weighted_log", size_scaled = TRUE, rates = "summary",
+                                  subsample = 0.5)
 )
 
 describe_method <- function(method) {

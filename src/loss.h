@@ -65,14 +65,50 @@ inline double exponential_loss(const double* logits, int k, int y, double scale,
   return loss;
 }
 
-enum class LossKind { cross_entropy = 0, exponential = 1 };
+// confidence_weight: logits (k) -> w = 1 / (2 sqrt(p (1 - p))) with p the
+// largest softmax probability, capped at kWeightCap; for two models
+// w = cosh(d / 2) with d = z_1 - z_0. It depends on the data set only through
+// the network's output, never on the true model.
+constexpr double kWeightCap = 50.0;
+inline double confidence_weight(const double* logits, int k) {
+  const double lse = log_sum_exp(logits, k);
+  const double top = *std::max_element(logits, logits + k);
+  const double log_p = top - lse;                          // log of the largest PMP
+  const double log_rest = std::log(-std::expm1(log_p));    // log(1 - p), accurate near p = 1
+  const double w = 0.5 * std::exp(-0.5 * (log_p + log_rest));
+  return std::isfinite(w) ? std::min(w, kWeightCap) : kWeightCap;
+}
+
+// weighted_cross_entropy: logits (k), true class y -> w * cross_entropy, with
+// w = confidence_weight(logits) held constant (no gradient through w):
+// dlogits (k) = scale * w * (softmax(logits) - onehot(y)).
+// Because w does not depend on the true model, the expected gradient given a
+// data set, w (softmax(z) - p(M | x)), still vanishes exactly at the logits of
+// the posterior model probabilities: the minimiser is that of the log loss.
+// What changes is where the network spends its fit: the log loss's curvature
+// p (1 - p) ~ e^{-|d|} at a data set with log Bayes factor d becomes
+// ~ e^{-|d|/2} (up to the cap), like the exponential loss's, so confident data
+// sets (strong evidence) keep pulling on the weights.
+inline double weighted_cross_entropy(const double* logits, int k, int y, double scale,
+                                     double* dlogits) {
+  const double w = confidence_weight(logits, k);
+  return w * cross_entropy(logits, k, y, scale * w, dlogits);
+}
+
+enum class LossKind { cross_entropy = 0, exponential = 1, weighted_cross_entropy = 2 };
 
 // The loss `kind` of one data set and its gradient dlogits (k), scaled by
 // `scale` (1 / batch size).
 inline double loss_and_grad(LossKind kind, const double* logits, int k, int y, double scale,
                             double* dlogits) {
-  return kind == LossKind::exponential ? exponential_loss(logits, k, y, scale, dlogits)
-                                       : cross_entropy(logits, k, y, scale, dlogits);
+  switch (kind) {
+    case LossKind::exponential:
+      return exponential_loss(logits, k, y, scale, dlogits);
+    case LossKind::weighted_cross_entropy:
+      return weighted_cross_entropy(logits, k, y, scale, dlogits);
+    default:
+      return cross_entropy(logits, k, y, scale, dlogits);
+  }
 }
 
 // lpop_forward: the leaky parity-odd power transform of Evidence Networks,

@@ -122,8 +122,8 @@ static Rcpp::List loss_grad(const NetworkSpec& spec, const Rcpp::NumericVector& 
       Rcpp::Named("logits") = logit_out);
 }
 
-// Mean loss over the data sets ("log": cross-entropy, "exponential": see
-// loss.h), its gradient with respect to the weights and to the observed values
+// Mean loss over the data sets ("log": cross-entropy, "exponential",
+// "weighted_log": see loss.h), its gradient with respect to the weights and to the observed values
 // (row-major, data set after data set).
 // [[Rcpp::export]]
 Rcpp::List cpp_loss_grad(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data,
@@ -131,8 +131,10 @@ Rcpp::List cpp_loss_grad(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::L
                          std::string loss = "log") {
   const NetworkSpec spec = r_network_spec(config);
   if (static_cast<size_t>(weights.size()) != spec.n_params) Rcpp::stop("internal: wrong number of weights");
-  if (loss != "log" && loss != "exponential") Rcpp::stop("internal: unknown loss '%s'", loss);
-  const LossKind kind = loss == "exponential" ? LossKind::exponential : LossKind::cross_entropy;
+  LossKind kind = LossKind::cross_entropy;
+  if (loss == "exponential") kind = LossKind::exponential;
+  else if (loss == "weighted_log") kind = LossKind::weighted_cross_entropy;
+  else if (loss != "log") Rcpp::stop("internal: unknown loss '%s'", loss);
   return double_precision ? loss_grad<double>(spec, weights, data, labels, kind)
                           : loss_grad<float>(spec, weights, data, labels, kind);
 }

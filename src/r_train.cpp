@@ -29,7 +29,7 @@ TrainingSession* session_of(SEXP session) {
 
 }  // namespace
 
-// list(loss = "log" | "exponential", subsample = probability); NULL or
+// list(loss = "log" | "exponential" | "weighted_log", subsample = probability); NULL or
 // missing elements: the defaults (log loss, no subsampling).
 TrainingMethod r_training_method(SEXP method) {
   TrainingMethod out;
@@ -38,6 +38,7 @@ TrainingMethod r_training_method(SEXP method) {
   if (m.containsElementNamed("loss")) {
     const std::string loss = Rcpp::as<std::string>(m["loss"]);
     if (loss == "exponential") out.loss = LossKind::exponential;
+    else if (loss == "weighted_log") out.loss = LossKind::weighted_cross_entropy;
     else if (loss != "log") Rcpp::stop("internal: unknown loss '%s'", loss);
   }
   if (m.containsElementNamed("subsample")) {

@@ -154,6 +154,41 @@ test_that("the exponential loss is minimal at the log Bayes factor and capped fa
   expect_lt(max(abs((1 - p1) * g0$grad + p1 * g1$grad)), 1e-12 * max(abs(g0$grad)))
 })
 
+test_that("the confidence-weighted log loss is w times the log loss, w from the logits", {
+  # w = 1 / (2 sqrt(p (1 - p))) with p the largest PMP, capped at 50, held
+  # constant: loss and gradient are w times those of the log loss, data set
+  # by data set (cosh(d / 2) for two models).
+  ref_weight <- function(z) {
+    p <- max(exp(z - max(z)) / sum(exp(z - max(z))))
+    min(1 / (2 * sqrt(p * (1 - p))), 50)
+  }
+  datasets <- method_datasets(111)
+  weights_seen <- numeric(0)
+  for (config in list(method_net_config(n_models = 2L), method_configs$summary_rates)) {
+    for (scale in c(1, 2.7, 3)) {
+      # larger weights give larger logits; at 3 the cap applies
+      w <- method_weights(config, 112) * scale
+      for (b in seq_along(datasets)) {
+        data <- pack_batch(datasets[b], n_features = 2L)
+        ce <- deepbmc:::cpp_loss_grad(config, w, data, 1L, loss = "log")
+        weighted <- deepbmc:::cpp_loss_grad(config, w, data, 1L, loss = "weighted_log")
+        weight <- ref_weight(ce$logits[1, ])
+        weights_seen <- c(weights_seen, weight)
+        expect_equal(weighted$loss, weight * ce$loss, tolerance = 1e-12)
+        expect_equal(weighted$grad, weight * ce$grad, tolerance = 1e-12)
+        if (config$n_models == 2L) {
+          d <- diff(ce$logits[1, ])
+          expect_equal(weight, min(cosh(d / 2), 50), tolerance = 1e-12)
+        }
+      }
+    }
+  }
+  # the cases cover weights near 1, in between and at the cap
+  expect_lt(min(weights_seen), 2)
+  expect_true(any(weights_seen > 2 & weights_seen < 50))
+  expect_true(any(weights_seen == 50))
+})
+
 test_that("size-scaled logits are affine in the size factors", {
   # logit = c + sum_l (n_l / reference_l) g_l: halving every reference adds
   # the size part once more, so z(r) - z(2r) = 2 (z(2r) - z(4r)) with the same
