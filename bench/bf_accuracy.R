@@ -192,4 +192,8 @@ if (identical(args, "--report")) {
     result <- run_method(name)
     writeLines(format_result(result))
   }
+  # Stop inside this expression: R reads a script as it goes, and a child
+  # process that exits can move the shared file offset (seen as a parse error
+  # after the last line).
+  quit(save = "no")
 }
