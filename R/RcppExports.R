@@ -53,7 +53,7 @@ cpp_validate <- function(config, weights, models, n, seed, threads) {
     .Call(`_deepbmc_cpp_validate`, config, weights, models, n, seed, threads)
 }
 
-cpp_subsample_check <- function(models, model, seed, step, index, prob) {
-    .Call(`_deepbmc_cpp_subsample_check`, models, model, seed, step, index, prob)
+cpp_subsample_check <- function(models, model, seed, step, index, prob, log_sizes = FALSE) {
+    .Call(`_deepbmc_cpp_subsample_check`, models, model, seed, step, index, prob, log_sizes)
 }
 

@@ -22,22 +22,24 @@ training_method_presets <- function() {
 
 # A method from its parts (internal; the benchmarks combine parts freely).
 # loss: "log", "exponential" or "weighted_log" (the log loss weighted by
-# the network's own confidence, see loss.h); output: "linear" or "lpop" with exponent
+# the network's own confidence, see loss.h, its weight capped at weight_cap);
+# output: "linear" or "lpop" with exponent
 # output_power in [1, 4]; size_scaled: logits = c + sum over levels of
 # (present elements / training maximum) * rate, with the rates from the head
 # (rates = "head") or linear in the top summary (rates = "summary", blind to
 # the sizes), or the Laplace form c + sum_l (f_l g_l + log(f_l) a_l) with
 # nothing else seeing the sizes (rates = "laplace"); subsample: probability, per
 # data set and level, of training on a random subset of its groups and of
-# its observations.
+# its observations, of uniform sizes or (log_sizes) log-uniform ones.
 training_method <- function(loss = "log", output = "linear", output_power = 2,
                             size_scaled = FALSE, rates = "head", subsample = 0,
+                            weight_cap = 50, log_sizes = FALSE,
                             name = "custom") {
   structure(
     list(
       name = name, loss = loss, output = output,
       output_power = output_power, size_scaled = size_scaled, rates = rates,
-      subsample = subsample
+      subsample = subsample, weight_cap = weight_cap, log_sizes = log_sizes
     ),
     class = "deepbmc_training_method"
   )
@@ -73,7 +75,9 @@ check_training_method <- function(method, arg = rlang::caller_arg(method),
     method$rates %in% c("head", "summary", "laplace") &&
     is.numeric(method$subsample) && length(method$subsample) == 1 &&
     is.finite(method$subsample) && method$subsample >= 0 &&
-    method$subsample <= 1
+    method$subsample <= 1 &&
+    is.numeric(method$weight_cap %||% 50) && length(method$weight_cap %||% 50) == 1 &&
+    is.finite(method$weight_cap %||% 50) && (method$weight_cap %||% 50) >= 1
   if (!ok) {
     abort_deepbmc("{.arg {arg}} is not a valid training method.", "value",
                   call = call)
@@ -101,5 +105,7 @@ method_trainer_spec <- function(method) {
   if (is.null(method)) {
     return(NULL)
   }
-  list(loss = method$loss, subsample = as.double(method$subsample))
+  list(loss = method$loss, subsample = as.double(method$subsample),
+       weight_cap = as.double(method$weight_cap %||% 50),
+       log_sizes = isTRUE(method$log_sizes))
 }

@@ -38,6 +38,7 @@ fit_dir <- Sys.getenv("BF_FIT_DIR", "/tmp/bf14_fits")
 dir.create(results_dir, showWarnings = FALSE, recursive = TRUE)
 dir.create(fit_dir, showWarnings = FALSE, recursive = TRUE)
 tm <- deepbmc:::training_method
+`%||%` <- function(x, y) if (is.null(x)) y else x
 
 # The methods compared (names are file names).
 methods <- list(
@@ -52,7 +53,10 @@ methods <- list(
   laplace_subsample = tm(size_scaled = TRUE, rates = "laplace", subsample = 0.5),
   weighted = tm(loss = "weighted_log"),
   weighted_summary_subsample = tm(loss = "weighted_log", size_scaled = TRUE, rates = "summary",
-                                  subsample = 0.5)
+                                  subsample = 0.5),
+  weighted10_summary_subsample = tm(loss = "weighted_log", size_scaled = TRUE,
+                                    rates = "summary", subsample = 0.5, weight_cap = 10),
+  summary_logsub = tm(size_scaled = TRUE, rates = "summary", subsample = 0.7, log_sizes = TRUE)
 )
 
 describe_method <- function(method) {
@@ -61,7 +65,9 @@ describe_method <- function(method) {
     "loss ", m$loss, ", output ", m$output,
     if (m$output == "lpop") paste0(" (power ", m$output_power, ")"),
     if (m$size_scaled) paste0(", size-scaled head (rates from the ", m$rates, ")"),
-    if (m$subsample > 0) paste0(", subsample ", m$subsample)
+    if (m$loss == "weighted_log") paste0(" (weight cap ", m$weight_cap %||% 50, ")"),
+    if (m$subsample > 0) paste0(", subsample ", m$subsample,
+                                if (isTRUE(m$log_sizes)) " (log-uniform sizes)")
   )
 }
 

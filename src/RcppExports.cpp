@@ -205,8 +205,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_subsample_check
-Rcpp::List cpp_subsample_check(Rcpp::List models, int model, double seed, double step, int index, double prob);
-RcppExport SEXP _deepbmc_cpp_subsample_check(SEXP modelsSEXP, SEXP modelSEXP, SEXP seedSEXP, SEXP stepSEXP, SEXP indexSEXP, SEXP probSEXP) {
+Rcpp::List cpp_subsample_check(Rcpp::List models, int model, double seed, double step, int index, double prob, bool log_sizes);
+RcppExport SEXP _deepbmc_cpp_subsample_check(SEXP modelsSEXP, SEXP modelSEXP, SEXP seedSEXP, SEXP stepSEXP, SEXP indexSEXP, SEXP probSEXP, SEXP log_sizesSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -216,7 +216,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type step(stepSEXP);
     Rcpp::traits::input_parameter< int >::type index(indexSEXP);
     Rcpp::traits::input_parameter< double >::type prob(probSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_subsample_check(models, model, seed, step, index, prob));
+    Rcpp::traits::input_parameter< bool >::type log_sizes(log_sizesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_subsample_check(models, model, seed, step, index, prob, log_sizes));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -235,7 +236,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_trainer_run", (DL_FUNC) &_deepbmc_cpp_trainer_run, 6},
     {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 11},
     {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},
-    {"_deepbmc_cpp_subsample_check", (DL_FUNC) &_deepbmc_cpp_subsample_check, 6},
+    {"_deepbmc_cpp_subsample_check", (DL_FUNC) &_deepbmc_cpp_subsample_check, 7},
     {NULL, NULL, 0}
 };
 

@@ -66,17 +66,17 @@ inline double exponential_loss(const double* logits, int k, int y, double scale,
 }
 
 // confidence_weight: logits (k) -> w = 1 / (2 sqrt(p (1 - p))) with p the
-// largest softmax probability, capped at kWeightCap; for two models
+// largest softmax probability, capped at `cap`; for two models
 // w = cosh(d / 2) with d = z_1 - z_0. It depends on the data set only through
 // the network's output, never on the true model.
 constexpr double kWeightCap = 50.0;
-inline double confidence_weight(const double* logits, int k) {
+inline double confidence_weight(const double* logits, int k, double cap = kWeightCap) {
   const double lse = log_sum_exp(logits, k);
   const double top = *std::max_element(logits, logits + k);
   const double log_p = top - lse;                          // log of the largest PMP
   const double log_rest = std::log(-std::expm1(log_p));    // log(1 - p), accurate near p = 1
   const double w = 0.5 * std::exp(-0.5 * (log_p + log_rest));
-  return std::isfinite(w) ? std::min(w, kWeightCap) : kWeightCap;
+  return std::isfinite(w) ? std::min(w, cap) : cap;
 }
 
 // weighted_cross_entropy: logits (k), true class y -> w * cross_entropy, with
@@ -90,22 +90,22 @@ inline double confidence_weight(const double* logits, int k) {
 // ~ e^{-|d|/2} (up to the cap), like the exponential loss's, so confident data
 // sets (strong evidence) keep pulling on the weights.
 inline double weighted_cross_entropy(const double* logits, int k, int y, double scale,
-                                     double* dlogits) {
-  const double w = confidence_weight(logits, k);
+                                     double* dlogits, double cap = kWeightCap) {
+  const double w = confidence_weight(logits, k, cap);
   return w * cross_entropy(logits, k, y, scale * w, dlogits);
 }
 
 enum class LossKind { cross_entropy = 0, exponential = 1, weighted_cross_entropy = 2 };
 
 // The loss `kind` of one data set and its gradient dlogits (k), scaled by
-// `scale` (1 / batch size).
+// `scale` (1 / batch size); weight_cap caps the weighted log loss's weight.
 inline double loss_and_grad(LossKind kind, const double* logits, int k, int y, double scale,
-                            double* dlogits) {
+                            double* dlogits, double weight_cap = kWeightCap) {
   switch (kind) {
     case LossKind::exponential:
       return exponential_loss(logits, k, y, scale, dlogits);
     case LossKind::weighted_cross_entropy:
-      return weighted_cross_entropy(logits, k, y, scale, dlogits);
+      return weighted_cross_entropy(logits, k, y, scale, dlogits, weight_cap);
     default:
       return cross_entropy(logits, k, y, scale, dlogits);
   }

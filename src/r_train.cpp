@@ -29,7 +29,8 @@ TrainingSession* session_of(SEXP session) {
 
 }  // namespace
 
-// list(loss = "log" | "exponential" | "weighted_log", subsample = probability); NULL or
+// list(loss = "log" | "exponential" | "weighted_log", subsample = probability,
+// weight_cap = number >= 1, log_sizes = flag); NULL or
 // missing elements: the defaults (log loss, no subsampling).
 TrainingMethod r_training_method(SEXP method) {
   TrainingMethod out;
@@ -41,6 +42,13 @@ TrainingMethod r_training_method(SEXP method) {
     else if (loss == "weighted_log") out.loss = LossKind::weighted_cross_entropy;
     else if (loss != "log") Rcpp::stop("internal: unknown loss '%s'", loss);
   }
+  if (m.containsElementNamed("weight_cap")) {
+    out.weight_cap = Rcpp::as<double>(m["weight_cap"]);
+    if (!(out.weight_cap >= 1.0) || !std::isfinite(out.weight_cap)) {
+      Rcpp::stop("internal: weight_cap must be at least 1");
+    }
+  }
+  if (m.containsElementNamed("log_sizes")) out.log_sizes = Rcpp::as<bool>(m["log_sizes"]);
   if (m.containsElementNamed("subsample")) {
     out.subsample = Rcpp::as<double>(m["subsample"]);
     if (!(out.subsample >= 0.0 && out.subsample <= 1.0)) {
@@ -160,7 +168,7 @@ Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::Li
 // group offsets, for the tests of subsample_dataset.
 // [[Rcpp::export]]
 Rcpp::List cpp_subsample_check(Rcpp::List models, int model, double seed, double step,
-                               int index, double prob) {
+                               int index, double prob, bool log_sizes = false) {
   const std::unique_ptr<ModelSet> model_set = r_model_set(models);
   if (model < 1 || model > model_set->n_models() || index < 0 || !(step >= 0) ||
       !(prob >= 0 && prob <= 1)) {
@@ -170,7 +178,7 @@ Rcpp::List cpp_subsample_check(Rcpp::List models, int model, double seed, double
   Rng rng(stream_key(r_seed(seed), StreamPurpose::train, static_cast<uint64_t>(step), index));
   model_set->simulate(model - 1, rng, data);
   Rng sub(stream_key(r_seed(seed), StreamPurpose::subsample, static_cast<uint64_t>(step), index));
-  subsample_dataset(data, prob, sub);
+  subsample_dataset(data, prob, sub, log_sizes);
   return Rcpp::List::create(
       Rcpp::Named("x") = Rcpp::NumericVector(data.x.begin(), data.x.end()),
       Rcpp::Named("mask") = Rcpp::LogicalVector(data.mask.begin(), data.mask.end()),

@@ -44,7 +44,7 @@ void keep_random(std::vector<int>& present, int keep, Rng& rng, const Drop& drop
 
 }  // namespace
 
-void subsample_dataset(Dataset<float>& d, double prob, Rng& rng) {
+void subsample_dataset(Dataset<float>& d, double prob, Rng& rng, bool log_sizes) {
   if (!(prob > 0.0)) return;
   const int n_levels = d.levels();
   std::vector<int> present;
@@ -69,7 +69,11 @@ void subsample_dataset(Dataset<float>& d, double prob, Rng& rng) {
       }
     }
     if (!present.empty()) {
-      const int keep = rng.uniform_int(1, static_cast<int>(present.size()));
+      const int n = static_cast<int>(present.size());
+      const int keep =
+          log_sizes ? std::min(n, std::max(1, static_cast<int>(std::lround(
+                                                  std::exp(rng.uniform() * std::log(n + 0.5))))))
+                    : rng.uniform_int(1, n);
       keep_random(present, keep, rng, [&](int e) {
         int begin, end;
         rows_of(e, &begin, &end);
@@ -79,8 +83,11 @@ void subsample_dataset(Dataset<float>& d, double prob, Rng& rng) {
   }
   // Observations within groups (data with groups only).
   if (n_levels >= 2 && rng.uniform() < prob) {
-    const double share = 1.0 - rng.uniform();  // (0, 1]
     const int n_groups = static_cast<int>(d.offsets[0].size()) - 1;
+    int largest = 1;
+    for (int g = 0; g < n_groups; ++g) largest = std::max(largest, d.offsets[0][g + 1] - d.offsets[0][g]);
+    const double share = log_sizes ? std::exp(-rng.uniform() * std::log(largest + 0.5))
+                                   : 1.0 - rng.uniform();  // (0, 1]
     for (int g = 0; g < n_groups; ++g) {
       present.clear();
       for (int r = d.offsets[0][g]; r < d.offsets[0][g + 1]; ++r) {
@@ -136,7 +143,7 @@ struct Trainer::Impl {
         models.simulate(model, rng, batch[b]);
         if (method.subsample > 0.0) {
           Rng sub(stream_key(seed, StreamPurpose::subsample, static_cast<uint64_t>(step_index), b));
-          subsample_dataset(batch[b], method.subsample, sub);
+          subsample_dataset(batch[b], method.subsample, sub, method.log_sizes);
         }
         double* z = &logits[static_cast<size_t>(b) * k];
         double* dz = &dlogits[static_cast<size_t>(b) * k];
@@ -145,7 +152,7 @@ struct Trainer::Impl {
         // histories of different methods compare.
         losses[b] = cross_entropy(z, k, model, 1.0 / batch_size, dz);
         if (method.loss != LossKind::cross_entropy) {
-          loss_and_grad(method.loss, z, k, model, 1.0 / batch_size, dz);
+          loss_and_grad(method.loss, z, k, model, 1.0 / batch_size, dz, method.weight_cap);
         }
         correct[b] = argmax(z, k) == model;
         net.backward(batch[b], ws, dz, slot);

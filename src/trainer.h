@@ -21,6 +21,8 @@ namespace deepbmc {
 struct TrainingMethod {
   LossKind loss = LossKind::cross_entropy;
   double subsample = 0.0;  // probability, per data set and per level, of subsampling
+  double weight_cap = kWeightCap;  // of the weighted log loss
+  bool log_sizes = false;  // subsampled sizes log-uniform rather than uniform
 };
 
 // Masks part of a data set so that training also sees the prior predictive of
@@ -29,8 +31,11 @@ struct TrainingMethod {
 // design. With probability `prob` it keeps a uniform number 1..G of the G
 // present top-level elements (groups of a two-level data set); independently
 // with probability `prob`, in every group a share f ~ U(0, 1] (one f per data
-// set) of its present rows, at least one. Masked rows are never unmasked.
-void subsample_dataset(Dataset<float>& data, double prob, Rng& rng);
+// set) of its present rows, at least one. With log_sizes, the number of groups
+// kept is exp(U(0, log G)) rounded, and f = exp(U(log(1 / n), 0)) with n the
+// largest group, so small designs are drawn more often. Masked rows are never
+// unmasked.
+void subsample_dataset(Dataset<float>& data, double prob, Rng& rng, bool log_sizes = false);
 
 struct StepStats {
   double loss = 0.0;      // mean cross-entropy (log loss) over the batch, whatever the training loss

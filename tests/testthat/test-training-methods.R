@@ -286,6 +286,22 @@ test_that("subsampling masks whole groups and observations, never values", {
   expect_setequal(unique(kept_groups), 1:20)
   expect_lt(abs(mean(kept_groups) - 10.5), 4 * sqrt((20^2 - 1) / 12 / 400))
   expect_setequal(unique(shares), 1:10)
+  # log-uniform sizes: the number of groups kept, and the rows kept per group,
+  # have log-uniform distributions (their logs are uniform, mean log(n) / 2)
+  log_groups <- numeric(0)
+  log_rows <- numeric(0)
+  for (index in 0:399) {
+    sub <- deepbmc:::cpp_subsample_check(models, 2L, 7, 3, index, 1, log_sizes = TRUE)
+    per_group <- tapply(sub$mask, rep(1:20, each = 10), sum)
+    kept <- per_group[per_group > 0]
+    expect_length(unique(kept), 1)
+    log_groups <- c(log_groups, log(length(kept)))
+    log_rows <- c(log_rows, log(kept[[1]]))
+  }
+  expect_setequal(unique(round(exp(log_groups))), 1:20)
+  expect_lt(abs(mean(log_groups) - log(20.5) / 2), 4 * log(20.5) / sqrt(12 * 400))
+  expect_lt(mean(log_rows), 0.5 * log(10.5) + 0.4) # ceiling() lifts it a little
+  expect_gt(mean(exp(log_rows) <= 3), 0.4)
   # with probability 1/2 each, about a quarter of the data sets stay whole
   whole <- vapply(0:399, function(index) {
     all(deepbmc:::cpp_subsample_check(models, 1L, 9, 0, index, 0.5)$mask)
