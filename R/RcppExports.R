@@ -37,6 +37,10 @@ cpp_simulate <- function(models, n, seed, threads) {
     .Call(`_deepbmc_cpp_simulate`, models, n, seed, threads)
 }
 
+cpp_check_model_set <- function(config, models) {
+    .Call(`_deepbmc_cpp_check_model_set`, config, models)
+}
+
 cpp_trainer_new <- function(config, models, batch_size, seed, threads) {
     .Call(`_deepbmc_cpp_trainer_new`, config, models, batch_size, seed, threads)
 }
@@ -51,5 +55,9 @@ cpp_train <- function(config, weights, optimizer, models, steps, total_steps, ba
 
 cpp_validate <- function(config, weights, models, n, seed, threads) {
     .Call(`_deepbmc_cpp_validate`, config, weights, models, n, seed, threads)
+}
+
+cpp_deliver_interrupt <- function() {
+    invisible(.Call(`_deepbmc_cpp_deliver_interrupt`))
 }
 

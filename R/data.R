@@ -470,31 +470,38 @@ dataset_sizes <- function(datasets) {
 # Back from a packed batch to the user-facing forms: a matrix (groups in rows)
 # when all groups of a data set have the same size, otherwise a list of
 # numeric vectors; with several features per observation each group is a
-# matrix with one row per observation.
+# matrix with one row per observation. Linear in the size of the batch: no
+# factor() or sorting, and no per-group work for matrices.
 unpack_batch <- function(batch) {
   n_features <- batch$n_features
   values <- batch$values
   if (!is.null(batch$mask) && !all(batch$mask)) {
     values[rep(!batch$mask, each = n_features)] <- NA_real_
   }
-  group_sizes <- diff(batch$group_offsets)
-  groups_per_set <- diff(batch$dataset_offsets)
-  row_group <- rep.int(seq_along(group_sizes), group_sizes)
-  value_group <- rep(row_group, each = n_features)
-  groups <- split(values, factor(value_group, levels = seq_along(group_sizes)))
-  names(groups) <- NULL
-  if (n_features > 1) {
-    groups <- lapply(groups, matrix, ncol = n_features, byrow = TRUE)
-  }
-  set_index <- rep.int(seq_along(groups_per_set), groups_per_set)
-  sets <- split(groups, factor(set_index, levels = seq_along(groups_per_set)))
-  names(sets) <- NULL
-  lapply(sets, function(set) {
-    sizes <- lengths(set)
-    if (n_features == 1 && length(unique(sizes)) == 1) {
-      matrix(unlist(set, use.names = FALSE), nrow = length(set), byrow = TRUE)
+  group_offsets <- batch$group_offsets
+  dataset_offsets <- batch$dataset_offsets
+  group_sizes <- diff(group_offsets)
+  lapply(seq_len(length(dataset_offsets) - 1L), function(b) {
+    groups <- (dataset_offsets[[b]] + 1L):dataset_offsets[[b + 1L]]
+    sizes <- group_sizes[groups]
+    rows <- (group_offsets[[groups[[1]]]] + 1L):group_offsets[[
+      groups[[length(groups)]] + 1L]]
+    set_values <- if (n_features == 1) {
+      values[rows]
     } else {
-      set
+      values[(rows[[1]] - 1L) * n_features + seq_len(length(rows) * n_features)]
     }
+    if (n_features == 1 && all(sizes == sizes[[1]])) {
+      return(matrix(set_values, nrow = length(sizes), byrow = TRUE))
+    }
+    group <- rep.int(seq_along(sizes), sizes * n_features)
+    # A factor from its codes directly: factor() would sort as strings.
+    split_by <- structure(group, levels = as.character(seq_along(sizes)),
+                          class = "factor")
+    set <- unname(split(set_values, split_by))
+    if (n_features > 1) {
+      set <- lapply(set, matrix, ncol = n_features, byrow = TRUE)
+    }
+    set
   })
 }

@@ -118,6 +118,7 @@ formula_features <- function(models, data, arg, call) {
       call = call
     )
   }
+  check_covariate_types(models, data, arg, call)
   keep <- !is.na(response)
   if (!any(keep)) {
     abort_deepbmc("{.arg {arg}} has no observed response.", "data",
@@ -139,6 +140,22 @@ formula_features <- function(models, data, arg, call) {
   covariates <- input_columns(models, frames)
   scaling <- models$scaling
   standardized <- standardize_inputs(covariates, scaling)
+  share <- as.double(data[[template$response]]) / frames[[1]]$trials
+  standardized_response <- (share - scaling$response_center) /
+    scaling$response_scale
+  if (isTRUE(any(abs(standardized_response) > max_float)) ||
+        isTRUE(any(abs(standardized) > max_float))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} holds values the network cannot represent.",
+        x = "Standardised with the template's mean and SD, some responses or
+             covariates are beyond about {format(max_float, digits = 3)},
+             the largest single-precision number."
+      ),
+      "data",
+      call = call
+    )
+  }
   features <- cpp_formula_features(
     scaling[c("response_center", "response_scale")],
     as.double(data[[template$response]]), frames[[1]]$trials,
@@ -149,6 +166,36 @@ formula_features <- function(models, data, arg, call) {
     # order_rows sorts by factor level, so the counts follow the rows.
     sizes = tabulate(as.integer(factor(group)))
   )
+}
+
+# Covariates of new data must be of the kind the template's were: numbers
+# where the template had numbers, categories (factor, character, logical)
+# where it had categories. model.frame() would otherwise build other model
+# matrix columns, or fail deep inside.
+check_covariate_types <- function(models, data, arg, call) {
+  template <- models$models[[1]]$data
+  variables <- unique(unlist(lapply(models$models, function(model) {
+    c(all.vars(model$fixed), all.vars(model$random))
+  })))
+  for (column in variables) {
+    expected <- is.numeric(template[[column]])
+    values <- data[[column]]
+    if (is.numeric(values) != expected ||
+          (!expected && !(is.factor(values) || is.character(values) ||
+                            is.logical(values)))) {
+      abort_deepbmc(
+        c(
+          "The covariate {.field {column}} of {.arg {arg}} must be
+           {if (expected) 'numeric' else 'categorical (a factor or
+           strings)'}, as in the models' data.",
+          x = "It is {describe_value(values)}."
+        ),
+        "data",
+        call = call
+      )
+    }
+  }
+  invisible(TRUE)
 }
 
 # Simulated data sets of a model set in the form users pass to post_prob():

@@ -24,7 +24,15 @@
 #' not change the training itself. See [training_history()].
 #'
 #' Press Ctrl-C (Esc in RStudio) to stop early: the steps done so far are kept
-#' and returned with a warning of class `"deepbmc_interrupted_warning"`.
+#' and returned with a warning of class `"deepbmc_interrupted_warning"`. Only
+#' the chunk of steps in flight (about a quarter second) is lost; further
+#' interrupts while the partial fit is put together are deferred until it is.
+#'
+#' Training that diverges (a mean batch loss above 1000, or a loss,
+#' gradient or weight that is no longer finite, typically from too large a
+#' `learning_rate`) stops at once and
+#' returns the network as it was before the step that diverged, with a
+#' warning of class `"deepbmc_diverged_warning"`.
 #'
 #' @param models A model set, e.g. from [normal_nested_models()].
 #' @param network An architecture from [hierarchical_network()]; `NULL` uses
@@ -34,7 +42,7 @@
 #'   variable sizes.
 #' @param batch_size Data sets simulated per step, spread evenly over the
 #'   models.
-#' @param learning_rate Initial learning rate of Adam.
+#' @param learning_rate Initial learning rate of Adam, positive and below 1.
 #' @param holdout Number of held-out data sets (at most 100,000) on which the
 #'   loss and accuracy are measured after every epoch; 0 (the default) for
 #'   none. A few hundred give a smooth learning curve at little cost.
@@ -60,8 +68,14 @@
 #'   (`step`); no rows when `holdout = 0`;
 #' * `training`: the settings (`epochs`, `iterations`, `batch_size`,
 #'   `learning_rate`, `holdout`, `seed`, `threads`), the seed of the holdout
-#'   set `holdout_seed` (`NA` without one), `steps_done` and `seconds` of
-#'   training (wall-clock time, holdout evaluations included);
+#'   set `holdout_seed` (`NA` without one), `steps_done`, `seconds` of
+#'   training (wall-clock time, holdout evaluations included) and `stopped`
+#'   (`NA`, or `"interrupted"` or `"diverged"` when training stopped early);
+#' * `input_range`: the smallest and largest value of every input feature
+#'   over all data sets the network was trained on (`lo`, `hi`), against
+#'   which [post_prob()] checks new data;
+#' * `checksum`: a checksum of the weights, the configuration and the model
+#'   set, checked at every use so that a damaged or edited fit is an error;
 #' * `format_version`: the version of this layout.
 #'
 #' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
@@ -97,7 +111,7 @@ train_comparison <- function(models, network = NULL, epochs = 10,
   epochs <- check_whole_number(epochs, max = 1e6)
   iterations <- check_whole_number(iterations, max = 1e6)
   batch_size <- check_whole_number(batch_size, max = 65536)
-  learning_rate <- check_positive_number(learning_rate)
+  learning_rate <- check_learning_rate(learning_rate)
   holdout <- check_whole_number(holdout, min = 0, max = 1e5)
   threads <- check_threads(threads)
   seed <- check_seed(seed)
@@ -116,6 +130,7 @@ train_comparison <- function(models, network = NULL, epochs = 10,
   }
   check_batch_size(models, batch_size)
   check_batch_size(models, holdout)
+  check_training_size(models)
   config <- network_config(network, models)
 
   weights <- cpp_network_init(config, seed)
@@ -168,6 +183,37 @@ check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
   invisible(observations)
 }
 
+# Training keeps every activation of a data set for the backward pass, and
+# the cost per observation grows once those leave the cache: about a
+# microsecond per observation and step on one core, 30 s per step for a batch
+# of 32 data sets of a million observations. Data sets that large are refused
+# for training (prediction has no such limit).
+max_training_observations <- 250000
+
+check_training_size <- function(models, call = rlang::caller_env()) {
+  observations <- as.double(models$groups[[2]]) * models$obs[[2]]
+  if (observations > max_training_observations) {
+    abort_deepbmc(
+      c(
+        "The models simulate data sets of up to
+         {format_count(observations)} observations
+         ({models$groups[[2]]} groups x {models$obs[[2]]}), too many to
+         train on.",
+        i = "Training takes about a microsecond per observation and step on
+             one core; at most {format_count(max_training_observations)}
+             observations per data set are allowed.",
+        i = "Train on fewer groups (e.g. {.code design = \"resample\"} with
+             smaller {.arg groups}) or observations; the network then
+             extrapolates by its size inputs, which {.fun validate_sizes}
+             checks."
+      ),
+      "value",
+      call = call
+    )
+  }
+  invisible(observations)
+}
+
 # Training and holdout histories share these columns.
 empty_history <- function() {
   data.frame(
@@ -183,7 +229,8 @@ empty_history <- function() {
 # progress bar, evaluates the holdout set at the end of every epoch and gives R
 # a chance to process an interrupt. The fit is replaced in one assignment per
 # chunk, so an interrupt at any point leaves a consistent fit: at worst the
-# chunk in flight is lost.
+# chunk in flight is lost. Training stops early, with a warning, when it
+# diverges (C++ then returns the last finite state).
 run_training <- function(fit, total_steps, progress) {
   spec <- models_spec(fit$models)
   settings <- fit$training
@@ -194,6 +241,7 @@ run_training <- function(fit, total_steps, progress) {
 
   loss_text <- "-"
   rate_text <- "-"
+  bar <- NULL
   if (progress) {
     bar <- cli::cli_progress_bar(
       # Fits 80 columns: a bar would push the numbers off narrow consoles.
@@ -219,77 +267,131 @@ run_training <- function(fit, total_steps, progress) {
   iterations <- settings$iterations
   chunk <- 2L
   target_seconds <- 0.25
-  interrupted <- FALSE
+  stopped <- NA_character_
   # History rows collect in lists and are bound once at the end; `fit` and
   # the lists change in one assignment per chunk, so an interrupt cannot leave
   # them out of step.
   state <- list(fit = fit, history = list(), holdout_history = list())
+  finished <- NULL
+  # Interrupts are allowed only while training. The clean-up runs with them
+  # suspended, so a second Ctrl-C right after the first cannot lose the fit:
+  # R defers it, and it is delivered and caught once the fit is complete.
+  # (An interrupt condition signalled by R code is not deferred; it unwinds
+  # to the outer tryCatch() and the clean-up simply runs again.)
   tryCatch(
-    {
-      # Inside tryCatch(): an interrupt while simulating returns the fit as is.
-      holdout <- simulate_holdout(fit)
-      while (state$fit$optimizer$step < total_steps) {
-        done <- state$fit$optimizer$step
-        steps <- min(chunk, total_steps - done)
-        if (!is.null(holdout)) {
-          # Stop at the epoch's end, so the holdout set sees exactly the
-          # weights after its last step.
-          steps <- min(steps, (done %/% iterations + 1L) * iterations - done)
-        }
-        started <- proc.time()[["elapsed"]]
-        result <- cpp_trainer_run(
-          session, state$fit$weights, state$fit$optimizer, steps, total_steps,
-          settings$learning_rate
-        )
-        seconds <- proc.time()[["elapsed"]] - started
-        advanced <- advance_training(state, result, seconds)
-        step <- advanced$fit$optimizer$step
-        if (!is.null(holdout) && step %% iterations == 0L) {
-          evaluated <- proc.time()[["elapsed"]]
-          advanced$holdout_history <- c(
-            advanced$holdout_history,
-            list(evaluate_holdout(advanced$fit, holdout, step))
-          )
-          advanced$fit$training$seconds <- advanced$fit$training$seconds +
-            proc.time()[["elapsed"]] - evaluated
-        }
-        state <- advanced
+    suspendInterrupts({
+      tryCatch(
+        allowInterrupts({
+          # An interrupt while simulating returns the fit as is.
+          holdout <- simulate_holdout(fit)
+          while (state$fit$optimizer$step < total_steps) {
+            done <- state$fit$optimizer$step
+            steps <- min(chunk, total_steps - done)
+            if (!is.null(holdout)) {
+              # Stop at the epoch's end, so the holdout set sees exactly the
+              # weights after its last step.
+              steps <- min(steps,
+                           (done %/% iterations + 1L) * iterations - done)
+            }
+            started <- proc.time()[["elapsed"]]
+            result <- cpp_trainer_run(
+              session, state$fit$weights, state$fit$optimizer, steps,
+              total_steps, settings$learning_rate
+            )
+            seconds <- proc.time()[["elapsed"]] - started
+            advanced <- advance_training(state, result, seconds)
+            step <- advanced$fit$optimizer$step
+            if (!is.null(holdout) && step %% iterations == 0L &&
+                  !result$diverged) {
+              evaluated <- proc.time()[["elapsed"]]
+              advanced$holdout_history <- c(
+                advanced$holdout_history,
+                list(evaluate_holdout(advanced$fit, holdout, step))
+              )
+              advanced$fit$training$seconds <- advanced$fit$training$seconds +
+                proc.time()[["elapsed"]] - evaluated
+            }
+            state <- advanced
+            if (result$diverged) {
+              stopped <- "diverged"
+              break
+            }
 
-        loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
-        rate <- steps * settings$batch_size / max(seconds, 1e-6)
-        rate_text <- format_count(round(rate))
-        if (progress) {
-          cli::cli_progress_update(id = bar, set = step)
-        }
-        # Only the training steps' time: evaluations would shrink the chunks.
-        chunk <- next_chunk_size(chunk, steps, seconds, target_seconds)
-      }
-    },
+            loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
+            rate <- steps * settings$batch_size / max(seconds, 1e-6)
+            rate_text <- format_count(round(rate))
+            if (progress) {
+              cli::cli_progress_update(id = bar, set = step)
+            }
+            # Only the training steps' time: evaluations would shrink chunks.
+            chunk <- next_chunk_size(chunk, steps, seconds, target_seconds)
+          }
+        }),
+        interrupt = function(e) stopped <<- "interrupted"
+      )
+      finished <- finish_training(state, bar, stopped)
+    }),
     interrupt = function(e) {
-      interrupted <<- TRUE
+      if (is.na(stopped)) stopped <<- "interrupted"
     }
   )
+  if (is.null(finished)) {
+    finished <- finish_training(state, bar, stopped)
+  }
+  # The fit is complete, so an interrupt deferred during the clean-up has
+  # nothing left to stop.
+  tryCatch(cpp_deliver_interrupt(), interrupt = function(e) NULL)
+  warn_stopped(finished, total_steps)
+  finished
+}
+
+# The fit from the training state: histories bound, the reason training
+# stopped early (NA when it did not) recorded, the progress bar closed. Fast
+# and free of side effects on `state`, so it can run again after an
+# interrupt.
+finish_training <- function(state, bar, stopped) {
   fit <- state$fit
   fit$history <- do.call(rbind, c(list(fit$history), state$history))
   fit$holdout_history <- do.call(
     rbind, c(list(fit_holdout_history(fit)), state$holdout_history)
   )
-  if (progress) {
+  fit$training$stopped <- stopped
+  fit$checksum <- fit_checksum(fit)
+  if (!is.null(bar)) {
     # "failed" keeps the bar where training stopped instead of showing 100%.
-    outcome <- if (interrupted) "failed" else "done"
+    outcome <- if (is.na(stopped)) "done" else "failed"
     cli::cli_progress_done(id = bar, result = outcome)
   }
-  if (interrupted) {
+  fit
+}
+
+warn_stopped <- function(fit, total_steps) {
+  stopped <- fit$training$stopped
+  done <- fit$training$steps_done
+  if (identical(stopped, "interrupted")) {
     cli::cli_warn(
       c(
-        "Training interrupted after {fit$training$steps_done} of
-         {total_steps} steps.",
+        "Training interrupted after {done} of {total_steps} steps.",
         i = "Returning the network trained so far."
       ),
       class = "deepbmc_interrupted_warning"
     )
+  } else if (identical(stopped, "diverged")) {
+    cli::cli_warn(
+      c(
+        "Training diverged at step {done + 1} of {total_steps}: the loss
+         exploded (above 1000, where chance is
+         {format(log(fit$models$n_models), digits = 2)}) or stopped being
+         finite.",
+        i = "Returning the network after step {done}, its last finite
+             state; it is not trained enough to be used.",
+        i = "Train again with a smaller {.arg learning_rate} (now
+             {format(fit$training$learning_rate)})."
+      ),
+      class = "deepbmc_diverged_warning"
+    )
   }
-  fit
+  invisible(fit)
 }
 
 next_chunk_size <- function(chunk, steps, seconds, target_seconds) {
@@ -318,7 +420,19 @@ advance_training <- function(state, result, seconds) {
   fit$optimizer$step <- as.integer(done_before + steps)
   fit$training$steps_done <- fit$optimizer$step
   fit$training$seconds <- fit$training$seconds + seconds
+  fit$input_range <- widen_input_range(fit$input_range, result$input_range)
   state$fit <- fit
   state$history <- c(state$history, list(chunk_history))
   state
+}
+
+# The range of every input feature over all data sets the network was trained
+# on, from the C++ session's running range (which covers this run) and the
+# fit's earlier range (from training before this run, if any).
+widen_input_range <- function(range, session_range) {
+  if (is.null(range)) {
+    return(session_range)
+  }
+  list(lo = pmin(range$lo, session_range$lo),
+       hi = pmax(range$hi, session_range$hi))
 }

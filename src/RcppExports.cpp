@@ -67,7 +67,7 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_predict
-Rcpp::NumericMatrix cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, int threads);
+Rcpp::List cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, int threads);
 RcppExport SEXP _deepbmc_cpp_predict(SEXP configSEXP, SEXP weightsSEXP, SEXP dataSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
@@ -131,6 +131,18 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(cpp_simulate(models, n, seed, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_check_model_set
+bool cpp_check_model_set(Rcpp::List config, Rcpp::List models);
+RcppExport SEXP _deepbmc_cpp_check_model_set(SEXP configSEXP, SEXP modelsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type config(configSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type models(modelsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_check_model_set(config, models));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -201,6 +213,15 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_deliver_interrupt
+void cpp_deliver_interrupt();
+RcppExport SEXP _deepbmc_cpp_deliver_interrupt() {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    cpp_deliver_interrupt();
+    return R_NilValue;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
@@ -212,10 +233,12 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 5},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},
+    {"_deepbmc_cpp_check_model_set", (DL_FUNC) &_deepbmc_cpp_check_model_set, 2},
     {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 5},
     {"_deepbmc_cpp_trainer_run", (DL_FUNC) &_deepbmc_cpp_trainer_run, 6},
     {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 10},
     {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},
+    {"_deepbmc_cpp_deliver_interrupt", (DL_FUNC) &_deepbmc_cpp_deliver_interrupt, 0},
     {NULL, NULL, 0}
 };
 

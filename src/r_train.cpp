@@ -44,8 +44,10 @@ SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, doubl
 }
 
 // Runs `steps` steps from optimizer$step on, with the learning rate decaying
-// over total_steps; returns the new weights and optimizer state and the
-// batch loss and accuracy of every step.
+// over total_steps; returns the new weights and optimizer state, the batch
+// loss and accuracy of every step done, whether training diverged (then
+// fewer steps were done and the state is the last finite one), and the range
+// of every input feature over all data sets this session simulated.
 // [[Rcpp::export]]
 Rcpp::List cpp_trainer_run(SEXP session, Rcpp::NumericVector weights, Rcpp::List optimizer,
                            int steps, double total_steps, double learning_rate) {
@@ -71,20 +73,26 @@ Rcpp::List cpp_trainer_run(SEXP session, Rcpp::NumericVector weights, Rcpp::List
   options.total_steps = static_cast<int64_t>(total_steps);
 
   std::vector<StepStats> stats(steps);
-  s->trainer->run(steps, params.data(), adam, options, stats.data());
+  const int done = s->trainer->run(steps, params.data(), adam, options, stats.data());
 
-  Rcpp::NumericVector loss(steps), accuracy(steps);
-  for (int i = 0; i < steps; ++i) {
+  Rcpp::NumericVector loss(done), accuracy(done);
+  for (int i = 0; i < done; ++i) {
     loss[i] = stats[i].loss;
     accuracy[i] = stats[i].accuracy;
   }
+  const int dim = s->spec.config.input_dim;
+  Rcpp::NumericVector seen_lo(dim), seen_hi(dim);
+  s->trainer->seen_ranges(seen_lo.begin(), seen_hi.begin());
   return Rcpp::List::create(
       Rcpp::Named("weights") = Rcpp::NumericVector(params.begin(), params.end()),
       Rcpp::Named("optimizer") = Rcpp::List::create(
           Rcpp::Named("m") = Rcpp::NumericVector(adam.m.begin(), adam.m.end()),
           Rcpp::Named("v") = Rcpp::NumericVector(adam.v.begin(), adam.v.end()),
           Rcpp::Named("step") = static_cast<double>(adam.step)),
-      Rcpp::Named("loss") = loss, Rcpp::Named("accuracy") = accuracy);
+      Rcpp::Named("loss") = loss, Rcpp::Named("accuracy") = accuracy,
+      Rcpp::Named("diverged") = done < steps,
+      Rcpp::Named("input_range") =
+          Rcpp::List::create(Rcpp::Named("lo") = seen_lo, Rcpp::Named("hi") = seen_hi));
 }
 
 // One-shot form of the two above.
@@ -130,3 +138,9 @@ Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::Li
                             Rcpp::Named("groups") = Rcpp::IntegerVector(groups.begin(), groups.end()),
                             Rcpp::Named("obs") = Rcpp::NumericVector(obs.begin(), obs.end()));
 }
+
+// Delivers an interrupt that arrived while interrupts were suspended, now,
+// where the caller can catch it (R itself would deliver it at some later
+// check, wherever that happens to be).
+// [[Rcpp::export]]
+void cpp_deliver_interrupt() { Rcpp::checkUserInterrupt(); }

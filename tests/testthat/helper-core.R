@@ -221,3 +221,12 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
   h <- ref_stack(h, head, f)
   as.vector(ref_dense(h, logits_layer, identity))
 }
+
+# Logits from the core's prediction entry point, which returns them with a
+# finite flag per data set: an error, as the R layer raises one, when a data
+# set has an observed value that is not finite in single precision.
+predict_core <- function(config, weights, data, threads) {
+  result <- deepbmc:::cpp_predict(config, weights, data, threads)
+  if (!all(result$finite)) stop("observed values must be finite")
+  result$logits
+}

@@ -247,7 +247,7 @@ test_that("network forward pass matches an R reference implementation", {
     ref <- t(vapply(datasets, function(d) ref_forward(config, w, d), numeric(config$n_models)))
     double <- deepbmc:::cpp_loss_grad(config, w, data, rep(1L, 2))$logits
     expect_equal(double, ref, tolerance = 1e-12)
-    float <- deepbmc:::cpp_predict(config, w, data, 1L)
+    float <- predict_core(config, w, data, 1L)
     expect_lt(rel_to_max(float, ref), 1e-5)
   }
 })
