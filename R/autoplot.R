@@ -107,21 +107,6 @@ draw_autoplot <- function(x, ..., call = rlang::caller_env()) {
   invisible(plot)
 }
 
-check_installed_package <- function(package, purpose,
-                                    call = rlang::caller_env()) {
-  if (!requireNamespace(package, quietly = TRUE)) {
-    abort_deepbmc(
-      c(
-        "The package {.pkg {package}} is needed {purpose}.",
-        i = "Install it with {.code install.packages(\"{package}\")}."
-      ),
-      "missing_package",
-      call = call
-    )
-  }
-  invisible(TRUE)
-}
-
 # --- Validation plots ---------------------------------------------------------
 
 # Histograms of the PMPs are drawn along the bottom of each calibration panel,

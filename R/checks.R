@@ -621,3 +621,118 @@ check_model_index <- function(model, model_names,
   check_whole_number(model, arg = arg, min = 1, max = length(model_names),
                      call = call)
 }
+
+# The true model of each of `n` data sets, by index or name, as indices.
+check_true_model <- function(true_model, model_names, n,
+                             arg = rlang::caller_arg(true_model),
+                             call = rlang::caller_env()) {
+  if (is.factor(true_model)) {
+    true_model <- as.character(true_model)
+  }
+  if (length(true_model) != n) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must give one model per data set.",
+        x = "{n} data set{?s}, but {length(true_model)} true model{?s}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  if (is.character(true_model)) {
+    index <- match(true_model, model_names)
+    unknown <- unique(true_model[is.na(index)])
+    if (length(unknown) > 0) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} must name models of the network.",
+          x = "Unknown: {.val {unknown}}.",
+          i = "Models: {.val {model_names}}."
+        ),
+        "value",
+        call = call
+      )
+    }
+    return(index)
+  }
+  if (!is.numeric(true_model) || is.object(true_model)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be model indices or names.",
+        x = "You supplied {describe_value(true_model)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  check_whole_values(true_model, arg = arg, min = 1,
+                     max = length(model_names), call = call)
+  as.integer(true_model)
+}
+
+check_level <- function(level, arg = rlang::caller_arg(level),
+                        call = rlang::caller_env()) {
+  if (!is.numeric(level) || length(level) != 1 || is.object(level)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a single number between 0 and 1.",
+        x = "You supplied {describe_value(level)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  if (is.na(level) || level <= 0 || level >= 1) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must lie strictly between 0 and 1.",
+        x = "You supplied {.val {level}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  as.double(level)
+}
+
+# rlang's checks, with deepbmc's error classes: unused arguments in `...`
+# (misspelled names above all) and suggested packages that are not
+# installed (rlang offers to install them in interactive sessions).
+check_dots_empty <- function(..., call = rlang::caller_env()) {
+  tryCatch(
+    rlang::check_dots_empty(),
+    rlib_error_dots_nonempty = function(e) {
+      dot_names <- names(list(...))
+      n_dots <- ...length()
+      abort_deepbmc(
+        c(
+          "{n_dots} unused argument{?s} in {.arg ...}.",
+          i = if (!is.null(dot_names) && any(dot_names != "")) {
+            "Check the spelling of {.arg {dot_names[dot_names != '']}}."
+          }
+        ),
+        "type",
+        call = call
+      )
+    }
+  )
+}
+
+check_installed_package <- function(package, purpose,
+                                    call = rlang::caller_env()) {
+  tryCatch(
+    rlang::check_installed(package, reason = purpose, call = call),
+    rlib_error_package_not_found = function(e) {
+      abort_deepbmc(
+        c(
+          "The package {.pkg {package}} is needed {purpose}.",
+          i = "Install it with {.code install.packages(\"{package}\")}."
+        ),
+        "missing_package",
+        parent = e,
+        call = call
+      )
+    }
+  )
+  invisible(TRUE)
+}

@@ -86,44 +86,11 @@ prepare_datasets.deepbmc_formula_models <- function(models, data, group,
 # rows of missing responses and groups without responses left out.
 formula_features <- function(models, data, arg, call) {
   template <- models$models[[1]]
-  parsed <- template[c("response", "trials", "fixed", "random", "group",
-                       "correlated")]
-  needed <- unique(c(template$response, template$trials, template$group,
-                     unlist(lapply(models$models, function(model) {
-                       c(all.vars(model$fixed), all.vars(model$random))
-                     }))))
-  missing_columns <- setdiff(needed, names(data))
-  if (length(missing_columns) > 0) {
-    abort_deepbmc(
-      "{.arg {arg}} lacks column{?s} {.val {missing_columns}}.",
-      "data",
-      call = call
-    )
-  }
+  check_formula_columns(models$models, data, arg, call)
   response <- data[[template$response]]
-  if (!is.numeric(response) && !is.logical(response)) {
-    abort_deepbmc(
-      "The response {.val {template$response}} of {.arg {arg}} must be
-       numeric.",
-      "data",
-      call = call
-    )
-  }
   group <- data[[template$group]]
-  if (anyNA(group)) {
-    abort_deepbmc(
-      "The grouping column {.val {template$group}} of {.arg {arg}} has
-       missing values.",
-      "data",
-      call = call
-    )
-  }
   check_covariate_types(models, data, arg, call)
   keep <- !is.na(response)
-  if (!any(keep)) {
-    abort_deepbmc("{.arg {arg}} has no observed response.", "data",
-                  call = call)
-  }
   data <- data[keep, , drop = FALSE]
   group <- group[keep]
   order_rows <- group_order(group)
@@ -166,6 +133,59 @@ formula_features <- function(models, data, arg, call) {
     # order_rows sorts by factor level, so the counts follow the rows.
     sizes = tabulate(as.integer(factor(group)))
   )
+}
+
+# The columns every data frame for formula models (`models`, parsed
+# formulas) needs: all columns the formulas name, a numeric (or logical)
+# response with at least one observed value, and a grouping column without
+# missing values. One check for the template, new data and Stan data alike.
+check_formula_columns <- function(models, data, arg, call) {
+  first <- models[[1]]
+  needed <- unique(c(first$response, first$trials, first$group,
+                     unlist(lapply(models, function(model) {
+                       c(all.vars(model$fixed), all.vars(model$random))
+                     }))))
+  missing_columns <- setdiff(needed, names(data))
+  if (length(missing_columns) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} lacks column{?s} {.val {missing_columns}} that the
+         model formulas use.",
+        i = "Columns of {.arg {arg}}: {.val {names(data)}}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  response <- data[[first$response]]
+  if (!is.numeric(response) && !is.logical(response)) {
+    abort_deepbmc(
+      c(
+        "The response {.val {first$response}} of {.arg {arg}} must be
+         numeric.",
+        x = "It is {describe_value(response)}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  if (all(is.na(response))) {
+    abort_deepbmc(
+      "The response {.val {first$response}} of {.arg {arg}} has no
+       observed value.",
+      "data",
+      call = call
+    )
+  }
+  if (anyNA(data[[first$group]])) {
+    abort_deepbmc(
+      "The grouping column {.val {first$group}} of {.arg {arg}} has missing
+       values.",
+      "data",
+      call = call
+    )
+  }
+  invisible(TRUE)
 }
 
 # Covariates of new data must be of the kind the template's were: numbers

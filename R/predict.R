@@ -403,23 +403,6 @@ warn_outside_inputs <- function(fit, input_lo, input_hi, labels, call) {
   invisible(TRUE)
 }
 
-check_dots_empty <- function(..., call = rlang::caller_env()) {
-  n_dots <- ...length()
-  if (n_dots > 0) {
-    dot_names <- names(list(...))
-    abort_deepbmc(
-      c(
-        "{n_dots} unused argument{?s} in {.arg ...}.",
-        i = if (!is.null(dot_names) && any(dot_names != "")) {
-          "Check the spelling of {.arg {dot_names[dot_names != '']}}."
-        }
-      ),
-      "type",
-      call = call
-    )
-  }
-}
-
 # Arguments in the wrong order or fits that lost their class would otherwise
 # reach bridgesampling's methods, whose errors speak of marginal likelihoods.
 # These methods say what is wrong; lists that do not look like fits go on to

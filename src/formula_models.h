@@ -1,5 +1,5 @@
 // Formula models: two-level generalized linear mixed models compiled in R from
-// lme4/brms-style formulas (R/models-formula.R) into plain numbers, simulated
+// lme4/brms-style formulas (R/formula-model.R, R/formula-set.R) into plain numbers, simulated
 // here from their prior predictive distributions.
 //
 // One FormulaModels object holds K candidate models that share one template

@@ -1,5 +1,5 @@
-# Formula models (R/formula-parse.R, R/priors.R, R/models-formula.R,
-# R/model-set.R, R/formula-data.R): parsing, priors, compilation, data
+# Formula models (R/formula-parse.R, R/formula-priors.R, R/formula-model.R,
+# R/formula-set.R, R/formula-data.R): parsing, priors, compilation, data
 # conversion and simulation through the R API, against computations written
 # out here.
 
