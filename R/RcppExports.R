@@ -5,6 +5,10 @@ cpp_formula_features <- function(scaling, y, trials, covariate_features) {
     .Call(`_deepbmc_cpp_formula_features`, scaling, y, trials, covariate_features)
 }
 
+cpp_formula_families <- function() {
+    .Call(`_deepbmc_cpp_formula_families`)
+}
+
 cpp_module_check <- function(config, module, weights, x, offsets, mask, dout, pooled) {
     .Call(`_deepbmc_cpp_module_check`, config, module, weights, x, offsets, mask, dout, pooled)
 }

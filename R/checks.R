@@ -156,22 +156,23 @@ check_widths <- function(x, arg = rlang::caller_arg(x), max = 4096L,
   as.integer(x)
 }
 
-check_positive_number <- function(x, arg = rlang::caller_arg(x),
-                                  call = rlang::caller_env()) {
+# A single finite number strictly between `lower` and `upper`; `what` says
+# what it is in messages ("positive number").
+check_number_in <- function(x, lower, upper, what, arg, call) {
   if (!is.numeric(x) || length(x) != 1 || is.object(x)) {
     abort_deepbmc(
       c(
-        "{.arg {arg}} must be a single positive number.",
+        "{.arg {arg}} must be a single {what}.",
         x = "You supplied {describe_value(x)}."
       ),
       "type",
       call = call
     )
   }
-  if (is.na(x) || !is.finite(x) || x <= 0) {
+  if (is.na(x) || !is.finite(x) || x <= lower || x >= upper) {
     abort_deepbmc(
       c(
-        "{.arg {arg}} must be a finite positive number.",
+        "{.arg {arg}} must be a finite {what}.",
         x = "You supplied {.code {format_supplied(x)}}."
       ),
       "value",
@@ -179,6 +180,11 @@ check_positive_number <- function(x, arg = rlang::caller_arg(x),
     )
   }
   as.double(x)
+}
+
+check_positive_number <- function(x, arg = rlang::caller_arg(x),
+                                  call = rlang::caller_env()) {
+  check_number_in(x, 0, Inf, "positive number", arg, call)
 }
 
 # Adam's learning rates are usually 1e-4 to 1e-2; at 1 and above the weights
@@ -672,27 +678,7 @@ check_true_model <- function(true_model, model_names, n,
 
 check_level <- function(level, arg = rlang::caller_arg(level),
                         call = rlang::caller_env()) {
-  if (!is.numeric(level) || length(level) != 1 || is.object(level)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a single number between 0 and 1.",
-        x = "You supplied {describe_value(level)}."
-      ),
-      "type",
-      call = call
-    )
-  }
-  if (is.na(level) || level <= 0 || level >= 1) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must lie strictly between 0 and 1.",
-        x = "You supplied {.val {level}}."
-      ),
-      "value",
-      call = call
-    )
-  }
-  as.double(level)
+  check_number_in(level, 0, 1, "number strictly between 0 and 1", arg, call)
 }
 
 # rlang's checks, with deepbmc's error classes: unused arguments in `...`

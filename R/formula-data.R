@@ -245,8 +245,7 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
     models$scaling$response_scale + models$scaling$response_center
   rows <- batch$source_row + 1L
   response <- share * trials[rows]
-  discrete <- template$family$family %in% c("bernoulli", "binomial", "poisson")
-  if (discrete) {
+  if (family_info(template$family)$discrete) {
     response <- round(response)
   }
   response[!batch$mask] <- NA_real_

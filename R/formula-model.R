@@ -195,18 +195,7 @@ check_response_values <- function(response, trials, family,
                                   call = rlang::caller_env()) {
   observed <- !is.na(response)
   y <- as.double(response[observed])
-  problem <- switch(family$family,
-    gaussian = if (any(!is.finite(y))) "must be finite",
-    lognormal = if (any(!is.finite(y) | y <= 0)) "must be positive",
-    bernoulli = if (any(!y %in% c(0, 1))) "must be 0 or 1",
-    binomial = if (any(!is.finite(y) | y < 0 | y != round(y) |
-                         y > trials[observed])) {
-      "must be whole numbers from 0 to the number of trials"
-    },
-    poisson = if (any(!is.finite(y) | y < 0 | y != round(y))) {
-      "must be counts (whole numbers >= 0)"
-    }
-  )
+  problem <- family_info(family)$check_response(y, trials[observed])
   if (!is.null(problem)) {
     abort_deepbmc(
       "Observed responses of a {.val {family$family}} model {problem}.",

@@ -228,8 +228,10 @@ format_distribution <- function(name, args) {
 default_priors <- function(family, response, x, z, correlated) {
   location <- 0
   scale <- 1
-  if (family$family %in% c("gaussian", "lognormal")) {
-    values <- if (family$family == "lognormal") log(response) else response
+  info <- family_info(family)
+  if (info$prior_scale != "linear_predictor") {
+    values <- if (info$prior_scale == "log_response") log(response) else
+      response
     values <- values[is.finite(values)]
     location <- mean(values)
     scale <- if (length(values) > 1 && stats::sd(values) > 0) {
@@ -260,7 +262,7 @@ default_priors <- function(family, response, x, z, correlated) {
   if (correlated && ncol(z) >= 2) {
     rows[[length(rows) + 1]] <- prior_row("cor", "", "lkj", 1)
   }
-  if (family$family %in% c("gaussian", "lognormal")) {
+  if (info$sigma) {
     rows[[length(rows) + 1]] <- prior_row("sigma", "", "exponential",
                                           1 / scale)
   }

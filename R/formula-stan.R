@@ -81,7 +81,8 @@ formula_stan_code <- function(model, name = NULL) {
   z_names <- stan_comment(coef_name(colnames(model$z)))
   p <- length(x_names)
   q <- length(z_names)
-  has_sigma <- family %in% c("gaussian", "lognormal")
+  info <- family_info(model$family)
+  has_sigma <- info$sigma
   correlated <- isTRUE(spec$correlated)
 
   b <- stan_class_code(spec$b_prior, "beta", "b",
@@ -106,13 +107,7 @@ formula_stan_code <- function(model, name = NULL) {
     "// constants) for bridge sampling; group-level effects non-centred."
   )
 
-  y_decl <- if (family %in% c("gaussian", "lognormal")) {
-    "  vector[N] y;                        // response"
-  } else if (family == "bernoulli") {
-    "  int<lower=0, upper=1> y[N];         // response"
-  } else {
-    "  int<lower=0> y[N];                  // response"
-  }
+  y_decl <- sprintf("  %-36s// response", info$stan_response)
   data_block <- c(
     "data {",
     "  int<lower=1> N;                     // observations",
@@ -123,7 +118,7 @@ formula_stan_code <- function(model, name = NULL) {
     sprintf("  matrix[N, %d] Z;                    // %s", q,
             paste(z_names, collapse = ", ")),
     y_decl,
-    if (family == "binomial") "  int<lower=1> trials[N];             // trials",
+    if (info$trials) "  int<lower=1> trials[N];             // trials",
     "}"
   )
   parameters_block <- c(
@@ -146,21 +141,7 @@ formula_stan_code <- function(model, name = NULL) {
   } else {
     "  eta = rows_dot_product(Z, u[g]);"
   }
-  likelihood <- switch(family,
-    gaussian = "  target += normal_lpdf(y | eta, sigma_v[1]);",
-    lognormal = "  target += lognormal_lpdf(y | eta, sigma_v[1]);",
-    bernoulli = if (link == "logit") {
-      "  target += bernoulli_logit_lpmf(y | eta);"
-    } else {
-      "  target += bernoulli_lpmf(y | Phi(eta));"
-    },
-    binomial = if (link == "logit") {
-      "  target += binomial_logit_lpmf(y | trials, eta);"
-    } else {
-      "  target += binomial_lpmf(y | trials, Phi(eta));"
-    },
-    poisson = "  target += poisson_log_lpmf(y | eta);"
-  )
+  likelihood <- paste0("  target += ", info$stan_likelihood[[link]], ";")
   model_block <- c(
     "model {",
     if (p > 0) sprintf("  vector[%d] beta;", p),
@@ -223,12 +204,9 @@ formula_stan_data <- function(model, data, arg = "data",
   if (ncol(frame$x) > 0) {
     out$X <- unname(frame$x)
   }
-  out$y <- if (model$family$family %in% c("gaussian", "lognormal")) {
-    y
-  } else {
-    as.integer(round(y))
-  }
-  if (model$family$family == "binomial") {
+  info <- family_info(model$family)
+  out$y <- if (info$discrete) as.integer(round(y)) else y
+  if (info$trials) {
     out$trials <- as.integer(frame$trials)
   }
   out

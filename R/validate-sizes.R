@@ -82,15 +82,18 @@ validate_sizes <- function(fit, groups = NULL, obs = NULL, n = 1000,
     log_pmp <- log_softmax_rows(logits)
     inputs <- prepare_metrics(exp(log_pmp), log_pmp, held_out$model, bins)
     values <- metric_values(inputs)
+    sweep_values <- lapply(sweep_metrics(), function(name) {
+      if (validation_metrics[[name]]$per_model) {
+        mean(values[paste0(name, "_", models$model_names)])
+      } else {
+        values[[name]]
+      }
+    })
     data.frame(
       groups = cells$groups[[i]],
       obs = cells$obs[[i]],
       n = n,
-      accuracy = values[["accuracy"]],
-      log_score = values[["log_score"]],
-      brier = values[["brier"]],
-      ece = mean(values[paste0("ece_", models$model_names)]),
-      mce = mean(values[paste0("mce_", models$model_names)])
+      stats::setNames(sweep_values, sweep_metrics())
     )
   })
   sweep <- do.call(rbind, rows)
@@ -134,10 +137,16 @@ print.deepbmc_size_sweep <- function(x, digits = 3, ...) {
     sep = ""
   )
   shown <- as.data.frame(unclass(x))
-  shown[c("accuracy", "log_score", "brier", "ece", "mce")] <- lapply(
-    shown[c("accuracy", "log_score", "brier", "ece", "mce")],
+  shown[sweep_metrics()] <- lapply(
+    shown[sweep_metrics()],
     function(column) formatC(column, digits = digits, format = "f")
   )
   print(shown, row.names = FALSE, right = TRUE)
   invisible(x)
+}
+
+# The metrics a size sweep reports, in registry order (per-model metrics as
+# their mean over the models).
+sweep_metrics <- function() {
+  names(Filter(function(metric) metric$in_sweep, validation_metrics))
 }

@@ -249,6 +249,15 @@ validation_from_logits <- function(held_out, model_names, settings) {
   })
   ece <- estimate[paste0("ece_", model_names)]
   confusion <- confusion_matrix(pmp, true, model_names)
+  metrics <- lapply(names(validation_metrics), function(name) {
+    if (validation_metrics[[name]]$per_model) {
+      stats::setNames(unname(estimate[paste0(name, "_", model_names)]),
+                      model_names)
+    } else {
+      estimate[[name]]
+    }
+  })
+  names(metrics) <- names(validation_metrics)
 
   structure(
     list(
@@ -259,18 +268,7 @@ validation_from_logits <- function(held_out, model_names, settings) {
       pmp = pmp,
       groups = held_out$groups,
       obs = held_out$obs,
-      metrics = list(
-        accuracy = estimate[["accuracy"]],
-        log_score = estimate[["log_score"]],
-        brier = estimate[["brier"]],
-        ece = stats::setNames(unname(ece), model_names),
-        mce = stats::setNames(
-          unname(estimate[paste0("mce_", model_names)]), model_names
-        ),
-        recall = stats::setNames(
-          unname(estimate[paste0("recall_", model_names)]), model_names
-        )
-      ),
+      metrics = metrics,
       estimates = metric_table(estimate, resampled$boot, model_names, level),
       confusion = confusion,
       confusion_share = confusion_shares(confusion),
@@ -288,14 +286,16 @@ validation_from_logits <- function(held_out, model_names, settings) {
   )
 }
 
-# One row per metric (and model) with its estimate and percentile interval.
+# One row per metric (and model) with its estimate and percentile interval,
+# in the order of metric_columns().
 metric_table <- function(estimate, replicates, model_names, level) {
-  overall <- c("accuracy", "log_score", "brier")
-  per_model <- c("ece", "mce", "recall")
-  metric <- c(overall, rep(per_model, each = length(model_names)))
-  model <- c(rep(NA_character_, 3), rep(model_names, times = 3))
-  columns <- c(overall, paste0(rep(per_model, each = length(model_names)),
-                               "_", model_names))
+  per_model <- vapply(validation_metrics, `[[`, logical(1), "per_model")
+  times <- ifelse(per_model, length(model_names), 1L)
+  metric <- rep(names(validation_metrics), times)
+  model <- unlist(lapply(per_model, function(p) {
+    if (p) model_names else NA_character_
+  }), use.names = FALSE)
+  columns <- metric_columns(model_names)
   probs <- c((1 - level) / 2, 1 - (1 - level) / 2)
   interval <- if (is.null(replicates)) {
     matrix(NA_real_, nrow = length(columns), ncol = 2)
@@ -371,18 +371,13 @@ print.deepbmc_validation <- function(x, digits = 3, ...) {
   )
   estimates <- x$estimates
   overall <- estimates[is.na(estimates$model), ]
-  labels <- c(
-    accuracy = "Accuracy:  ",
-    log_score = "Log score: ",
-    brier = "Brier:     "
-  )
+  width <- max(nchar(vapply(validation_metrics, `[[`, "", "label"))) + 2
   for (i in seq_len(nrow(overall))) {
+    metric <- validation_metrics[[overall$metric[[i]]]]
     cat(
-      labels[[overall$metric[[i]]]],
-      format_estimate(overall[i, ], digits + (overall$metric[[i]] != "accuracy")),
-      if (overall$metric[[i]] == "log_score") {
-        " (mean -log PMP of the true model)"
-      },
+      formatC(paste0(metric$label, ":"), width = -width),
+      format_estimate(overall[i, ], digits + metric$extra_digits),
+      if (!is.null(metric$note)) paste0(" ", metric$note),
       "\n",
       sep = ""
     )
@@ -390,18 +385,20 @@ print.deepbmc_validation <- function(x, digits = 3, ...) {
   cat("Per model (ECE and MCE with ", x$bins, " bins):\n", sep = "")
   per_model <- estimates[!is.na(estimates$model), ]
   model_names <- colnames(x$pmp)
+  shown_metrics <- unique(per_model$metric)
   shown <- vapply(
-    c("recall", "ece", "mce"),
-    function(metric) {
-      rows <- per_model[per_model$metric == metric, ]
+    shown_metrics,
+    function(name) {
+      rows <- per_model[per_model$metric == name, ]
       vapply(seq_len(nrow(rows)), function(i) {
-        format_estimate(rows[i, ], digits + (metric != "recall"))
+        format_estimate(rows[i, ], digits + validation_metrics[[name]]$extra_digits)
       }, character(1))
     },
     character(length(model_names))
   )
+  labels <- vapply(validation_metrics[shown_metrics], `[[`, "", "label")
   shown <- matrix(shown, nrow = length(model_names),
-                  dimnames = list(model_names, c("recall", "ECE", "MCE")))
+                  dimnames = list(model_names, labels))
   print(noquote(shown), right = TRUE)
   print_calibration_verdict(x$calibration_test)
   cat("Confusion matrix (rows: true, columns: predicted):\n")

@@ -25,6 +25,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_formula_families
+Rcpp::List cpp_formula_families();
+RcppExport SEXP _deepbmc_cpp_formula_families() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_formula_families());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_module_check
 Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::NumericVector weights, Rcpp::NumericMatrix x, Rcpp::IntegerVector offsets, Rcpp::LogicalVector mask, Rcpp::NumericMatrix dout, Rcpp::NumericMatrix pooled);
 RcppExport SEXP _deepbmc_cpp_module_check(SEXP configSEXP, SEXP moduleSEXP, SEXP weightsSEXP, SEXP xSEXP, SEXP offsetsSEXP, SEXP maskSEXP, SEXP doutSEXP, SEXP pooledSEXP) {
@@ -225,6 +235,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
+    {"_deepbmc_cpp_formula_families", (DL_FUNC) &_deepbmc_cpp_formula_families, 0},
     {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 8},
     {"_deepbmc_cpp_network_size", (DL_FUNC) &_deepbmc_cpp_network_size, 1},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
