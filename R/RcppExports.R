@@ -65,3 +65,7 @@ cpp_deliver_interrupt <- function() {
     invisible(.Call(`_deepbmc_cpp_deliver_interrupt`))
 }
 
+cpp_stored_order <- function(model, n_models, batch_size, steps, seed) {
+    .Call(`_deepbmc_cpp_stored_order`, model, n_models, batch_size, steps, seed)
+}
+

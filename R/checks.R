@@ -194,6 +194,7 @@ max_learning_rate <- 1
 
 check_learning_rate <- function(x, arg = rlang::caller_arg(x),
                                 call = rlang::caller_env()) {
+  force(arg)
   x <- check_positive_number(x, arg = arg, call = call)
   if (x >= max_learning_rate) {
     abort_deepbmc(

@@ -232,6 +232,21 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// cpp_stored_order
+Rcpp::IntegerMatrix cpp_stored_order(Rcpp::IntegerVector model, int n_models, int batch_size, int steps, double seed);
+RcppExport SEXP _deepbmc_cpp_stored_order(SEXP modelSEXP, SEXP n_modelsSEXP, SEXP batch_sizeSEXP, SEXP stepsSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type model(modelSEXP);
+    Rcpp::traits::input_parameter< int >::type n_models(n_modelsSEXP);
+    Rcpp::traits::input_parameter< int >::type batch_size(batch_sizeSEXP);
+    Rcpp::traits::input_parameter< int >::type steps(stepsSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_stored_order(model, n_models, batch_size, steps, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
@@ -250,6 +265,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 10},
     {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},
     {"_deepbmc_cpp_deliver_interrupt", (DL_FUNC) &_deepbmc_cpp_deliver_interrupt, 0},
+    {"_deepbmc_cpp_stored_order", (DL_FUNC) &_deepbmc_cpp_stored_order, 5},
     {NULL, NULL, 0}
 };
 
