@@ -177,15 +177,15 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
     eq <- list()
     for (e in seq_len(config$n_equivariant)) {
       eq[[e]] <- list(
-        inner = read_stack(read, width, config$s1[k], config$n_dense),
-        outer = read_stack(read, config$s1[k], config$s2[k], config$n_dense),
-        mix = read_stack(read, width + config$s2[k], config$s3[k], config$n_dense)
+        s1 = read_stack(read, width, config$s1[k], config$n_dense),
+        s2 = read_stack(read, config$s1[k], config$s2[k], config$n_dense),
+        s3 = read_stack(read, width + config$s2[k], config$s3[k], config$n_dense)
       )
       width <- config$s3[k]
     }
     inv <- list(
-      inner = read_stack(read, width, config$s1[k], config$n_dense),
-      outer = read_stack(read, config$s1[k], config$s2[k], config$n_dense)
+      s1 = read_stack(read, width, config$s1[k], config$n_dense),
+      s2 = read_stack(read, config$s1[k], config$s2[k], config$n_dense)
     )
     summary <- read(config$s2[k], config$summary_dim[k])
     width <- config$summary_dim[k]
@@ -199,13 +199,13 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
   stopifnot(environment(read)$pos == length(weights))
 
   invariant <- function(x, m) {
-    h <- ref_stack(x, m$inner, f)
-    ref_stack(matrix(colMeans(h), 1), m$outer, f)
+    h <- ref_stack(x, m$s1, f)
+    ref_stack(matrix(colMeans(h), 1), m$s2, f)
   }
   deepset <- function(x, level) {
     for (m in level$eq) {
       pooled <- invariant(x, m)
-      x <- ref_stack(cbind(x, pooled[rep(1L, nrow(x)), , drop = FALSE]), m$mix, f)
+      x <- ref_stack(cbind(x, pooled[rep(1L, nrow(x)), , drop = FALSE]), m$s3, f)
     }
     ref_dense(invariant(x, level$inv), level$summary, identity)
   }
