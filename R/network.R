@@ -94,10 +94,10 @@ hierarchical_network <- function(s1 = c(8, 32), s2 = c(32, 128),
     c(
       widths,
       list(
-        n_dense = check_whole_number(n_dense, max = 16),
-        n_equivariant = check_whole_number(n_equivariant, max = 16),
-        head_units = check_whole_number(head_units, max = 4096),
-        head_layers = check_whole_number(head_layers, max = 16),
+        n_dense = check_whole_number(n_dense, max = max_layers),
+        n_equivariant = check_whole_number(n_equivariant, max = max_layers),
+        head_units = check_whole_number(head_units, max = max_layer_width),
+        head_layers = check_whole_number(head_layers, max = max_layers),
         activation = activation,
         n_levels = n_levels[[1]]
       )
@@ -159,10 +159,10 @@ network_config <- function(network, models, call = rlang::caller_env()) {
   if (n_weights > max_network_weights) {
     abort_deepbmc(
       c(
-        "{.arg network} is too large: it has
-         {format(n_weights, big.mark = ',', scientific = FALSE)} weights.",
-        i = "At most {format(max_network_weights, big.mark = ',', scientific = FALSE)}
-             are supported; the paper's networks have about 120,000."
+        "{.arg network} is too large: it has {format_count(n_weights)}
+         weights.",
+        i = "At most {format_count(max_network_weights)} are supported; the
+             paper's networks have about 120,000."
       ),
       "value",
       call = call
@@ -170,11 +170,6 @@ network_config <- function(network, models, call = rlang::caller_env()) {
   }
   config
 }
-
-# Training keeps one gradient per data set of a batch, so weights cost
-# batch_size times their size in memory; 1e7 float weights and a batch of 32
-# take 1.3 GB.
-max_network_weights <- 1e7
 
 #' @export
 print.deepbmc_network <- function(x, ...) {

@@ -297,9 +297,6 @@ check_representable <- function(finite, labels, call) {
   )
 }
 
-# The largest finite single-precision number.
-max_float <- 3.4028234663852886e38
-
 check_logits <- function(logits, n_datasets, n_models, call) {
   if (!is.matrix(logits) || !identical(dim(logits), c(n_datasets, n_models))) {
     abort_deepbmc(

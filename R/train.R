@@ -108,21 +108,20 @@ train_comparison <- function(models, network = NULL, epochs = 10,
     network <- hierarchical_network()
   }
   check_network(network)
-  epochs <- check_whole_number(epochs, max = 1e6)
-  iterations <- check_whole_number(iterations, max = 1e6)
-  batch_size <- check_whole_number(batch_size, max = 65536)
+  epochs <- check_whole_number(epochs, max = max_epochs)
+  iterations <- check_whole_number(iterations, max = max_iterations)
+  batch_size <- check_whole_number(batch_size, max = max_batch_size)
   learning_rate <- check_learning_rate(learning_rate)
-  holdout <- check_whole_number(holdout, min = 0, max = 1e5)
+  holdout <- check_whole_number(holdout, min = 0, max = max_holdout)
   threads <- check_threads(threads)
   seed <- check_seed(seed)
   progress <- check_flag(progress)
   total_steps <- as.double(epochs) * iterations
-  max_steps <- .Machine$integer.max
-  if (total_steps > max_steps) {
+  if (total_steps > max_training_steps) {
     abort_deepbmc(
       c(
         "{.code epochs * iterations} must be at most
-         {format_count(max_steps)}.",
+         {format_count(max_training_steps)}.",
         x = "You asked for {format_count(total_steps)} steps."
       ),
       "value"
@@ -165,7 +164,7 @@ train_comparison <- function(models, network = NULL, epochs = 10,
 # Simulated batches live in memory at once (and C++ indexes their rows with
 # int), so their largest possible number of observations is capped.
 check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
-                             max_observations = 5e7,
+                             max_observations = max_batch_observations,
                              call = rlang::caller_env()) {
   observations <- as.double(n) * models$groups[[2]] * models$obs[[2]]
   if (observations > max_observations) {
@@ -183,13 +182,7 @@ check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
   invisible(observations)
 }
 
-# Training keeps every activation of a data set for the backward pass, and
-# the cost per observation grows once those leave the cache: about a
-# microsecond per observation and step on one core, 30 s per step for a batch
-# of 32 data sets of a million observations. Data sets that large are refused
-# for training (prediction has no such limit).
-max_training_observations <- 250000
-
+# Data sets too large to train on (max_training_observations, R/limits.R).
 check_training_size <- function(models, call = rlang::caller_env()) {
   observations <- as.double(models$groups[[2]]) * models$obs[[2]]
   if (observations > max_training_observations) {

@@ -104,12 +104,12 @@ validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
   check_fit(fit)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
-  bins <- check_whole_number(bins, max = 1000)
-  boot <- check_whole_number(boot, min = 0, max = 1e5)
+  bins <- check_whole_number(bins, max = max_bins)
+  boot <- check_whole_number(boot, min = 0, max = max_bootstrap)
   level <- check_level(level)
 
   if (is.null(data)) {
-    n <- check_whole_number(n, max = 1e7)
+    n <- check_whole_number(n, max = max_simulations)
     if (!is.null(true_model)) {
       abort_deepbmc(
         c(
