@@ -33,6 +33,10 @@ cpp_select_kernels <- function(which) {
     .Call(`_deepbmc_cpp_select_kernels`, which)
 }
 
+cpp_arena_concurrency <- function(threads) {
+    .Call(`_deepbmc_cpp_arena_concurrency`, threads)
+}
+
 cpp_simulate <- function(models, n, seed, threads) {
     .Call(`_deepbmc_cpp_simulate`, models, n, seed, threads)
 }

@@ -98,7 +98,8 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
                            group = NULL, response = NULL, chains = 4,
                            iter_warmup = 1000, draws = 5000,
                            adapt_delta = 0.95, seed = 1, cores = 1,
-                           method = c("normal", "warp3"), threads = 2) {
+                           method = c("normal", "warp3"),
+                           threads = default_threads()) {
   check_dots_empty(...)
   check_fit(fit)
   model_names <- fit$models$model_names

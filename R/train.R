@@ -46,8 +46,7 @@
 #' @param holdout Number of held-out data sets (at most 100,000) on which the
 #'   loss and accuracy are measured after every epoch; 0 (the default) for
 #'   none. A few hundred give a smooth learning curve at little cost.
-#' @param threads Number of threads for simulation and training (at least 1).
-#'   The default 2 suits laptops and CRAN; use up to the number of cores.
+#' @inheritParams deepbmc_threads
 #' @param seed A whole number in `[0, 2^52]` that makes the initial weights
 #'   and the simulations reproducible. `NULL` (the default) draws one from R's
 #'   random number generator, so [set.seed()] works too; the seed used is kept
@@ -101,7 +100,8 @@
 #' # observations, takes a few minutes: see demo("study1", package = "deepbmc").
 train_comparison <- function(models, network = NULL, epochs = 10,
                              iterations = 1000, batch_size = 32,
-                             learning_rate = 5e-4, holdout = 0, threads = 2,
+                             learning_rate = 5e-4, holdout = 0,
+                             threads = default_threads(),
                              seed = NULL, progress = interactive()) {
   check_models(models)
   if (is.null(network)) {

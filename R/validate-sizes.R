@@ -32,7 +32,8 @@
 #'                         seed = 3)
 #' sweep
 validate_sizes <- function(fit, groups = NULL, obs = NULL, n = 1000,
-                           seed = NULL, threads = 2, bins = 10) {
+                           seed = NULL, threads = default_threads(),
+                           bins = 10) {
   check_fit(fit)
   models <- fit$models
   groups <- check_size_grid(groups %||% default_grid(models$groups),

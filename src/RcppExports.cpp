@@ -120,6 +120,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_arena_concurrency
+int cpp_arena_concurrency(int threads);
+RcppExport SEXP _deepbmc_cpp_arena_concurrency(SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_arena_concurrency(threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_simulate
 Rcpp::List cpp_simulate(Rcpp::List models, int n, double seed, int threads);
 RcppExport SEXP _deepbmc_cpp_simulate(SEXP modelsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
@@ -232,6 +243,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 5},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
+    {"_deepbmc_cpp_arena_concurrency", (DL_FUNC) &_deepbmc_cpp_arena_concurrency, 1},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},
     {"_deepbmc_cpp_check_model_set", (DL_FUNC) &_deepbmc_cpp_check_model_set, 2},
     {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 5},
