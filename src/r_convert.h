@@ -16,14 +16,26 @@
 
 namespace deepbmc {
 
-inline int r_int(const Rcpp::List& x, const char* name) {
+// Readers of one named element of a list from R; a missing one is an error.
+inline SEXP r_element(const Rcpp::List& x, const char* name) {
   if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return Rcpp::as<int>(x[name]);
+  return x[name];
+}
+
+inline int r_int(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<int>(r_element(x, name));
 }
 
 inline std::vector<int> r_ints(const Rcpp::List& x, const char* name) {
-  if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return Rcpp::as<std::vector<int>>(x[name]);
+  return Rcpp::as<std::vector<int>>(r_element(x, name));
+}
+
+inline double r_double(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<double>(r_element(x, name));
+}
+
+inline std::string r_string(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<std::string>(r_element(x, name));
 }
 
 inline uint64_t r_seed(double seed) {
@@ -81,15 +93,6 @@ inline SizeRange r_size_range(const Rcpp::List& x, const char* name) {
 }
 
 // --- Formula model sets (the spec list models_spec() builds for them) -----
-
-inline SEXP r_element(const Rcpp::List& x, const char* name) {
-  if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return x[name];
-}
-
-inline double r_double(const Rcpp::List& x, const char* name) {
-  return Rcpp::as<double>(r_element(x, name));
-}
 
 // A logical vector without NA.
 inline std::vector<char> r_flags(const Rcpp::List& x, const char* name) {
