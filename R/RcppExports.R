@@ -13,6 +13,10 @@ cpp_network_size <- function(config) {
     .Call(`_deepbmc_cpp_network_size`, config)
 }
 
+cpp_network_config_fields <- function() {
+    .Call(`_deepbmc_cpp_network_config_fields`)
+}
+
 cpp_network_init <- function(config, seed) {
     .Call(`_deepbmc_cpp_network_init`, config, seed)
 }

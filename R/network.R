@@ -125,6 +125,18 @@ check_choice <- function(x, choices, arg = rlang::caller_arg(x),
   x
 }
 
+# The configuration the C++ network reads, element by element in order with
+# the type of each: the one place it is spelled. network_config() fills it;
+# the glue (r_network_spec() in src/r_convert.h) reads exactly these names,
+# and test-network.R checks that its table (cpp_network_config_fields())
+# agrees. All but the first two come from hierarchical_network().
+network_config_fields <- c(
+  input_dim = "integer", n_models = "integer", activation = "character",
+  s1 = "integer", s2 = "integer", s3 = "integer", summary_dim = "integer",
+  n_dense = "integer", n_equivariant = "integer", head_units = "integer",
+  head_layers = "integer"
+)
+
 # The plain list the C++ network reads: the architecture plus the input
 # width and the number of outputs, which come from the model set.
 network_config <- function(network, models, call = rlang::caller_env()) {
@@ -142,19 +154,12 @@ network_config <- function(network, models, call = rlang::caller_env()) {
       call = call
     )
   }
-  config <- list(
-    input_dim = as.integer(models$n_features),
-    n_models = as.integer(models$n_models),
-    activation = network$activation,
-    s1 = network$s1,
-    s2 = network$s2,
-    s3 = network$s3,
-    summary_dim = network$summary_dim,
-    n_dense = network$n_dense,
-    n_equivariant = network$n_equivariant,
-    head_units = network$head_units,
-    head_layers = network$head_layers
+  values <- c(
+    list(input_dim = models$n_features, n_models = models$n_models),
+    unclass(network)
   )
+  config <- Map(as.vector, values[names(network_config_fields)],
+                network_config_fields)
   n_weights <- cpp_network_size(config)
   if (n_weights > max_network_weights) {
     abort_deepbmc(

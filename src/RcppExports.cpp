@@ -54,6 +54,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_network_config_fields
+std::vector<std::string> cpp_network_config_fields();
+RcppExport SEXP _deepbmc_cpp_network_config_fields() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_network_config_fields());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_network_init
 Rcpp::NumericVector cpp_network_init(Rcpp::List config, double seed);
 RcppExport SEXP _deepbmc_cpp_network_init(SEXP configSEXP, SEXP seedSEXP) {
@@ -238,6 +248,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
     {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 8},
     {"_deepbmc_cpp_network_size", (DL_FUNC) &_deepbmc_cpp_network_size, 1},
+    {"_deepbmc_cpp_network_config_fields", (DL_FUNC) &_deepbmc_cpp_network_config_fields, 0},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
     {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 4},
     {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},
