@@ -56,8 +56,7 @@
 #' @param holdout Number of held-out data sets (at most 100,000) on which the
 #'   loss and accuracy are measured after every epoch; 0 (the default) for
 #'   none. A few hundred give a smooth learning curve at little cost.
-#' @param threads Number of threads for simulation and training (at least 1).
-#'   The default 2 suits laptops and CRAN; use up to the number of cores.
+#' @inheritParams deepbmc_threads
 #' @param seed A whole number in `[0, 2^52]` that makes the initial weights
 #'   and the simulations reproducible. `NULL` (the default) draws one from R's
 #'   random number generator, so [set.seed()] works too; the seed used is kept
@@ -113,32 +112,32 @@
 #' # observations, takes a few minutes: see demo("study1", package = "deepbmc").
 train_comparison <- function(models, network = NULL, simulations = NULL,
                              epochs = 10, iterations = NULL, batch_size = 32,
-                             learning_rate = 5e-4, holdout = 0, threads = 2,
+                             learning_rate = 5e-4, holdout = 0,
+                             threads = default_threads(),
                              seed = NULL, progress = interactive()) {
   check_models(models)
   if (is.null(network)) {
     network <- hierarchical_network()
   }
   check_network(network)
-  epochs <- check_whole_number(epochs, max = 1e6)
-  batch_size <- check_whole_number(batch_size, max = 65536)
+  epochs <- check_whole_number(epochs, max = max_epochs)
+  batch_size <- check_whole_number(batch_size, max = max_batch_size)
   learning_rate <- check_learning_rate(learning_rate)
-  holdout <- check_whole_number(holdout, min = 0, max = 1e5)
+  holdout <- check_whole_number(holdout, min = 0, max = max_holdout)
   threads <- check_threads(threads)
   seed <- check_seed(seed)
   progress <- check_flag(progress)
   source <- training_source(models, simulations, holdout, seed)
   # An epoch is one pass over stored simulations, or 1000 steps online.
   iterations <- check_whole_number(
-    iterations %||% source$steps_per_pass(batch_size), max = 1e6
+    iterations %||% source$steps_per_pass(batch_size), max = max_iterations
   )
   total_steps <- as.double(epochs) * iterations
-  max_steps <- .Machine$integer.max
-  if (total_steps > max_steps) {
+  if (total_steps > max_training_steps) {
     abort_deepbmc(
       c(
         "{.code epochs * iterations} must be at most
-         {format_count(max_steps)}.",
+         {format_count(max_training_steps)}.",
         x = "You asked for {format_count(total_steps)} steps."
       ),
       "value"
@@ -314,7 +313,7 @@ packed_subset <- function(batch, index) {
 # Simulated batches live in memory at once (and C++ indexes their rows with
 # int), so their largest possible number of observations is capped.
 check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
-                             max_observations = 5e7,
+                             max_observations = max_batch_observations,
                              call = rlang::caller_env()) {
   observations <- as.double(n) * models$groups[[2]] * models$obs[[2]]
   if (observations > max_observations) {
@@ -332,13 +331,7 @@ check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
   invisible(observations)
 }
 
-# Training keeps every activation of a data set for the backward pass, and
-# the cost per observation grows once those leave the cache: about a
-# microsecond per observation and step on one core, 30 s per step for a batch
-# of 32 data sets of a million observations. Data sets that large are refused
-# for training (prediction has no such limit).
-max_training_observations <- 250000
-
+# Data sets too large to train on (max_training_observations, R/limits.R).
 check_training_size <- function(models, call = rlang::caller_env()) {
   observations <- as.double(models$groups[[2]]) * models$obs[[2]]
   if (observations > max_training_observations) {
