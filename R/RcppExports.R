@@ -5,12 +5,24 @@ cpp_formula_features <- function(scaling, y, trials, covariate_features) {
     .Call(`_deepbmc_cpp_formula_features`, scaling, y, trials, covariate_features)
 }
 
+cpp_formula_families <- function() {
+    .Call(`_deepbmc_cpp_formula_families`)
+}
+
 cpp_module_check <- function(config, module, weights, x, offsets, mask, dout, pooled) {
     .Call(`_deepbmc_cpp_module_check`, config, module, weights, x, offsets, mask, dout, pooled)
 }
 
 cpp_network_size <- function(config) {
     .Call(`_deepbmc_cpp_network_size`, config)
+}
+
+cpp_network_config_fields <- function() {
+    .Call(`_deepbmc_cpp_network_config_fields`)
+}
+
+cpp_network_head_fields <- function() {
+    .Call(`_deepbmc_cpp_network_head_fields`)
 }
 
 cpp_network_init <- function(config, seed) {
@@ -33,8 +45,16 @@ cpp_select_kernels <- function(which) {
     .Call(`_deepbmc_cpp_select_kernels`, which)
 }
 
+cpp_arena_concurrency <- function(threads) {
+    .Call(`_deepbmc_cpp_arena_concurrency`, threads)
+}
+
 cpp_simulate <- function(models, n, seed, threads) {
     .Call(`_deepbmc_cpp_simulate`, models, n, seed, threads)
+}
+
+cpp_check_model_set <- function(config, models) {
+    .Call(`_deepbmc_cpp_check_model_set`, config, models)
 }
 
 cpp_trainer_new <- function(config, models, batch_size, seed, threads, method = NULL) {
@@ -55,5 +75,13 @@ cpp_validate <- function(config, weights, models, n, seed, threads) {
 
 cpp_subsample_check <- function(models, model, seed, step, index, prob, log_sizes = FALSE) {
     .Call(`_deepbmc_cpp_subsample_check`, models, model, seed, step, index, prob, log_sizes)
+}
+
+cpp_deliver_interrupt <- function() {
+    invisible(.Call(`_deepbmc_cpp_deliver_interrupt`))
+}
+
+cpp_stored_order <- function(model, n_models, batch_size, steps, seed) {
+    .Call(`_deepbmc_cpp_stored_order`, model, n_models, batch_size, steps, seed)
 }
 

@@ -24,8 +24,9 @@
 #' @param object,x A validation from [validate()], a size sweep from
 #'   [validate_sizes()] or a fit from [train_comparison()].
 #' @param type Which plot of a validation.
-#' @param metric Which metric of a size sweep, or (for fits) `"loss"` or
-#'   `"accuracy"`.
+#' @param metric Which metric of a size sweep (`"ece"`, the default,
+#'   `"accuracy"`, `"log_score"`, `"brier"` or `"mce"`: the columns of the
+#'   sweep), or (for fits) `"loss"` or `"accuracy"`.
 #' @param ... Passed from `plot()` to `autoplot()`; otherwise unused.
 #'
 #' @return `autoplot()` returns a ggplot object; `plot()` draws it and returns
@@ -61,15 +62,9 @@ autoplot.deepbmc_validation <- function(object,
 
 #' @rdname deepbmc_plots
 #' @exportS3Method ggplot2::autoplot
-autoplot.deepbmc_size_sweep <- function(object,
-                                        metric = c("ece", "accuracy",
-                                                   "log_score", "brier",
-                                                   "mce"),
-                                        ...) {
+autoplot.deepbmc_size_sweep <- function(object, metric = "ece", ...) {
   check_dots_empty(...)
-  metric <- check_choice(
-    metric, c("ece", "accuracy", "log_score", "brier", "mce")
-  )
+  metric <- check_choice(metric, sweep_metrics())
   plot_size_sweep(object, metric)
 }
 
@@ -105,21 +100,6 @@ draw_autoplot <- function(x, ..., call = rlang::caller_env()) {
   plot <- ggplot2::autoplot(x, ...)
   print(plot)
   invisible(plot)
-}
-
-check_installed_package <- function(package, purpose,
-                                    call = rlang::caller_env()) {
-  if (!requireNamespace(package, quietly = TRUE)) {
-    abort_deepbmc(
-      c(
-        "The package {.pkg {package}} is needed {purpose}.",
-        i = "Install it with {.code install.packages(\"{package}\")}."
-      ),
-      "missing_package",
-      call = call
-    )
-  }
-  invisible(TRUE)
 }
 
 # --- Validation plots ---------------------------------------------------------
@@ -251,10 +231,15 @@ plot_pmp <- function(x) {
 
 # --- Size sweeps and training ---------------------------------------------------
 
-metric_labels <- c(
-  ece = "ECE", mce = "MCE", accuracy = "Accuracy", log_score = "Log score",
-  brier = "Brier score", loss = "Log loss"
-)
+# Axis and legend titles: the registry's labels (R/metrics.R), and those of
+# the training history.
+metric_label <- function(metric) {
+  if (metric == "loss") {
+    return("Log loss")
+  }
+  entry <- validation_metrics[[metric]]
+  entry$long_label %||% entry$label
+}
 
 plot_size_sweep <- function(x, metric) {
   cells <- as.data.frame(unclass(x))[c("groups", "obs", metric)]
@@ -272,8 +257,8 @@ plot_size_sweep <- function(x, metric) {
     ggplot2::scale_fill_gradient(low = "white", high = "#1F4E79") +
     ggplot2::labs(
       x = "Observations per group", y = "Groups",
-      fill = metric_labels[[metric]],
-      title = paste(metric_labels[[metric]], "across data set sizes"),
+      fill = metric_label(metric),
+      title = paste(metric_label(metric), "across data set sizes"),
       subtitle = paste0(
         format_count(x$n[[1]]), " simulated data sets per cell; trained on ",
         format_range(training$groups), " groups x ",
@@ -313,7 +298,7 @@ plot_history <- function(fit, metric) {
       values = c("training (running mean)" = "#1F4E79", holdout = "#C55A11")
     ) +
     ggplot2::labs(
-      x = "Step", y = metric_labels[[metric]],
+      x = "Step", y = metric_label(metric),
       colour = NULL, title = "Training history"
     )
 }

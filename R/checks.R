@@ -30,13 +30,25 @@ abort_deepbmc <- function(message, what, ..., call = rlang::caller_env(),
   )
 }
 
+# The values the user passed, for error messages: at most the first
+# `max`, so that a message about a long vector stays short (and fast).
+format_supplied <- function(x, max = 5) {
+  shown <- format(unclass(utils::head(as.vector(x), max)), trim = TRUE)
+  text <- paste(shown, collapse = ", ")
+  if (length(x) > max) {
+    text <- paste0(text, ", ... (", format_count(length(x)), " values)")
+  }
+  text
+}
+
 # Short description of what the user passed, for error messages.
 describe_value <- function(x) {
   if (is.null(x)) {
     return("`NULL`")
   }
   if (is.atomic(x) && length(x) == 1) {
-    return(paste0("`", format(x), "`"))
+    # unclass(): a method of format() must not run on a damaged object.
+    return(paste0("`", format(unclass(x)), "`"))
   }
   cls <- paste(class(x), collapse = "/")
   article <- if (grepl("^[aeiou]", cls)) "an " else "a "
@@ -73,7 +85,7 @@ check_whole_values <- function(x, arg, min, max, call) {
     abort_deepbmc(
       c(
         "{.arg {arg}} must hold whole numbers only.",
-        x = "You supplied {.val {x}}."
+        x = "You supplied {.code {format_supplied(x)}}."
       ),
       "value",
       call = call
@@ -88,7 +100,7 @@ check_whole_values <- function(x, arg, min, max, call) {
     abort_deepbmc(
       c(
         "{.arg {arg}} must be {range_text}.",
-        x = "You supplied {.val {x}}."
+        x = "You supplied {.code {format_supplied(x)}}."
       ),
       "value",
       call = call
@@ -128,7 +140,7 @@ check_range <- function(x, arg = rlang::caller_arg(x), min = 1,
 }
 
 # A vector of layer widths, one per hierarchy level.
-check_widths <- function(x, arg = rlang::caller_arg(x), max = 4096L,
+check_widths <- function(x, arg = rlang::caller_arg(x), max = max_layer_width,
                          call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) < 1 || is.object(x) || is.matrix(x)) {
     abort_deepbmc(
@@ -144,29 +156,55 @@ check_widths <- function(x, arg = rlang::caller_arg(x), max = 4096L,
   as.integer(x)
 }
 
-check_positive_number <- function(x, arg = rlang::caller_arg(x),
-                                  call = rlang::caller_env()) {
+# A single finite number strictly between `lower` and `upper`; `what` says
+# what it is in messages ("positive number").
+check_number_in <- function(x, lower, upper, what, arg, call) {
   if (!is.numeric(x) || length(x) != 1 || is.object(x)) {
     abort_deepbmc(
       c(
-        "{.arg {arg}} must be a single positive number.",
+        "{.arg {arg}} must be a single {what}.",
         x = "You supplied {describe_value(x)}."
       ),
       "type",
       call = call
     )
   }
-  if (is.na(x) || !is.finite(x) || x <= 0) {
+  if (is.na(x) || !is.finite(x) || x <= lower || x >= upper) {
     abort_deepbmc(
       c(
-        "{.arg {arg}} must be a finite positive number.",
-        x = "You supplied {.val {x}}."
+        "{.arg {arg}} must be a finite {what}.",
+        x = "You supplied {.code {format_supplied(x)}}."
       ),
       "value",
       call = call
     )
   }
   as.double(x)
+}
+
+check_positive_number <- function(x, arg = rlang::caller_arg(x),
+                                  call = rlang::caller_env()) {
+  check_number_in(x, 0, Inf, "positive number", arg, call)
+}
+
+# Rates of at least max_learning_rate (R/limits.R) are refused.
+check_learning_rate <- function(x, arg = rlang::caller_arg(x),
+                                call = rlang::caller_env()) {
+  force(arg)
+  x <- check_positive_number(x, arg = arg, call = call)
+  if (x >= max_learning_rate) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be below {max_learning_rate}.",
+        x = "You supplied {.code {format_supplied(x)}}.",
+        i = "Adam's learning rates are usually between 1e-4 and 1e-2; the
+             default is 5e-4."
+      ),
+      "value",
+      call = call
+    )
+  }
+  x
 }
 
 check_flag <- function(x, arg = rlang::caller_arg(x),
@@ -186,9 +224,10 @@ check_flag <- function(x, arg = rlang::caller_arg(x),
 
 check_threads <- function(threads, arg = rlang::caller_arg(threads),
                           call = rlang::caller_env()) {
-  # Any positive count is allowed: TBB simply runs more tasks than cores
-  # when asked, and results do not depend on the thread count.
-  check_whole_number(threads, arg = arg, min = 1, max = 1024, call = call)
+  # Any count up to max_threads is allowed: the arena caps it at the cores
+  # (src/parallel.h), and results do not depend on the thread count.
+  check_whole_number(threads, arg = arg, min = 1, max = max_threads,
+                     call = call)
 }
 
 # Seeds travel to C++ as doubles holding whole numbers in [0, 2^52], which a
@@ -199,13 +238,57 @@ check_seed <- function(seed, arg = rlang::caller_arg(seed),
   if (is.null(seed)) {
     return(as.double(sample.int(.Machine$integer.max, 1)))
   }
-  check_whole_number(seed, arg = arg, min = 0, max = 2^52, call = call)
+  check_whole_number(seed, arg = arg, min = 0, max = max_seed, call = call)
 }
 
 check_models <- function(models, arg = rlang::caller_arg(models),
                          call = rlang::caller_env()) {
   check_class(models, "deepbmc_models",
               "a model set such as {.fun normal_nested_models}", arg, call)
+  problem <- model_set_problem(models)
+  if (!is.null(problem)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is not a valid model set: {problem}.",
+        i = "Build model sets with their constructors, such as
+             {.fun normal_nested_models} or {.fun model_set}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  invisible(models)
+}
+
+# What is wrong with the parts of a model set that every one has (see
+# R/models.R), or NULL when nothing is.
+model_set_problem <- function(models) {
+  if (!is.list(models)) {
+    return("it is not a list")
+  }
+  count <- function(x, min) {
+    is.numeric(x) && length(x) == 1 && !is.na(x) && x >= min && x == round(x)
+  }
+  if (!count(models$n_models, 2)) {
+    return("the number of models is not a whole number of at least 2")
+  }
+  names <- models$model_names
+  if (!is.character(names) || length(names) != models$n_models ||
+        anyNA(names) || any(!nzchar(names)) || anyDuplicated(names)) {
+    return(paste("the model names are not", models$n_models,
+                 "distinct, non-empty names"))
+  }
+  if (!count(models$n_features, 1) || !count(models$n_levels, 1)) {
+    return("the number of features or levels is not a positive whole number")
+  }
+  for (size in c("groups", "obs")) {
+    range <- models[[size]]
+    if (!is.numeric(range) || length(range) != 2 || anyNA(range) ||
+          any(range < 1) || range[[1]] > range[[2]]) {
+      return(paste0("`", size, "` is not a size range c(min, max)"))
+    }
+  }
+  NULL
 }
 
 check_network <- function(network, arg = rlang::caller_arg(network),
@@ -250,6 +333,9 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
   if (fit$format_version >= 2) {
     needed <- c(needed, "holdout_history")
   }
+  if (fit$format_version >= 3) {
+    needed <- c(needed, "checksum")
+  }
   missing_parts <- setdiff(needed, names(fit))
   if (length(missing_parts) > 0) {
     abort_deepbmc(
@@ -278,9 +364,81 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
       )
     }
   }
+  check_fit_models(fit, arg = arg, call = call)
   if (weights) {
     check_fit_weights(fit, arg = arg, call = call)
+    check_fit_checksum(fit, arg = arg, call = call)
   }
+  invisible(fit)
+}
+
+# The parts of a fit's model set and configuration that R reads, checked for
+# shape and for agreement with each other: cheap, so done at every use.
+check_fit_models <- function(fit, arg, call) {
+  damaged <- function(problem) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is damaged: {problem}",
+        i = "Train the network again, or load an undamaged copy."
+      ),
+      "fit",
+      call = call
+    )
+  }
+  models <- fit$models
+  if (!inherits(models, "deepbmc_models")) {
+    damaged("its model set is not a deepbmc model set.")
+  }
+  problem <- model_set_problem(models)
+  if (!is.null(problem)) {
+    damaged(paste0("in its model set, ", problem, "."))
+  }
+  if (!inherits(fit$network, "deepbmc_network")) {
+    damaged("its network is not an architecture from hierarchical_network().")
+  }
+  expected <- tryCatch(
+    method_config(network_config(fit$network, models, call = call),
+                  fit$training$method %||% training_method(), models),
+    error = function(e) NULL
+  )
+  if (is.null(expected) || !identical(fit$config, expected)) {
+    damaged("its configuration does not match its network and model set.")
+  }
+  invisible(fit)
+}
+
+# Fits since format version 3 carry a checksum (fit_checksum()); older ones
+# have their model set built and checked by the C++ core instead, so that a
+# damaged one is a classed error rather than an error from deep inside.
+check_fit_checksum <- function(fit, arg, call) {
+  if (!is.null(fit$checksum)) {
+    checksum <- tryCatch(fit_checksum(fit), error = function(e) NA)
+    if (!identical(fit$checksum, checksum)) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} has been changed since it was trained, or its file is
+           damaged: its checksum does not match.",
+          i = "Train the network again, or load an undamaged copy; change
+               prior probabilities or model names through the arguments of
+               {.fun post_prob} instead of editing the fit."
+        ),
+        "fit",
+        call = call
+      )
+    }
+    return(invisible(fit))
+  }
+  tryCatch(
+    cpp_check_model_set(fit$config, models_spec(fit$models)),
+    error = function(e) {
+      abort_deepbmc(
+        "The model set of {.arg {arg}} is damaged.",
+        "fit",
+        parent = e,
+        call = call
+      )
+    }
+  )
   invisible(fit)
 }
 
@@ -374,7 +532,7 @@ check_prior_prob <- function(prior_prob, model_names,
     abort_deepbmc(
       c(
         "{.arg {arg}} must hold positive finite probabilities.",
-        x = "You supplied {.val {prior_prob}}."
+        x = "You supplied {.code {format_supplied(prior_prob)}}."
       ),
       "value",
       call = call
@@ -467,4 +625,99 @@ check_model_index <- function(model, model_names,
   }
   check_whole_number(model, arg = arg, min = 1, max = length(model_names),
                      call = call)
+}
+
+# The true model of each of `n` data sets, by index or name, as indices.
+check_true_model <- function(true_model, model_names, n,
+                             arg = rlang::caller_arg(true_model),
+                             call = rlang::caller_env()) {
+  if (is.factor(true_model)) {
+    true_model <- as.character(true_model)
+  }
+  if (length(true_model) != n) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must give one model per data set.",
+        x = "{n} data set{?s}, but {length(true_model)} true model{?s}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  if (is.character(true_model)) {
+    index <- match(true_model, model_names)
+    unknown <- unique(true_model[is.na(index)])
+    if (length(unknown) > 0) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} must name models of the network.",
+          x = "Unknown: {.val {unknown}}.",
+          i = "Models: {.val {model_names}}."
+        ),
+        "value",
+        call = call
+      )
+    }
+    return(index)
+  }
+  if (!is.numeric(true_model) || is.object(true_model)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be model indices or names.",
+        x = "You supplied {describe_value(true_model)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  check_whole_values(true_model, arg = arg, min = 1,
+                     max = length(model_names), call = call)
+  as.integer(true_model)
+}
+
+check_level <- function(level, arg = rlang::caller_arg(level),
+                        call = rlang::caller_env()) {
+  check_number_in(level, 0, 1, "number strictly between 0 and 1", arg, call)
+}
+
+# rlang's checks, with deepbmc's error classes: unused arguments in `...`
+# (misspelled names above all) and suggested packages that are not
+# installed (rlang offers to install them in interactive sessions).
+check_dots_empty <- function(..., call = rlang::caller_env()) {
+  tryCatch(
+    rlang::check_dots_empty(),
+    rlib_error_dots_nonempty = function(e) {
+      dot_names <- names(list(...))
+      n_dots <- ...length()
+      abort_deepbmc(
+        c(
+          "{n_dots} unused argument{?s} in {.arg ...}.",
+          i = if (!is.null(dot_names) && any(dot_names != "")) {
+            "Check the spelling of {.arg {dot_names[dot_names != '']}}."
+          }
+        ),
+        "type",
+        call = call
+      )
+    }
+  )
+}
+
+check_installed_package <- function(package, purpose,
+                                    call = rlang::caller_env()) {
+  tryCatch(
+    rlang::check_installed(package, reason = purpose, call = call),
+    rlib_error_package_not_found = function(e) {
+      abort_deepbmc(
+        c(
+          "The package {.pkg {package}} is needed {purpose}.",
+          i = "Install it with {.code install.packages(\"{package}\")}."
+        ),
+        "missing_package",
+        parent = e,
+        call = call
+      )
+    }
+  )
+  invisible(TRUE)
 }

@@ -114,60 +114,13 @@ as_datasets <- function(data, group = NULL, response = NULL,
       call = call
     )
   }
-  # Complete double matrices are converted in bulk; the others one by one, in
-  # order, so that the first faulty data set raises the error.
-  datasets <- complete_matrix_datasets(data)
-  for (i in which(vapply(datasets, is.null, logical(1)))) {
-    datasets[[i]] <- as_dataset(data[[i]], group, response,
-                                paste0(arg, "[[", i, "]]"), call)
-  }
+  # One by one, in order, so that the first faulty data set raises the
+  # error. (Lists of complete matrices rarely come here: C++ reads them in
+  # place, see predict_matrix_logits().)
+  datasets <- lapply(seq_along(data), function(i) {
+    as_dataset(data[[i]], group, response, paste0(arg, "[[", i, "]]"), call)
+  })
   list(datasets = datasets, single = FALSE)
-}
-
-# as_dataset() of every plain double matrix in the list `data` that has at
-# least one row and column and only finite values; NULL for the other
-# elements. Without NA (anyNA() also finds NaN), a finite sum means no
-# infinite value. Both are taken just before the transpose, while the matrix
-# is in the cache; anyNA() comes first because sum() is slow on NA, which it
-# accumulates in long double.
-complete_matrix_datasets <- function(data) {
-  datasets <- vector("list", length(data))
-  index <- which(
-    vapply(data, is.matrix, logical(1)) &
-      vapply(data, is.double, logical(1)) &
-      !vapply(data, is.object, logical(1))
-  )
-  if (length(index) == 0) {
-    return(datasets)
-  }
-  dims <- vapply(data[index], dim, integer(2))
-  nonempty <- dims[1, ] > 0L & dims[2, ] > 0L
-  index <- index[nonempty]
-  if (length(index) == 0) {
-    return(datasets)
-  }
-  n_rows <- dims[1, nonempty]
-  n_cols <- dims[2, nonempty]
-  sizes <- if (all(n_rows == n_rows[[1]]) && all(n_cols == n_cols[[1]])) {
-    rep(list(rep.int(n_cols[[1]], n_rows[[1]])), length(index))
-  } else {
-    .mapply(rep.int, list(n_cols, n_rows), NULL)
-  }
-  datasets[index] <- .mapply(
-    function(matrix, sizes) {
-      if (anyNA(matrix) || !is.finite(sum(matrix))) {
-        return(NULL)
-      }
-      # Groups are rows; t() makes each group's observations contiguous.
-      # Dropping the attributes of the fresh transpose does not copy it.
-      values <- t(matrix)
-      attributes(values) <- NULL
-      list(values = values, sizes = sizes, observed = sizes)
-    },
-    list(data[index], sizes),
-    NULL
-  )
-  datasets
 }
 
 # A matrix, a data frame, or a list whose elements are all plain numeric (or
@@ -188,19 +141,11 @@ is_group_vector <- function(x) {
 }
 
 as_dataset <- function(data, group, response, arg, call) {
-  # Plain numeric matrices, the form of simulate_datasets(), skip the general
-  # path; anything it does not handle (including every error) goes on below.
-  # `arg` is a promise that the fast path leaves unevaluated.
-  if (is.matrix(data) && !is.object(data)) {
-    dataset <- dataset_from_plain_matrix(data)
-    if (!is.null(dataset)) {
-      return(dataset)
-    }
+  if (is.matrix(data) && !is.data.frame(data)) {
+    return(dataset_from_matrix(data, arg, call))
   }
   dataset <- if (is.data.frame(data)) {
     dataset_from_data_frame(data, group, response, arg, call)
-  } else if (is.matrix(data)) {
-    dataset_from_matrix(data, arg, call)
   } else if (is.list(data)) {
     dataset_from_groups(data, arg, call)
   } else {
@@ -217,79 +162,51 @@ as_dataset <- function(data, group, response, arg, call) {
   drop_empty_groups(dataset, arg, call)
 }
 
+# A matrix with one group per row: values group after group (t() makes each
+# group's observations contiguous), the groups' sizes (columns) and observed
+# counts, groups without an observed value left out. Errors name `arg`.
+# Written for speed on the common plain double matrix: one pass for NA, and
+# without NA a finite sum rules out infinite values (a sum that overflows
+# goes to the exact check); NaN is looked for among the missing values only.
 dataset_from_matrix <- function(data, arg, call) {
-  check_numeric_values(data, arg, call)
-  if (nrow(data) == 0 || ncol(data) == 0) {
+  type <- typeof(data)
+  if (!type %in% c("double", "integer") &&
+        !(type == "logical" && all(is.na(data)))) {
+    check_numeric_values(data, arg, call)
+  }
+  n_rows <- nrow(data)
+  n_cols <- ncol(data)
+  if (n_rows == 0 || n_cols == 0) {
     abort_deepbmc(
-      "{.arg {arg}} is an empty matrix ({nrow(data)} x {ncol(data)}).",
+      "{.arg {arg}} is an empty matrix ({n_rows} x {n_cols}).",
       "data",
       call = call
     )
   }
-  # Groups are rows; t() makes each group's observations contiguous.
-  list(
-    values = as.double(t(data)),
-    sizes = rep(ncol(data), nrow(data))
-  )
-}
-
-# The result of as_dataset() for a plain double or integer matrix with at least
-# one row and one column, only finite or NA values and at least one observed
-# value; NULL otherwise, leaving the general path to convert the matrix or to
-# raise the error.
-dataset_from_plain_matrix <- function(data) {
-  type <- typeof(data)
-  if (type != "double" && type != "integer") {
-    return(NULL)
+  values <- t(unclass(data))
+  storage.mode(values) <- "double"
+  missing <- if (anyNA(values)) is.na(values)
+  finite_sum <- is.finite(sum(values, na.rm = TRUE))
+  if ((!finite_sum && any(is.infinite(values))) ||
+        (!is.null(missing) && any(is.nan(values[missing])))) {
+    check_numeric_values(values, arg, call)
   }
-  dims <- dim(data)
-  n_rows <- dims[[1]]
-  n_cols <- dims[[2]]
-  if (n_rows == 0L || n_cols == 0L) {
-    return(NULL)
-  }
-  # Groups are rows; t() makes each group's observations contiguous (one
-  # column of the transpose per group). Dropping the attributes of the fresh
-  # transpose, at the end, does not copy it.
-  values <- t(data)
-  if (!anyNA(values)) {
-    # Integers cannot be infinite; without NA or NaN, a finite sum of doubles
-    # rules out infinite values (a sum that overflows goes to the exact check).
-    if (type == "double" && !is.finite(sum(values)) &&
-        any(is.infinite(values))) {
-      return(NULL)
-    }
-    observed <- rep.int(n_cols, n_rows)
+  observed <- if (is.null(missing)) {
+    rep.int(n_cols, n_rows)
   } else {
-    missing <- is.na(values)
-    # sum() skips NA and NaN with na.rm = TRUE (and is slow on them without),
-    # and NaN is looked for among the missing values only.
-    if (type == "double" &&
-        ((!is.finite(sum(values, na.rm = TRUE)) &&
-            any(is.infinite(values))) ||
-           any(is.nan(values[missing])))) {
-      return(NULL)
-    }
-    observed <- n_cols - as.integer(.colSums(missing, n_cols, n_rows))
-    if (sum(observed) == 0L) {
-      return(NULL)
-    }
-    keep <- observed > 0L
-    if (!all(keep)) {
-      values <- values[, keep, drop = FALSE]
-      observed <- observed[keep]
-      n_rows <- length(observed)
-    }
+    n_cols - as.integer(.colSums(missing, n_cols, n_rows))
+  }
+  if (sum(observed) == 0L) {
+    abort_deepbmc("{.arg {arg}} has no observed value.", "data", call = call)
+  }
+  keep <- observed > 0L
+  if (!all(keep)) {
+    values <- values[, keep, drop = FALSE]
+    observed <- observed[keep]
   }
   attributes(values) <- NULL
-  if (type == "integer") {
-    values <- as.double(values)
-  }
-  list(
-    values = values,
-    sizes = rep.int(n_cols, n_rows),
-    observed = observed
-  )
+  list(values = values, sizes = rep.int(n_cols, length(observed)),
+       observed = observed)
 }
 
 dataset_from_groups <- function(data, arg, call) {
@@ -429,10 +346,9 @@ pack_datasets <- function(datasets, call = rlang::caller_env()) {
   group_sizes <- lapply(datasets, `[[`, "sizes")
   sizes <- unlist(group_sizes, use.names = FALSE)
   n_groups <- lengths(group_sizes)
-  max_rows <- .Machine$integer.max
-  if (length(values) > max_rows) {
+  if (length(values) > max_batch_rows) {
     abort_deepbmc(
-      "The data hold more than {format_count(max_rows)} observations; pass
+      "The data hold more than {format_count(max_batch_rows)} observations; pass
        fewer data sets at a time.",
       "data",
       call = call
@@ -470,31 +386,38 @@ dataset_sizes <- function(datasets) {
 # Back from a packed batch to the user-facing forms: a matrix (groups in rows)
 # when all groups of a data set have the same size, otherwise a list of
 # numeric vectors; with several features per observation each group is a
-# matrix with one row per observation.
+# matrix with one row per observation. Linear in the size of the batch: no
+# factor() or sorting, and no per-group work for matrices.
 unpack_batch <- function(batch) {
   n_features <- batch$n_features
   values <- batch$values
   if (!is.null(batch$mask) && !all(batch$mask)) {
     values[rep(!batch$mask, each = n_features)] <- NA_real_
   }
-  group_sizes <- diff(batch$group_offsets)
-  groups_per_set <- diff(batch$dataset_offsets)
-  row_group <- rep.int(seq_along(group_sizes), group_sizes)
-  value_group <- rep(row_group, each = n_features)
-  groups <- split(values, factor(value_group, levels = seq_along(group_sizes)))
-  names(groups) <- NULL
-  if (n_features > 1) {
-    groups <- lapply(groups, matrix, ncol = n_features, byrow = TRUE)
-  }
-  set_index <- rep.int(seq_along(groups_per_set), groups_per_set)
-  sets <- split(groups, factor(set_index, levels = seq_along(groups_per_set)))
-  names(sets) <- NULL
-  lapply(sets, function(set) {
-    sizes <- lengths(set)
-    if (n_features == 1 && length(unique(sizes)) == 1) {
-      matrix(unlist(set, use.names = FALSE), nrow = length(set), byrow = TRUE)
+  group_offsets <- batch$group_offsets
+  dataset_offsets <- batch$dataset_offsets
+  group_sizes <- diff(group_offsets)
+  lapply(seq_len(length(dataset_offsets) - 1L), function(b) {
+    groups <- (dataset_offsets[[b]] + 1L):dataset_offsets[[b + 1L]]
+    sizes <- group_sizes[groups]
+    rows <- (group_offsets[[groups[[1]]]] + 1L):group_offsets[[
+      groups[[length(groups)]] + 1L]]
+    set_values <- if (n_features == 1) {
+      values[rows]
     } else {
-      set
+      values[(rows[[1]] - 1L) * n_features + seq_len(length(rows) * n_features)]
     }
+    if (n_features == 1 && all(sizes == sizes[[1]])) {
+      return(matrix(set_values, nrow = length(sizes), byrow = TRUE))
+    }
+    group <- rep.int(seq_along(sizes), sizes * n_features)
+    # A factor from its codes directly: factor() would sort as strings.
+    split_by <- structure(group, levels = as.character(seq_along(sizes)),
+                          class = "factor")
+    set <- unname(split(set_values, split_by))
+    if (n_features > 1) {
+      set <- lapply(set, matrix, ncol = n_features, byrow = TRUE)
+    }
+    set
   })
 }

@@ -10,13 +10,17 @@
 # 1. The first layout.
 # 2. Adds `holdout_history` and `training$holdout`, `training$holdout_seed`.
 #    Version 1 fits are still read, as fits without a holdout set.
+# 3. Adds `checksum` (see fit_checksum()), `input_range` (the range of every
+#    input feature in training) and `training$stopped`. Fits of versions 1
+#    and 2 are still read; without a checksum their model set is checked in
+#    C++ at every use instead.
 
-fit_format_version <- 2L
-fit_format_versions <- 1:2
+fit_format_version <- 3L
+fit_format_versions <- 1:3
 
 new_deepbmc_fit <- function(models, network, config, weights, optimizer,
                             history, holdout_history, training) {
-  structure(
+  fit <- structure(
     list(
       models = models,
       network = network,
@@ -26,10 +30,78 @@ new_deepbmc_fit <- function(models, network, config, weights, optimizer,
       history = history,
       holdout_history = holdout_history,
       training = training,
+      input_range = NULL,
+      checksum = NULL,
       format_version = fit_format_version
     ),
     class = "deepbmc_fit"
   )
+  fit$checksum <- fit_checksum(fit)
+  fit
+}
+
+# A checksum of everything that decides what a fit answers: weights,
+# architecture and configuration, the model set as C++ reads it and as R
+# converts data for it, and the training input range. It is computed from
+# the values alone (numbers as doubles, strings as UTF-8), never from R's
+# serialisation, so it survives saveRDS(), readRDS() and other R versions,
+# while any changed value (a damaged file, an edited fit) changes it.
+fit_checksum <- function(fit) {
+  models <- fit$models
+  value_hash(list(
+    # As the network uses them: in single precision.
+    weights = single_precision(fit$weights),
+    config = fit$config,
+    network = unclass(fit$network),
+    spec = models_spec(models),
+    models = models[c("model_names", "n_models", "n_features", "n_levels",
+                      "groups", "obs", "prior_prob", "inputs", "scaling")],
+    input_range = fit$input_range
+  ))
+}
+
+# A hash of the values in nested lists of atomic vectors. Every vector
+# becomes raw bytes (integers and logicals read as doubles, since only values
+# count) behind a tag with its kind, length and names, in depth-first order;
+# rlang::hash() then hashes that list of raw vectors. Bytes, not the vectors
+# themselves: how R stores a vector (ALTREP, attributes) must not matter.
+value_hash <- function(x) {
+  rlang::hash(value_bytes(x))
+}
+
+# Weights as the float network sees them, for value_bytes().
+single_precision <- function(x) {
+  structure(list(x), class = "deepbmc_single")
+}
+
+value_bytes <- function(x) {
+  if (inherits(x, "deepbmc_single")) {
+    values <- as.double(x[[1]])
+    return(list(charToRaw("f"), writeBin(values, raw(), size = 4,
+                                         endian = "little")))
+  }
+  tag <- function(kind, n, names) {
+    c(charToRaw(kind), writeBin(as.double(n), raw(), endian = "little"),
+      if (!is.null(names)) writeBin(enc2utf8(as.character(names)), raw()))
+  }
+  if (is.null(x)) {
+    return(list(tag("0", 0, NULL)))
+  }
+  if (is.list(x)) {
+    parts <- lapply(unname(x), value_bytes)
+    return(c(list(tag("l", length(x), names(x))),
+             unlist(parts, recursive = FALSE)))
+  }
+  if (is.numeric(x) || is.logical(x)) {
+    # 15 significant digits: ASCII serialisation keeps 16, so a fit saved with
+    # saveRDS(ascii = TRUE) keeps its checksum; no change below that can
+    # change what the float network computes.
+    return(list(tag("d", length(x), names(x)),
+                writeBin(signif(as.double(x), 15), raw(), endian = "little")))
+  }
+  text <- enc2utf8(as.character(x))
+  text[is.na(text)] <- "\001NA"
+  list(tag("c", length(x), names(x)), writeBin(text, raw()))
 }
 
 # Mean loss and accuracy over the last epoch, or over the last `iterations`
@@ -99,7 +171,8 @@ data_sets_per_second <- function(fit) {
 #'   (`NULL` without holdout evaluations, otherwise a list with the number
 #'   `n` of holdout data sets and the `loss`, `accuracy` and `epoch` of the
 #'   last evaluation), `batch_size`, `learning_rate`, `seconds`,
-#'   `data_sets_per_second` and `seed`. `print()` returns `x` invisibly.
+#'   `data_sets_per_second`, `seed` and `stopped` (`NA`, `"interrupted"` or
+#'   `"diverged"`). `print()` returns `x` invisibly.
 #' @export
 #' @examples
 #' models <- normal_nested_models(groups = 10, obs = 10)
@@ -123,7 +196,8 @@ summary.deepbmc_fit <- function(object, ...) {
       learning_rate = object$training$learning_rate,
       seconds = object$training$seconds,
       data_sets_per_second = data_sets_per_second(object),
-      seed = object$training$seed
+      seed = object$training$seed,
+      stopped = object$training$stopped %||% NA_character_
     ),
     class = "summary.deepbmc_fit"
   )
@@ -156,6 +230,7 @@ format_training_lines <- function(x) {
     "Last epoch: loss ", formatC(x$final_loss, digits = 4, format = "f"),
     ", accuracy ", formatC(x$final_accuracy, digits = 3, format = "f"), "\n",
     format_holdout_line(x$holdout),
+    format_stopped_line(x$stopped),
     "Time: ", format_seconds(x$seconds), " (",
     format_count(round(x$data_sets_per_second)),
     " data sets/s)\n"
@@ -180,9 +255,26 @@ print.deepbmc_fit <- function(x, ...) {
     formatC(final$loss, digits = 4, format = "f"), ", accuracy ",
     formatC(final$accuracy, digits = 3, format = "f"), "\n",
     format_holdout_line(final_holdout(x)),
+    format_stopped_line(x$training$stopped),
     sep = ""
   )
   invisible(x)
+}
+
+# Why training stopped early, if it did (fits before format version 3 do not
+# record it).
+format_stopped_line <- function(stopped) {
+  if (is.null(stopped) || is.na(stopped)) {
+    return(NULL)
+  }
+  switch(stopped,
+    interrupted = "Stopped early: interrupted\n",
+    diverged = paste0(
+      "Stopped early: training diverged (last finite state kept); ",
+      "train again with a smaller learning rate\n"
+    ),
+    paste0("Stopped early: ", stopped, "\n")
+  )
 }
 
 format_seconds <- function(seconds) {

@@ -86,43 +86,11 @@ prepare_datasets.deepbmc_formula_models <- function(models, data, group,
 # rows of missing responses and groups without responses left out.
 formula_features <- function(models, data, arg, call) {
   template <- models$models[[1]]
-  parsed <- template[c("response", "trials", "fixed", "random", "group",
-                       "correlated")]
-  needed <- unique(c(template$response, template$trials, template$group,
-                     unlist(lapply(models$models, function(model) {
-                       c(all.vars(model$fixed), all.vars(model$random))
-                     }))))
-  missing_columns <- setdiff(needed, names(data))
-  if (length(missing_columns) > 0) {
-    abort_deepbmc(
-      "{.arg {arg}} lacks column{?s} {.val {missing_columns}}.",
-      "data",
-      call = call
-    )
-  }
+  check_formula_columns(models$models, data, arg, call)
   response <- data[[template$response]]
-  if (!is.numeric(response) && !is.logical(response)) {
-    abort_deepbmc(
-      "The response {.val {template$response}} of {.arg {arg}} must be
-       numeric.",
-      "data",
-      call = call
-    )
-  }
   group <- data[[template$group]]
-  if (anyNA(group)) {
-    abort_deepbmc(
-      "The grouping column {.val {template$group}} of {.arg {arg}} has
-       missing values.",
-      "data",
-      call = call
-    )
-  }
+  check_covariate_types(models, data, arg, call)
   keep <- !is.na(response)
-  if (!any(keep)) {
-    abort_deepbmc("{.arg {arg}} has no observed response.", "data",
-                  call = call)
-  }
   data <- data[keep, , drop = FALSE]
   group <- group[keep]
   order_rows <- group_order(group)
@@ -139,6 +107,22 @@ formula_features <- function(models, data, arg, call) {
   covariates <- input_columns(models, frames)
   scaling <- models$scaling
   standardized <- standardize_inputs(covariates, scaling)
+  share <- as.double(data[[template$response]]) / frames[[1]]$trials
+  standardized_response <- (share - scaling$response_center) /
+    scaling$response_scale
+  if (isTRUE(any(abs(standardized_response) > max_float)) ||
+        isTRUE(any(abs(standardized) > max_float))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} holds values the network cannot represent.",
+        x = "Standardised with the template's mean and SD, some responses or
+             covariates are beyond about {format(max_float, digits = 3)},
+             the largest single-precision number."
+      ),
+      "data",
+      call = call
+    )
+  }
   features <- cpp_formula_features(
     scaling[c("response_center", "response_scale")],
     as.double(data[[template$response]]), frames[[1]]$trials,
@@ -149,6 +133,89 @@ formula_features <- function(models, data, arg, call) {
     # order_rows sorts by factor level, so the counts follow the rows.
     sizes = tabulate(as.integer(factor(group)))
   )
+}
+
+# The columns every data frame for formula models (`models`, parsed
+# formulas) needs: all columns the formulas name, a numeric (or logical)
+# response with at least one observed value, and a grouping column without
+# missing values. One check for the template, new data and Stan data alike.
+check_formula_columns <- function(models, data, arg, call) {
+  first <- models[[1]]
+  needed <- unique(c(first$response, first$trials, first$group,
+                     unlist(lapply(models, function(model) {
+                       c(all.vars(model$fixed), all.vars(model$random))
+                     }))))
+  missing_columns <- setdiff(needed, names(data))
+  if (length(missing_columns) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} lacks column{?s} {.val {missing_columns}} that the
+         model formulas use.",
+        i = "Columns of {.arg {arg}}: {.val {names(data)}}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  response <- data[[first$response]]
+  if (!is.numeric(response) && !is.logical(response)) {
+    abort_deepbmc(
+      c(
+        "The response {.val {first$response}} of {.arg {arg}} must be
+         numeric.",
+        x = "It is {describe_value(response)}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  if (all(is.na(response))) {
+    abort_deepbmc(
+      "The response {.val {first$response}} of {.arg {arg}} has no
+       observed value.",
+      "data",
+      call = call
+    )
+  }
+  if (anyNA(data[[first$group]])) {
+    abort_deepbmc(
+      "The grouping column {.val {first$group}} of {.arg {arg}} has missing
+       values.",
+      "data",
+      call = call
+    )
+  }
+  invisible(TRUE)
+}
+
+# Covariates of new data must be of the kind the template's were: numbers
+# where the template had numbers, categories (factor, character, logical)
+# where it had categories. model.frame() would otherwise build other model
+# matrix columns, or fail deep inside.
+check_covariate_types <- function(models, data, arg, call) {
+  template <- models$models[[1]]$data
+  variables <- unique(unlist(lapply(models$models, function(model) {
+    c(all.vars(model$fixed), all.vars(model$random))
+  })))
+  for (column in variables) {
+    expected <- is.numeric(template[[column]])
+    values <- data[[column]]
+    if (is.numeric(values) != expected ||
+          (!expected && !(is.factor(values) || is.character(values) ||
+                            is.logical(values)))) {
+      abort_deepbmc(
+        c(
+          "The covariate {.field {column}} of {.arg {arg}} must be
+           {if (expected) 'numeric' else 'categorical (a factor or
+           strings)'}, as in the models' data.",
+          x = "It is {describe_value(values)}."
+        ),
+        "data",
+        call = call
+      )
+    }
+  }
+  invisible(TRUE)
 }
 
 # Simulated data sets of a model set in the form users pass to post_prob():
@@ -178,8 +245,7 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
     models$scaling$response_scale + models$scaling$response_center
   rows <- batch$source_row + 1L
   response <- share * trials[rows]
-  discrete <- template$family$family %in% c("bernoulli", "binomial", "poisson")
-  if (discrete) {
+  if (family_info(template$family)$discrete) {
     response <- round(response)
   }
   response[!batch$mask] <- NA_real_

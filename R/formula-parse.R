@@ -166,8 +166,30 @@ unsupported_functions <- c(
   "poly", "ns", "bs", "ar", "arma", "car"
 )
 
+# Functions a formula term may call. model.frame() evaluates the terms, so
+# anything else (`system()`, `readRDS()`, ...) is refused before it can run:
+# a formula is a description of the model, not code to execute.
+formula_functions <- c(
+  "+", "-", "*", "/", "^", ":", "(", "%in%", "I", "log", "log2", "log10",
+  "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan", "factor",
+  "as.factor", "ordered", "as.numeric", "as.double", "as.integer", "scale",
+  "pmin", "pmax", "round", "floor", "ceiling"
+)
+
+# Names of the functions called anywhere in `expr`.
+called_functions <- function(expr) {
+  if (!is.call(expr)) {
+    return(character(0))
+  }
+  head <- expr[[1]]
+  own <- if (is.name(head)) as.character(head) else deparse1(head)
+  c(own, unlist(lapply(as.list(expr)[-1], called_functions)))
+}
+
 check_supported_terms <- function(terms, call) {
-  used <- unique(unlist(lapply(terms, all.names)))
+  used <- unique(unlist(lapply(terms, called_functions)))
+  # The bars of group-level terms are syntax; their contents are terms.
+  used <- setdiff(used, c("|", "||"))
   found <- intersect(used, unsupported_functions)
   if (length(found) > 0) {
     abort_deepbmc(
@@ -177,6 +199,20 @@ check_supported_terms <- function(terms, call) {
         i = "Supported: fixed effects with numeric and factor covariates and
              interactions, and one group-level term {.code (... | g)} or
              {.code (... || g)}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  unknown <- setdiff(used, formula_functions)
+  if (length(unknown) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg formula} calls {.code {unknown}}, which a model formula may
+         not use.",
+        i = "Terms may use columns of {.arg data}, arithmetic and
+             {.fn {formula_functions[-(1:8)]}}; compute other covariates in
+             {.arg data} first."
       ),
       "value",
       call = call

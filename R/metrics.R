@@ -1,24 +1,114 @@
-# Metrics of a model comparison network on data sets with known true models.
-# Each takes a matrix of PMPs (or log PMPs), one row per data set and one
-# column per model, and the integer index of each true model, so that it can
-# be checked against hand computations. validate() computes them all at once,
-# and for every bootstrap resample, through metric_values().
+# Metrics of a model comparison network on data sets with known true models:
+# one registry (validation_metrics) that validate(), its print and summary
+# methods, the bootstrap, validate_sizes() and autoplot() read, so that a new
+# metric is one entry here.
+#
+# Each entry:
+# * `label`: its name in printed output and plots (`long_label`, if given,
+#   in plots);
+# * `per_model`: one value per model (one-vs-rest) or one for all models;
+# * `extra_digits`: digits printed beyond `digits` of the print methods;
+# * `note`: printed after the value (overall metrics only), or NULL;
+# * `in_sweep`: whether validate_sizes() reports it (per-model metrics as
+#   their mean over the models);
+# * `value`: function(inputs, rows, cache) computing it from
+#   prepare_metrics() output for the data sets `rows` (with repeats, for the
+#   bootstrap): a number, or one number per model. `cache` is an environment
+#   shared by the metrics of one call, for work that several need.
+validation_metrics <- list(
+  accuracy = list(
+    # Share of data sets whose most probable model is the true one.
+    label = "Accuracy", per_model = FALSE, extra_digits = 0, note = NULL,
+    in_sweep = TRUE,
+    value = function(inputs, rows, cache) mean(inputs$hit[rows])
+  ),
+  log_score = list(
+    # Mean negative log probability of the true model (the log loss training
+    # minimises), from log PMPs so that confident mistakes stay finite.
+    label = "Log score", per_model = FALSE, extra_digits = 1,
+    note = "(mean -log PMP of the true model)", in_sweep = TRUE,
+    value = function(inputs, rows, cache) mean(inputs$loss[rows])
+  ),
+  brier = list(
+    # Multi-class Brier score: mean over data sets of the squared distance
+    # between the PMP vector and the one-hot true model (0 is perfect, 2
+    # worst).
+    label = "Brier", long_label = "Brier score", per_model = FALSE,
+    extra_digits = 1, note = NULL,
+    in_sweep = TRUE,
+    value = function(inputs, rows, cache) mean(inputs$brier[rows])
+  ),
+  ece = list(
+    # Expected calibration error per model, one-vs-rest as in BayesFlow:
+    # ECE_k = sum over non-empty bins b of (n_b / n) *
+    #   |share of data sets in b whose true model is k - mean PMP_k in b|,
+    # with `bins` equal-width bins over [0, 1].
+    label = "ECE", per_model = TRUE, extra_digits = 1, note = NULL,
+    in_sweep = TRUE,
+    value = function(inputs, rows, cache) {
+      binned_metric_errors(inputs, rows, cache)["ece", ]
+    }
+  ),
+  mce = list(
+    # Maximum calibration error per model: the largest gap between observed
+    # share and mean PMP over the non-empty bins.
+    label = "MCE", per_model = TRUE, extra_digits = 1, note = NULL,
+    in_sweep = TRUE,
+    value = function(inputs, rows, cache) {
+      binned_metric_errors(inputs, rows, cache)["mce", ]
+    }
+  ),
+  recall = list(
+    # Share of each model's data sets that the network picks correctly (NA
+    # for a model without data sets).
+    label = "recall", per_model = TRUE, extra_digits = 0, note = NULL,
+    in_sweep = FALSE,
+    value = function(inputs, rows, cache) {
+      recall_from(inputs$true[rows], inputs$hit[rows], inputs$n_models, NULL)
+    }
+  )
+)
 
-# Share of data sets whose most probable model is the true one.
-metric_accuracy <- function(pmp, true) {
-  mean(max.col(pmp, ties.method = "first") == true)
+# ECE and MCE of every model (2 x n_models), computed once per call of
+# metric_values() for both metrics.
+binned_metric_errors <- function(inputs, rows, cache) {
+  if (is.null(cache$binned)) {
+    cache$binned <- vapply(
+      seq_len(inputs$n_models),
+      function(k) {
+        errors <- binned_errors(inputs$bin[rows, k], inputs$gap[rows, k],
+                                inputs$bins)
+        c(ece = errors$ece, mce = errors$mce)
+      },
+      numeric(2)
+    )
+  }
+  cache$binned
 }
 
-# Mean negative log probability of the true model (the log loss training
-# minimises), from log PMPs so that confident mistakes stay finite.
-metric_log_score <- function(log_pmp, true) {
-  -mean(log_pmp[cbind(seq_along(true), true)])
+# The names of metric_values()'s result: overall metrics by name, per-model
+# ones as `<metric>_<model>`, in registry order.
+metric_columns <- function(model_names) {
+  unlist(lapply(names(validation_metrics), function(name) {
+    if (validation_metrics[[name]]$per_model) {
+      paste0(name, "_", model_names)
+    } else {
+      name
+    }
+  }), use.names = FALSE)
 }
 
-# Multi-class Brier score: mean over data sets of the squared distance
-# between the PMP vector and the one-hot true model (0 is perfect, 2 worst).
-metric_brier <- function(pmp, true) {
-  mean(rowSums((pmp - one_hot(true, ncol(pmp)))^2))
+# One metric of PMPs (or log PMPs) and true models, through the registry:
+# a number, or one per model named by the columns of `pmp`.
+compute_metric <- function(metric, true, pmp = exp(log_pmp), log_pmp = log(pmp),
+                           bins = 10) {
+  inputs <- prepare_metrics(pmp, log_pmp, true, bins)
+  value <- validation_metrics[[metric]]$value(inputs, seq_along(true),
+                                              new.env(parent = emptyenv()))
+  if (validation_metrics[[metric]]$per_model) {
+    value <- stats::setNames(unname(value), colnames(pmp))
+  }
+  value
 }
 
 one_hot <- function(true, n_models) {
@@ -27,43 +117,11 @@ one_hot <- function(true, n_models) {
   indicator
 }
 
-# Share of each model's data sets that the network picks correctly (NA for a
-# model without data sets).
-metric_recall <- function(pmp, true) {
-  predicted <- max.col(pmp, ties.method = "first")
-  recall_from(true, predicted == true, ncol(pmp), colnames(pmp))
-}
-
 recall_from <- function(true, hit, n_models, model_names) {
   total <- tabulate(true, nbins = n_models)
   right <- tabulate(true[hit], nbins = n_models)
   recall <- ifelse(total > 0, right / total, NA_real_)
   stats::setNames(recall, model_names)
-}
-
-# Expected calibration error per model, one-vs-rest as in BayesFlow:
-# ECE_k = sum over non-empty bins b of (n_b / n) *
-#   |share of data sets in b whose true model is k - mean PMP_k in b|,
-# with `bins` equal-width bins over [0, 1].
-metric_ece <- function(pmp, true, bins) {
-  calibration_errors(pmp, true, bins)$ece
-}
-
-# Maximum calibration error per model: the largest gap between observed share
-# and mean PMP over the non-empty bins.
-metric_mce <- function(pmp, true, bins) {
-  calibration_errors(pmp, true, bins)$mce
-}
-
-calibration_errors <- function(pmp, true, bins) {
-  bin <- bin_index(pmp, bins)
-  errors <- lapply(seq_len(ncol(pmp)), function(k) {
-    binned_errors(bin[, k], pmp[, k] - (true == k), bins)
-  })
-  list(
-    ece = stats::setNames(vapply(errors, `[[`, 0, "ece"), colnames(pmp)),
-    mce = stats::setNames(vapply(errors, `[[`, 0, "mce"), colnames(pmp))
-  )
 }
 
 # Equal-width bins over [0, 1]: bin b holds [(b - 1) / bins, b / bins), and
@@ -143,7 +201,7 @@ prepare_metrics <- function(pmp, log_pmp, true, bins) {
   predicted <- max.col(pmp, ties.method = "first")
   list(
     n_models = ncol(pmp),
-    model_names = colnames(pmp),
+    model_names = colnames(pmp) %||% paste0("M", seq_len(ncol(pmp))),
     bins = bins,
     true = true,
     hit = predicted == true,
@@ -155,31 +213,13 @@ prepare_metrics <- function(pmp, log_pmp, true, bins) {
 }
 
 # All metrics of the data sets `rows` (with repeats, for the bootstrap) as one
-# named vector: accuracy, log_score, brier, then ece_, mce_ and recall_ per
-# model.
+# named vector, named by metric_columns().
 metric_values <- function(inputs, rows = seq_along(inputs$true)) {
-  per_model <- vapply(
-    seq_len(inputs$n_models),
-    function(k) {
-      errors <- binned_errors(
-        inputs$bin[rows, k], inputs$gap[rows, k], inputs$bins
-      )
-      c(errors$ece, errors$mce)
-    },
-    numeric(2)
-  )
-  recall <- recall_from(
-    inputs$true[rows], inputs$hit[rows], inputs$n_models, NULL
-  )
-  names <- inputs$model_names
-  c(
-    accuracy = mean(inputs$hit[rows]),
-    log_score = mean(inputs$loss[rows]),
-    brier = mean(inputs$brier[rows]),
-    stats::setNames(per_model[1, ], paste0("ece_", names)),
-    stats::setNames(per_model[2, ], paste0("mce_", names)),
-    stats::setNames(recall, paste0("recall_", names))
-  )
+  cache <- new.env(parent = emptyenv())
+  values <- unlist(lapply(validation_metrics, function(metric) {
+    unname(metric$value(inputs, rows, cache))
+  }), use.names = FALSE)
+  stats::setNames(values, metric_columns(inputs$model_names))
 }
 
 # Percentile bootstrap over data sets: one row per resample, one column per
@@ -189,7 +229,7 @@ bootstrap_metrics <- function(inputs, boot) {
   replicates <- vapply(
     seq_len(boot),
     function(i) metric_values(inputs, sample.int(n, n, replace = TRUE)),
-    numeric(3 + 3 * inputs$n_models)
+    numeric(length(metric_columns(inputs$model_names)))
   )
   t(replicates)
 }

@@ -41,3 +41,22 @@ format_sizes <- function(models) {
 with_sizes <- function(models, groups = NULL, obs = NULL, ...) {
   UseMethod("with_sizes")
 }
+
+# Names of the features of an observation as the network sees them, for
+# messages: the model set's `feature_names` where it has them.
+input_feature_names <- function(models) {
+  UseMethod("input_feature_names")
+}
+
+#' @export
+input_feature_names.default <- function(models) {
+  models$feature_names %||%
+    if (models$n_features == 1) "values" else
+      paste("feature", seq_len(models$n_features))
+}
+
+#' @export
+input_feature_names.deepbmc_formula_models <- function(models) {
+  template <- models$models[[1]]
+  paste(c(template$response, models$inputs), "(standardised)")
+}

@@ -36,7 +36,7 @@
 #' @param group,response Names of the group and response columns when `data`
 #'   are data frames; see [deepbmc_data].
 #' @param log Return log probabilities?
-#' @param threads Number of threads for the forward passes.
+#' @inheritParams deepbmc_threads
 #'
 #' @return For one data set, a named numeric vector with one probability per
 #'   model. For several data sets, a numeric matrix with one row per data set
@@ -65,7 +65,8 @@
 #' post_prob(fit, sims$data)
 post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
                                   model_names = NULL, group = NULL,
-                                  response = NULL, log = FALSE, threads = 2) {
+                                  response = NULL, log = FALSE,
+                                  threads = default_threads()) {
   check_dots_empty(...)
   check_fit(x)
   model_names <- check_model_names(model_names, x$models$model_names)
@@ -114,7 +115,7 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
 #'   `model1` over `model2`), by index or by name.
 #' @param group,response Names of the group and response columns when the data
 #'   are data frames; see [deepbmc_data].
-#' @param threads Number of threads for the forward passes.
+#' @inheritParams deepbmc_threads
 #'
 #' @return For one data set, an object of class `"deepbmc_bf"`: a list with
 #'   `bf` (the (log) Bayes factor) and `log`, and the attribute `model_names`,
@@ -134,7 +135,7 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
 #' bayes_factor(fit, x, log = FALSE, model1 = "M1", model2 = "M0")
 bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
                                      model2 = 2, group = NULL, response = NULL,
-                                     threads = 2) {
+                                     threads = default_threads()) {
   check_dots_empty(...)
   check_fit(x1)
   log <- check_flag(log)
@@ -180,14 +181,14 @@ print.deepbmc_bf <- function(x, ...) {
 
 # Logits (data sets x models, double) for user data, plus whether the user
 # gave a single data set and the sizes of the data sets. Warns when data sizes
-# fall outside the training ranges.
+# or input values fall outside what the network was trained on.
 predict_logits <- function(fit, data, group, response, threads,
                            arg = "data", call = rlang::caller_env()) {
   if (inherits(data, "deepbmc_simulations")) {
     data <- data$data
   }
   if (is.null(group) && is.null(response) && uses_matrix_path(fit, data)) {
-    prediction <- predict_matrix_logits(fit, data, threads, call)
+    prediction <- predict_matrix_logits(fit, data, threads, arg, call)
     if (!is.null(prediction)) {
       return(prediction)
     }
@@ -198,15 +199,28 @@ predict_logits <- function(fit, data, group, response, threads,
     chunk <- if (length(rows) == length(data)) data else data[rows]
     prepared <- prepare_datasets(fit$models, chunk, group, response, arg,
                                  call)
-    logits <- cpp_predict(fit$config, fit$weights, prepared$batch, threads)
-    check_logits(logits, nrow(prepared$sizes), fit$models$n_models, call)
-    list(logits = logits, single = prepared$single, sizes = prepared$sizes)
+    result <- cpp_predict(fit$config, fit$weights, prepared$batch, threads)
+    labels <- dataset_labels(arg, rows, prepared$single)
+    check_representable(result$finite, labels, call)
+    result$logits <- check_logits(result$logits, nrow(prepared$sizes),
+                                  fit$models$n_models, call)
+    c(result, list(single = prepared$single, sizes = prepared$sizes,
+                   labels = labels))
   })
-  sizes <- do.call(rbind, lapply(parts, `[[`, "sizes"))
+  bind <- function(part) do.call(rbind, lapply(parts, `[[`, part))
+  sizes <- bind("sizes")
   warn_outside_training(sizes, fit$models, call)
-  logits <- do.call(rbind, lapply(parts, `[[`, "logits"))
+  warn_outside_inputs(fit, bind("input_lo"), bind("input_hi"),
+                      unlist(lapply(parts, `[[`, "labels")), call)
+  logits <- bind("logits")
   colnames(logits) <- fit$models$model_names
   list(logits = logits, single = parts[[1]]$single, sizes = sizes)
+}
+
+# How errors and warnings name data sets: `data` for a single one,
+# `data[[i]]` for the elements of a list.
+dataset_labels <- function(arg, index, single) {
+  if (single) arg else paste0(arg, "[[", index, "]]")
 }
 
 # Whether `data` is a list of several plain double matrices (groups in rows)
@@ -223,20 +237,22 @@ uses_matrix_path <- function(fit, data) {
 }
 
 # predict_logits() for such a list: each data set is converted on the thread
-# that evaluates it, with no packed copy. NULL when a data set has missing or
-# non-finite values: the general path then treats NA as missing and names the
-# first data set with an infinite value.
-predict_matrix_logits <- function(fit, data, threads, call) {
+# that evaluates it, with no packed copy. NULL when a data set has values
+# that are missing or not finite in single precision: the general path then
+# treats NA as missing and names the first data set with a bad value.
+predict_matrix_logits <- function(fit, data, threads, arg, call) {
   result <- cpp_predict_matrices(fit$config, fit$weights, data, threads)
   if (!all(result$finite)) {
     return(NULL)
   }
-  logits <- result$logits
-  check_logits(logits, length(data), fit$models$n_models, call)
+  logits <- check_logits(result$logits, length(data), fit$models$n_models,
+                         call)
   dims <- vapply(data, dim, integer(2))
   sizes <- data.frame(groups = dims[1, ], min_obs = dims[2, ],
                       max_obs = dims[2, ], mean_obs = as.double(dims[2, ]))
   warn_outside_training(sizes, fit$models, call)
+  warn_outside_inputs(fit, result$input_lo, result$input_hi,
+                      dataset_labels(arg, seq_along(data), FALSE), call)
   colnames(logits) <- fit$models$model_names
   list(logits = logits, single = FALSE, sizes = sizes)
 }
@@ -260,6 +276,26 @@ prediction_chunks <- function(data,
   }
   chunk <- cumsum(values) %/% max_values
   unname(split(seq_along(data), chunk))
+}
+
+# The network computes in single precision: values beyond about 3.4e38 would
+# become infinite there and give meaningless probabilities, so they are
+# errors. (R has already refused NaN and infinite values.)
+check_representable <- function(finite, labels, call) {
+  if (all(finite)) {
+    return(invisible(TRUE))
+  }
+  bad <- labels[!finite]
+  abort_deepbmc(
+    c(
+      "{.arg {bad[[1]]}} holds values the network cannot represent.",
+      x = "The network computes in single precision, whose largest value is
+           about {format(max_float, digits = 3)}; rescale the data.",
+      i = if (length(bad) > 1) "{length(bad)} data sets are affected."
+    ),
+    "data",
+    call = call
+  )
 }
 
 check_logits <- function(logits, n_datasets, n_models, call) {
@@ -315,19 +351,109 @@ warn_outside_training <- function(sizes, models, call) {
   invisible(outside)
 }
 
-check_dots_empty <- function(..., call = rlang::caller_env()) {
-  n_dots <- ...length()
-  if (n_dots > 0) {
-    dot_names <- names(list(...))
-    abort_deepbmc(
-      c(
-        "{n_dots} unused argument{?s} in {.arg ...}.",
-        i = if (!is.null(dot_names) && any(dot_names != "")) {
-          "Check the spelling of {.arg {dot_names[dot_names != '']}}."
-        }
-      ),
-      "type",
-      call = call
-    )
+# Input values far outside every value the network saw in training (fit$
+# input_range, per feature): beyond the training range by more than the
+# range's own width. A network extrapolates there by whatever its last layers
+# happen to do, so its probabilities mean little. Fits trained before
+# deepbmc recorded the range are not checked.
+warn_outside_inputs <- function(fit, input_lo, input_hi, labels, call) {
+  seen <- fit$input_range
+  if (is.null(seen) || length(labels) == 0) {
+    return(invisible(FALSE))
   }
+  input_lo <- matrix(input_lo, nrow = length(labels))
+  input_hi <- matrix(input_hi, nrow = length(labels))
+  width <- pmax(seen$hi - seen$lo, 1e-6 * pmax(1, abs(seen$lo), abs(seen$hi)))
+  below <- sweep(input_lo, 2, seen$lo - width, `<`)
+  above <- sweep(input_hi, 2, seen$hi + width, `>`)
+  far <- below | above
+  far[is.na(far)] <- FALSE
+  if (!any(far)) {
+    return(invisible(FALSE))
+  }
+  features <- input_feature_names(fit$models)
+  cell <- which(far, arr.ind = TRUE)
+  cell <- cell[order(cell[, 1], cell[, 2]), , drop = FALSE]
+  shown <- utils::head(cell, 3)
+  details <- vapply(seq_len(nrow(shown)), function(i) {
+    d <- shown[i, 1]
+    j <- shown[i, 2]
+    sprintf(
+      "%s, %s: values from %s to %s; trained on %s to %s.",
+      labels[[d]], features[[j]],
+      format(input_lo[d, j], digits = 3), format(input_hi[d, j], digits = 3),
+      format(seen$lo[[j]], digits = 3), format(seen$hi[[j]], digits = 3)
+    )
+  }, character(1))
+  n_far <- length(unique(cell[, 1]))
+  cli::cli_warn(
+    c(
+      "{n_far} of {length(labels)} data set{?s} hold{?s/} input values far
+       outside anything the network saw in training; its probabilities mean
+       little there.",
+      stats::setNames(details, rep("x", length(details))),
+      i = "Check the data's units and scale, or train on models whose
+           simulations cover such values."
+    ),
+    class = "deepbmc_input_range_warning",
+    call = call
+  )
+  invisible(TRUE)
+}
+
+# Arguments in the wrong order or fits that lost their class would otherwise
+# reach bridgesampling's methods, whose errors speak of marginal likelihoods.
+# These methods say what is wrong; lists that do not look like fits go on to
+# bridgesampling.
+
+#' @export
+post_prob.deepbmc_simulations <- function(x, ...) {
+  abort_swapped_arguments("post_prob")
+}
+
+#' @export
+bayes_factor.deepbmc_simulations <- function(x1, x2, log = FALSE, ...) {
+  abort_swapped_arguments("bayes_factor")
+}
+
+#' @export
+post_prob.list <- function(x, ...) {
+  if (looks_like_fit(x)) abort_classless_fit("x")
+  NextMethod()
+}
+
+#' @export
+bayes_factor.list <- function(x1, x2, log = FALSE, ...) {
+  if (looks_like_fit(x1)) abort_classless_fit("x1")
+  NextMethod()
+}
+
+looks_like_fit <- function(x) {
+  all(c("weights", "config", "models", "network") %in% names(x))
+}
+
+abort_swapped_arguments <- function(verb, call = rlang::caller_env()) {
+  abort_deepbmc(
+    c(
+      "The first argument of {.fun {verb}} must be the trained network, the
+       second the data.",
+      x = "You gave simulated data sets first.",
+      i = "Write {.code {verb}(fit, sims)}."
+    ),
+    "type",
+    call = call
+  )
+}
+
+abort_classless_fit <- function(arg, call = rlang::caller_env()) {
+  abort_deepbmc(
+    c(
+      "{.arg {arg}} looks like a trained network that lost its class
+       {.cls deepbmc_fit}.",
+      i = "Use the object {.fun train_comparison} returned, or reload it with
+           {.fun readRDS}."
+    ),
+    "fit",
+    call = call
+  )
 }

@@ -13,7 +13,7 @@
 #' @param n Number of data sets.
 #' @param seed A whole number in `[0, 2^52]`; `NULL` draws one from R's random
 #'   number generator, so [set.seed()] makes the result reproducible.
-#' @param threads Number of threads.
+#' @inheritParams deepbmc_threads
 #'
 #' @return A list of class `"deepbmc_simulations"` with
 #' * `data`: a list of `n` data sets. Each is a numeric matrix with one row per
@@ -32,9 +32,10 @@
 #' sims
 #' sims$data[[1]]
 #' sims$model
-simulate_datasets <- function(models, n, seed = NULL, threads = 2) {
+simulate_datasets <- function(models, n, seed = NULL,
+                              threads = default_threads()) {
   check_models(models)
-  n <- check_whole_number(n, max = 1e7)
+  n <- check_whole_number(n, max = max_simulations)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
   check_batch_size(models, n)

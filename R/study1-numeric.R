@@ -13,6 +13,18 @@ study1_model_name <- function(model) {
   model
 }
 
+# The sufficient statistics of a Study 1 data set (groups as a list of
+# numeric vectors): the number of groups L, of observations n_obs, the group
+# sizes n and means m, and the pooled within-group sum of squares S.
+study1_statistics <- function(groups) {
+  n <- lengths(groups)
+  list(
+    L = length(groups), n_obs = sum(n), n = n,
+    m = vapply(groups, mean, numeric(1)),
+    S = sum(vapply(groups, function(g) sum((g - mean(g))^2), numeric(1)))
+  )
+}
+
 # ---------------------------------------------------------------------------
 # Numerical integration
 #
@@ -60,11 +72,6 @@ study1_log_integrand <- function(u, w, stats, model) {
   within + between + prior + u + w
 }
 
-log_sum_exp <- function(a) {
-  top <- max(a)
-  top + log(sum(exp(a - top)))
-}
-
 # Trapezoidal rule on the log scale over the box [u_lim] x [w_lim] with `k`
 # points per dimension.
 study1_grid_log_ml <- function(stats, model, u_lim, w_lim, k) {
@@ -94,13 +101,8 @@ trapezoid_weights <- function(k) c(0.5, rep(1, k - 2), 0.5)
 #   (posterior mode of log sigma2 and log tau2), `limits` and `points`.
 study1_log_ml_numeric <- function(x, model, drop = 40, tol = 1e-8) {
   model <- study1_model_name(model)
-  groups <- study1_groups(x)
-  n <- lengths(groups)
-  m <- vapply(groups, mean, numeric(1))
-  stats <- list(
-    L = length(groups), n_obs = sum(n), n = n, m = m,
-    S = sum(vapply(groups, function(g) sum((g - mean(g))^2), numeric(1)))
-  )
+  stats <- study1_statistics(study1_groups(x))
+  m <- stats$m
   f1 <- function(p) -study1_log_integrand(p[[1]], p[[2]], stats, model)
   start <- c(log(max(stats$S / max(stats$n_obs - stats$L, 1), 1e-8)),
              log(max(stats::var(m), 1e-4)))
@@ -151,13 +153,7 @@ study1_log_ml_numeric <- function(x, model, drop = 40, tol = 1e-8) {
 study1_log_ml_integrate <- function(x, model) {
   model <- study1_model_name(model)
   fit <- study1_log_ml_numeric(x, model)
-  groups <- study1_groups(x)
-  n <- lengths(groups)
-  stats <- list(
-    L = length(groups), n_obs = sum(n), n = n,
-    m = vapply(groups, mean, numeric(1)),
-    S = sum(vapply(groups, function(g) sum((g - mean(g))^2), numeric(1)))
-  )
+  stats <- study1_statistics(study1_groups(x))
   lim <- attr(fit, "limits")
   mode <- attr(fit, "mode")
   top <- study1_log_integrand(mode[[1]], mode[[2]], stats, model)

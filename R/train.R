@@ -24,22 +24,39 @@
 #' not change the training itself. See [training_history()].
 #'
 #' Press Ctrl-C (Esc in RStudio) to stop early: the steps done so far are kept
-#' and returned with a warning of class `"deepbmc_interrupted_warning"`.
+#' and returned with a warning of class `"deepbmc_interrupted_warning"`. Only
+#' the chunk of steps in flight (about a quarter second) is lost; further
+#' interrupts while the partial fit is put together are deferred until it is.
+#'
+#' Training that diverges (a mean batch loss above 1000, or a loss,
+#' gradient or weight that is no longer finite, typically from too large a
+#' `learning_rate`) stops at once and
+#' returns the network as it was before the step that diverged, with a
+#' warning of class `"deepbmc_diverged_warning"`.
 #'
 #' @param models A model set, e.g. from [normal_nested_models()].
 #' @param network An architecture from [hierarchical_network()]; `NULL` uses
 #'   its defaults (the paper's Study 1 network).
-#' @param epochs,iterations Training runs `epochs * iterations` steps. The
-#'   paper used 10 x 1000 for Study 1 with fixed sizes, and 20 to 40 epochs for
-#'   variable sizes.
+#' @param simulations Stored simulations from [simulate_datasets()] of
+#'   `models` to train on offline, in passes over them (each model's data
+#'   sets in an order reshuffled every pass from `seed`, every batch balanced
+#'   over the models), instead of simulating afresh every step. Needed for
+#'   models without a C++ simulator, such as `simulator_models()`; for the
+#'   others online training never reuses a data set and so cannot overfit,
+#'   while a bank simulated once (for example on a cluster) can train many
+#'   networks. With `holdout`, that many of them (drawn from `seed`) are held
+#'   out instead of simulated.
+#' @param epochs,iterations Training runs `epochs * iterations` steps.
+#'   `iterations = NULL` means 1000 steps online and one pass over the
+#'   `simulations` offline. The paper used 10 x 1000 for Study 1 with fixed
+#'   sizes, and 20 to 40 epochs for variable sizes.
 #' @param batch_size Data sets simulated per step, spread evenly over the
 #'   models.
-#' @param learning_rate Initial learning rate of Adam.
+#' @param learning_rate Initial learning rate of Adam, positive and below 1.
 #' @param holdout Number of held-out data sets (at most 100,000) on which the
 #'   loss and accuracy are measured after every epoch; 0 (the default) for
 #'   none. A few hundred give a smooth learning curve at little cost.
-#' @param threads Number of threads for simulation and training (at least 1).
-#'   The default 2 suits laptops and CRAN; use up to the number of cores.
+#' @inheritParams deepbmc_threads
 #' @param seed A whole number in `[0, 2^52]` that makes the initial weights
 #'   and the simulations reproducible. `NULL` (the default) draws one from R's
 #'   random number generator, so [set.seed()] works too; the seed used is kept
@@ -66,8 +83,16 @@
 #'   (`step`); no rows when `holdout = 0`;
 #' * `training`: the settings (`epochs`, `iterations`, `batch_size`,
 #'   `learning_rate`, `holdout`, `seed`, `threads`), the seed of the holdout
-#'   set `holdout_seed` (`NA` without one), `steps_done` and `seconds` of
-#'   training (wall-clock time, holdout evaluations included);
+#'   set `holdout_seed` (`NA` without one), `source` (`"simulator"` or
+#'   `"simulations"`) and `simulations` (the number of stored simulations
+#'   trained on, `NA` online), `steps_done`, `seconds` of
+#'   training (wall-clock time, holdout evaluations included) and `stopped`
+#'   (`NA`, or `"interrupted"` or `"diverged"` when training stopped early);
+#' * `input_range`: the smallest and largest value of every input feature
+#'   over all data sets the network was trained on (`lo`, `hi`), against
+#'   which [post_prob()] checks new data;
+#' * `checksum`: a checksum of the weights, the configuration and the model
+#'   set, checked at every use so that a damaged or edited fit is an error;
 #' * `format_version`: the version of this layout.
 #'
 #' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
@@ -91,9 +116,10 @@
 #'
 #' # The paper's Study 1 schedule, 10 x 1000 steps at 50 groups of 50
 #' # observations, takes a few minutes: see demo("study1", package = "deepbmc").
-train_comparison <- function(models, network = NULL, epochs = 10,
-                             iterations = 1000, batch_size = 32,
-                             learning_rate = 5e-4, holdout = 0, threads = 2,
+train_comparison <- function(models, network = NULL, simulations = NULL,
+                             epochs = 10, iterations = NULL, batch_size = 32,
+                             learning_rate = 5e-4, holdout = 0,
+                             threads = default_threads(),
                              seed = NULL, progress = interactive(),
                              method = "classifier") {
   check_models(models)
@@ -101,21 +127,24 @@ train_comparison <- function(models, network = NULL, epochs = 10,
     network <- hierarchical_network()
   }
   check_network(network)
-  epochs <- check_whole_number(epochs, max = 1e6)
-  iterations <- check_whole_number(iterations, max = 1e6)
-  batch_size <- check_whole_number(batch_size, max = 65536)
-  learning_rate <- check_positive_number(learning_rate)
-  holdout <- check_whole_number(holdout, min = 0, max = 1e5)
+  epochs <- check_whole_number(epochs, max = max_epochs)
+  batch_size <- check_whole_number(batch_size, max = max_batch_size)
+  learning_rate <- check_learning_rate(learning_rate)
+  holdout <- check_whole_number(holdout, min = 0, max = max_holdout)
   threads <- check_threads(threads)
   seed <- check_seed(seed)
   progress <- check_flag(progress)
+  source <- training_source(models, simulations, holdout, seed)
+  # An epoch is one pass over stored simulations, or 1000 steps online.
+  iterations <- check_whole_number(
+    iterations %||% source$steps_per_pass(batch_size), max = max_iterations
+  )
   total_steps <- as.double(epochs) * iterations
-  max_steps <- .Machine$integer.max
-  if (total_steps > max_steps) {
+  if (total_steps > max_training_steps) {
     abort_deepbmc(
       c(
         "{.code epochs * iterations} must be at most
-         {format_count(max_steps)}.",
+         {format_count(max_training_steps)}.",
         x = "You asked for {format_count(total_steps)} steps."
       ),
       "value"
@@ -123,6 +152,9 @@ train_comparison <- function(models, network = NULL, epochs = 10,
   }
   check_batch_size(models, batch_size)
   check_batch_size(models, holdout)
+  if (is.null(simulations)) {
+    check_training_size(models)
+  }
   method <- check_training_method(method)
   config <- method_config(network_config(network, models), method, models)
 
@@ -149,17 +181,148 @@ train_comparison <- function(models, network = NULL, epochs = 10,
       seed = seed,
       threads = threads,
       method = method,
+      source = source$name,
+      simulations = source$n_simulations,
       steps_done = 0L,
       seconds = 0
     )
   )
-  run_training(fit, total_steps = as.integer(total_steps), progress = progress)
+  run_training(fit, total_steps = as.integer(total_steps), progress = progress,
+               source = source)
+}
+
+# Where training batches come from, as the C++ trainer reads it (`spec`),
+# with the holdout set (`holdout`, a packed batch with true models, or NULL to
+# simulate one) and the number of steps of one pass over the data:
+# * online, from the model set's C++ simulator: `spec` is models_spec();
+# * offline, from stored simulations: `spec` is list(type = "stored", batch,
+#   model, n_models), where the `holdout` data sets, drawn from the holdout
+#   seed, have model 0 (left out) and form the holdout set.
+training_source <- function(models, simulations, holdout, seed,
+                            call = rlang::caller_env()) {
+  if (is.null(simulations)) {
+    return(list(
+      name = "simulator", spec = models_spec(models), holdout = NULL,
+      n_simulations = NA_integer_,
+      steps_per_pass = function(batch_size) 1000L
+    ))
+  }
+  bank <- check_training_simulations(simulations, models, holdout, call)
+  model <- as.integer(bank$model)
+  n <- length(model)
+  held_out <- if (holdout > 0) {
+    with_local_seed(holdout_seed(seed), sort(sample.int(n, holdout)))
+  } else {
+    integer(0)
+  }
+  training_model <- model
+  training_model[held_out] <- 0L
+  n_training <- n - length(held_out)
+  list(
+    name = "simulations",
+    spec = list(type = "stored", batch = bank, model = training_model,
+                n_models = as.integer(models$n_models)),
+    holdout = if (length(held_out) > 0) packed_subset(bank, held_out),
+    n_simulations = as.integer(n_training),
+    steps_per_pass = function(batch_size) {
+      as.integer(max(1, n_training %/% batch_size))
+    }
+  )
+}
+
+# Stored simulations for training: of these models, with every model among
+# the data sets left after the holdout. Returns their packed batch (with
+# `model`).
+check_training_simulations <- function(simulations, models, holdout, call) {
+  if (!inherits(simulations, "deepbmc_simulations")) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} must be simulations from
+         {.fun simulate_datasets}.",
+        x = "You supplied {describe_value(simulations)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  if (!identical(simulations$model_names, models$model_names)) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} come from other models than {.arg models}.",
+        x = "Simulated: {.val {simulations$model_names}}; models:
+             {.val {models$model_names}}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  bank <- simulations_batch(simulations, models, call)
+  counts <- tabulate(bank$model, nbins = models$n_models)
+  if (length(bank$model) - holdout < models$n_models || any(counts == 0)) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} must hold data sets of every model, beyond the
+         {holdout} held out.",
+        x = "Data sets per model: {paste(models$model_names, counts, sep = ': ',
+             collapse = ', ')}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  bank
+}
+
+# The packed batch of stored simulations, with the true model of each data
+# set in `model`, checked against the model set's features.
+simulations_batch <- function(simulations, models, call) {
+  bank <- simulations$batch
+  if (is.null(bank)) {
+    bank <- prepare_datasets(models, simulations$data, NULL, NULL,
+                             "simulations", call)$batch
+  }
+  if (!identical(as.integer(bank$n_features), as.integer(models$n_features))) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} have {bank$n_features} feature{?s} per
+         observation; the models have {models$n_features}.",
+        i = "Simulate them from these models."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  bank$model <- as.integer(simulations$model)
+  bank
+}
+
+# The data sets `index` of a packed batch, as a packed batch (with their
+# models when the batch has them).
+packed_subset <- function(batch, index) {
+  first_group <- batch$dataset_offsets[index]
+  n_groups <- batch$dataset_offsets[index + 1L] - first_group
+  groups <- sequence(n_groups, from = first_group + 1L)
+  sizes <- diff(batch$group_offsets)[groups]
+  rows <- sequence(sizes, from = batch$group_offsets[groups] + 1L)
+  d <- batch$n_features
+  values <- if (d == 1) {
+    batch$values[rows]
+  } else {
+    batch$values[sequence(rep.int(d, length(rows)), from = (rows - 1L) * d + 1L)]
+  }
+  list(
+    values = values, n_features = d,
+    group_offsets = c(0L, cumsum(sizes)),
+    dataset_offsets = c(0L, cumsum(n_groups)),
+    mask = batch$mask[rows],
+    model = if (!is.null(batch$model)) batch$model[index]
+  )
 }
 
 # Simulated batches live in memory at once (and C++ indexes their rows with
 # int), so their largest possible number of observations is capped.
 check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
-                             max_observations = 5e7,
+                             max_observations = max_batch_observations,
                              call = rlang::caller_env()) {
   observations <- as.double(n) * models$groups[[2]] * models$obs[[2]]
   if (observations > max_observations) {
@@ -169,6 +332,31 @@ check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
          {format_count(observations)} observations.",
         i = "At most {format_count(max_observations)} fit in one batch; use
              fewer data sets at a time."
+      ),
+      "value",
+      call = call
+    )
+  }
+  invisible(observations)
+}
+
+# Data sets too large to train on (max_training_observations, R/limits.R).
+check_training_size <- function(models, call = rlang::caller_env()) {
+  observations <- as.double(models$groups[[2]]) * models$obs[[2]]
+  if (observations > max_training_observations) {
+    abort_deepbmc(
+      c(
+        "The models simulate data sets of up to
+         {format_count(observations)} observations
+         ({models$groups[[2]]} groups x {models$obs[[2]]}), too many to
+         train on.",
+        i = "Training takes about a microsecond per observation and step on
+             one core; at most {format_count(max_training_observations)}
+             observations per data set are allowed.",
+        i = "Train on fewer groups (e.g. {.code design = \"resample\"} with
+             smaller {.arg groups}) or observations; the network then
+             extrapolates by its size inputs, which {.fun validate_sizes}
+             checks."
       ),
       "value",
       call = call
@@ -192,9 +380,9 @@ empty_history <- function() {
 # progress bar, evaluates the holdout set at the end of every epoch and gives R
 # a chance to process an interrupt. The fit is replaced in one assignment per
 # chunk, so an interrupt at any point leaves a consistent fit: at worst the
-# chunk in flight is lost.
-run_training <- function(fit, total_steps, progress) {
-  spec <- models_spec(fit$models)
+# chunk in flight is lost. Training stops early, with a warning, when it
+# diverges (C++ then returns the last finite state).
+run_training <- function(fit, total_steps, progress, source) {
   settings <- fit$training
   first_step <- fit$optimizer$step
   if (first_step >= total_steps) {
@@ -203,6 +391,7 @@ run_training <- function(fit, total_steps, progress) {
 
   loss_text <- "-"
   rate_text <- "-"
+  bar <- NULL
   if (progress) {
     bar <- cli::cli_progress_bar(
       # Fits 80 columns: a bar would push the numbers off narrow consoles.
@@ -223,83 +412,137 @@ run_training <- function(fit, total_steps, progress) {
   # The session keeps the simulated batch and work buffers between chunks; it
   # lives only in this function, never in the fit.
   session <- cpp_trainer_new(
-    fit$config, spec, settings$batch_size, settings$seed, settings$threads,
-    method_trainer_spec(settings$method)
+    fit$config, source$spec, settings$batch_size, settings$seed,
+    settings$threads, method_trainer_spec(settings$method)
   )
   iterations <- settings$iterations
   chunk <- 2L
   target_seconds <- 0.25
-  interrupted <- FALSE
+  stopped <- NA_character_
   # History rows collect in lists and are bound once at the end; `fit` and
   # the lists change in one assignment per chunk, so an interrupt cannot leave
   # them out of step.
   state <- list(fit = fit, history = list(), holdout_history = list())
+  finished <- NULL
+  # Interrupts are allowed only while training. The clean-up runs with them
+  # suspended, so a second Ctrl-C right after the first cannot lose the fit:
+  # R defers it, and it is delivered and caught once the fit is complete.
+  # (An interrupt condition signalled by R code is not deferred; it unwinds
+  # to the outer tryCatch() and the clean-up simply runs again.)
   tryCatch(
-    {
-      # Inside tryCatch(): an interrupt while simulating returns the fit as is.
-      holdout <- simulate_holdout(fit)
-      while (state$fit$optimizer$step < total_steps) {
-        done <- state$fit$optimizer$step
-        steps <- min(chunk, total_steps - done)
-        if (!is.null(holdout)) {
-          # Stop at the epoch's end, so the holdout set sees exactly the
-          # weights after its last step.
-          steps <- min(steps, (done %/% iterations + 1L) * iterations - done)
-        }
-        started <- proc.time()[["elapsed"]]
-        result <- cpp_trainer_run(
-          session, state$fit$weights, state$fit$optimizer, steps, total_steps,
-          settings$learning_rate
-        )
-        seconds <- proc.time()[["elapsed"]] - started
-        advanced <- advance_training(state, result, seconds)
-        step <- advanced$fit$optimizer$step
-        if (!is.null(holdout) && step %% iterations == 0L) {
-          evaluated <- proc.time()[["elapsed"]]
-          advanced$holdout_history <- c(
-            advanced$holdout_history,
-            list(evaluate_holdout(advanced$fit, holdout, step))
-          )
-          advanced$fit$training$seconds <- advanced$fit$training$seconds +
-            proc.time()[["elapsed"]] - evaluated
-        }
-        state <- advanced
+    suspendInterrupts({
+      tryCatch(
+        allowInterrupts({
+          # An interrupt while simulating returns the fit as is.
+          holdout <- source$holdout %||% simulate_holdout(fit)
+          while (state$fit$optimizer$step < total_steps) {
+            done <- state$fit$optimizer$step
+            steps <- min(chunk, total_steps - done)
+            if (!is.null(holdout)) {
+              # Stop at the epoch's end, so the holdout set sees exactly the
+              # weights after its last step.
+              steps <- min(steps,
+                           (done %/% iterations + 1L) * iterations - done)
+            }
+            started <- proc.time()[["elapsed"]]
+            result <- cpp_trainer_run(
+              session, state$fit$weights, state$fit$optimizer, steps,
+              total_steps, settings$learning_rate
+            )
+            seconds <- proc.time()[["elapsed"]] - started
+            advanced <- advance_training(state, result, seconds)
+            step <- advanced$fit$optimizer$step
+            if (!is.null(holdout) && step %% iterations == 0L &&
+                  !result$diverged) {
+              evaluated <- proc.time()[["elapsed"]]
+              advanced$holdout_history <- c(
+                advanced$holdout_history,
+                list(evaluate_holdout(advanced$fit, holdout, step))
+              )
+              advanced$fit$training$seconds <- advanced$fit$training$seconds +
+                proc.time()[["elapsed"]] - evaluated
+            }
+            state <- advanced
+            if (result$diverged) {
+              stopped <- "diverged"
+              break
+            }
 
-        loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
-        rate <- steps * settings$batch_size / max(seconds, 1e-6)
-        rate_text <- format_count(round(rate))
-        if (progress) {
-          cli::cli_progress_update(id = bar, set = step)
-        }
-        # Only the training steps' time: evaluations would shrink the chunks.
-        chunk <- next_chunk_size(chunk, steps, seconds, target_seconds)
-      }
-    },
+            loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
+            rate <- steps * settings$batch_size / max(seconds, 1e-6)
+            rate_text <- format_count(round(rate))
+            if (progress) {
+              cli::cli_progress_update(id = bar, set = step)
+            }
+            # Only the training steps' time: evaluations would shrink chunks.
+            chunk <- next_chunk_size(chunk, steps, seconds, target_seconds)
+          }
+        }),
+        interrupt = function(e) stopped <<- "interrupted"
+      )
+      finished <- finish_training(state, stopped)
+    }),
     interrupt = function(e) {
-      interrupted <<- TRUE
+      if (is.na(stopped)) stopped <<- "interrupted"
     }
   )
+  if (is.null(finished)) {
+    finished <- finish_training(state, stopped)
+  }
+  if (!is.null(bar)) {
+    # Here, where the bar's format ({loss_text}) can be evaluated; "failed"
+    # keeps the bar where training stopped instead of showing 100%.
+    outcome <- if (is.na(finished$training$stopped)) "done" else "failed"
+    cli::cli_progress_done(id = bar, result = outcome)
+  }
+  # The fit is complete, so an interrupt deferred during the clean-up has
+  # nothing left to stop.
+  tryCatch(cpp_deliver_interrupt(), interrupt = function(e) NULL)
+  warn_stopped(finished, total_steps)
+  finished
+}
+
+# The fit from the training state: histories bound, the reason training
+# stopped early (NA when it did not) recorded. Fast and free of side effects,
+# so it can run again after an interrupt.
+finish_training <- function(state, stopped) {
   fit <- state$fit
   fit$history <- do.call(rbind, c(list(fit$history), state$history))
   fit$holdout_history <- do.call(
     rbind, c(list(fit_holdout_history(fit)), state$holdout_history)
   )
-  if (progress) {
-    # "failed" keeps the bar where training stopped instead of showing 100%.
-    outcome <- if (interrupted) "failed" else "done"
-    cli::cli_progress_done(id = bar, result = outcome)
-  }
-  if (interrupted) {
+  fit$training$stopped <- stopped
+  fit$checksum <- fit_checksum(fit)
+  fit
+}
+
+warn_stopped <- function(fit, total_steps) {
+  stopped <- fit$training$stopped
+  done <- fit$training$steps_done
+  if (identical(stopped, "interrupted")) {
     cli::cli_warn(
       c(
-        "Training interrupted after {fit$training$steps_done} of
-         {total_steps} steps.",
+        "Training interrupted after {done} of {total_steps} steps.",
         i = "Returning the network trained so far."
       ),
       class = "deepbmc_interrupted_warning"
     )
+  } else if (identical(stopped, "diverged")) {
+    cli::cli_warn(
+      c(
+        "Training diverged at step {done + 1} of {total_steps}: the loss
+         exploded (above 1000, where chance is
+         {format(log(fit$models$n_models), digits = 2)}) or stopped being
+         finite.",
+        i = "Returning the network after step {done}, its last finite
+             state; it is not trained enough to be used.",
+        i = "Train again with a smaller {.arg learning_rate} (now
+             {format(fit$training$learning_rate)})."
+      ),
+      class = "deepbmc_diverged_warning"
+    )
   }
-  fit
+  invisible(fit)
 }
 
 next_chunk_size <- function(chunk, steps, seconds, target_seconds) {
@@ -328,7 +571,19 @@ advance_training <- function(state, result, seconds) {
   fit$optimizer$step <- as.integer(done_before + steps)
   fit$training$steps_done <- fit$optimizer$step
   fit$training$seconds <- fit$training$seconds + seconds
+  fit$input_range <- widen_input_range(fit$input_range, result$input_range)
   state$fit <- fit
   state$history <- c(state$history, list(chunk_history))
   state
+}
+
+# The range of every input feature over all data sets the network was trained
+# on, from the C++ session's running range (which covers this run) and the
+# fit's earlier range (from training before this run, if any).
+widen_input_range <- function(range, session_range) {
+  if (is.null(range)) {
+    return(session_range)
+  }
+  list(lo = pmin(range$lo, session_range$lo),
+       hi = pmax(range$hi, session_range$hi))
 }

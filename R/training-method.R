@@ -85,15 +85,30 @@ check_training_method <- function(method, arg = rlang::caller_arg(method),
   method
 }
 
+# The optional head elements of the configuration the C++ network reads
+# (r_network_spec() in src/r_convert.h; test-network.R checks its table
+# cpp_network_head_fields() agrees). A fit of the default method has none of
+# them, so its configuration is the one network_config() writes and fits
+# saved before training methods existed read the same way.
+network_head_fields <- c(
+  output = "character", output_power = "double", size_reference = "double",
+  rates = "character"
+)
+
 # The head settings of `method` added to the configuration the C++ core
 # reads (prediction needs them as much as training).
 method_config <- function(config, method, models) {
+  plain_head <- method$output == "linear" && !isTRUE(method$size_scaled)
+  if (plain_head) {
+    return(config)
+  }
   config$output <- method$output
   config$output_power <- as.double(method$output_power)
-  config$size_reference <- if (method$size_scaled) {
+  if (method$size_scaled) {
     # per level, innermost first: observations, then groups
     max_groups <- as.double(models$groups[[2]])
-    c(max_groups * models$obs[[2]], max_groups)[seq_len(models$n_levels)]
+    config$size_reference <-
+      c(max_groups * models$obs[[2]], max_groups)[seq_len(models$n_levels)]
   }
   config$rates <- method$rates
   config

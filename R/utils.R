@@ -5,6 +5,12 @@
   if (is.null(x)) y else x
 }
 
+# log(sum(exp(x))) of a numeric vector without overflow.
+log_sum_exp <- function(x) {
+  top <- max(x)
+  top + log(sum(exp(x - top)))
+}
+
 # Row-wise log-sum-exp of a numeric matrix, stable for any finite input:
 # subtracting the row maximum keeps every exp() in (0, 1].
 log_sum_exp_rows <- function(x) {
@@ -23,11 +29,10 @@ format_count <- function(x) {
   format(x, big.mark = ",", scientific = FALSE, trim = TRUE)
 }
 
-# Evaluates `code` with R's random number generator seeded from `seed` (a
-# whole number up to 2^52, reduced to what set.seed() takes) and restores the
-# user's generator state afterwards, so that results are reproducible without
-# touching the user's stream.
-with_local_seed <- function(seed, code) {
+# Evaluates `code` and restores R's random number generator state afterwards,
+# so that whatever `code` draws (or lets other packages draw) leaves the
+# user's stream as it was.
+with_preserved_seed <- function(code) {
   global_env <- globalenv()
   had_seed <- exists(".Random.seed", envir = global_env, inherits = FALSE)
   if (had_seed) {
@@ -40,6 +45,16 @@ with_local_seed <- function(seed, code) {
       rm(".Random.seed", envir = global_env)
     }
   )
-  set.seed(as.integer(seed %% .Machine$integer.max))
   code
+}
+
+# Evaluates `code` with R's random number generator seeded from `seed` (a
+# whole number up to 2^52, reduced to what set.seed() takes) and restores the
+# user's generator state afterwards, so that results are reproducible without
+# touching the user's stream.
+with_local_seed <- function(seed, code) {
+  with_preserved_seed({
+    set.seed(as.integer(seed %% .Machine$integer.max))
+    code
+  })
 }

@@ -32,19 +32,20 @@
 #'                         seed = 3)
 #' sweep
 validate_sizes <- function(fit, groups = NULL, obs = NULL, n = 1000,
-                           seed = NULL, threads = 2, bins = 10) {
+                           seed = NULL, threads = default_threads(),
+                           bins = 10) {
   check_fit(fit)
   models <- fit$models
   groups <- check_size_grid(groups %||% default_grid(models$groups),
                             arg = "groups")
   obs <- check_size_grid(obs %||% default_grid(models$obs), arg = "obs")
-  n <- check_whole_number(n, max = 1e6)
+  n <- check_whole_number(n, max = max_simulations_per_size)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
-  bins <- check_whole_number(bins, max = 1000)
+  bins <- check_whole_number(bins, max = max_bins)
 
   cells <- expand.grid(groups = groups, obs = obs)
-  max_observations <- 1e7
+  max_observations <- max_dataset_observations
   too_large <- as.double(cells$groups) * cells$obs > max_observations
   if (any(too_large)) {
     abort_deepbmc(
@@ -82,15 +83,18 @@ validate_sizes <- function(fit, groups = NULL, obs = NULL, n = 1000,
     log_pmp <- log_softmax_rows(logits)
     inputs <- prepare_metrics(exp(log_pmp), log_pmp, held_out$model, bins)
     values <- metric_values(inputs)
+    sweep_values <- lapply(sweep_metrics(), function(name) {
+      if (validation_metrics[[name]]$per_model) {
+        mean(values[paste0(name, "_", models$model_names)])
+      } else {
+        values[[name]]
+      }
+    })
     data.frame(
       groups = cells$groups[[i]],
       obs = cells$obs[[i]],
       n = n,
-      accuracy = values[["accuracy"]],
-      log_score = values[["log_score"]],
-      brier = values[["brier"]],
-      ece = mean(values[paste0("ece_", models$model_names)]),
-      mce = mean(values[paste0("mce_", models$model_names)])
+      stats::setNames(sweep_values, sweep_metrics())
     )
   })
   sweep <- do.call(rbind, rows)
@@ -119,7 +123,8 @@ check_size_grid <- function(x, arg = rlang::caller_arg(x),
       call = call
     )
   }
-  check_whole_values(x, arg = arg, min = 1, max = 1e7, call = call)
+  check_whole_values(x, arg = arg, min = 1, max = max_dataset_observations,
+                     call = call)
   sort(unique(as.integer(x)))
 }
 
@@ -134,10 +139,16 @@ print.deepbmc_size_sweep <- function(x, digits = 3, ...) {
     sep = ""
   )
   shown <- as.data.frame(unclass(x))
-  shown[c("accuracy", "log_score", "brier", "ece", "mce")] <- lapply(
-    shown[c("accuracy", "log_score", "brier", "ece", "mce")],
+  shown[sweep_metrics()] <- lapply(
+    shown[sweep_metrics()],
     function(column) formatC(column, digits = digits, format = "f")
   )
   print(shown, row.names = FALSE, right = TRUE)
   invisible(x)
+}
+
+# The metrics a size sweep reports, in registry order (per-model metrics as
+# their mean over the models).
+sweep_metrics <- function() {
+  names(Filter(function(metric) metric$in_sweep, validation_metrics))
 }

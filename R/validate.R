@@ -44,7 +44,7 @@
 #'   test how it extrapolates and give a warning.
 #' @param seed A whole number in `[0, 2^52]` for the simulations and the
 #'   bootstrap; `NULL` draws one from R's random number generator.
-#' @param threads Number of threads.
+#' @inheritParams deepbmc_threads
 #' @param bins Number of equal-width bins for the calibration errors. The
 #'   default 10 follows BayesFlow; the paper reports ECE with 15 bins.
 #' @param boot Number of bootstrap resamples for the intervals (and of draws
@@ -99,17 +99,17 @@
 #' sims <- simulate_datasets(models, n = 100, seed = 3)
 #' validate(fit, data = sims$data, true_model = sims$model, boot = 0)
 validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
-                     threads = 2, bins = 10, boot = 200, level = 0.95,
-                     data = NULL, true_model = NULL) {
+                     threads = default_threads(), bins = 10, boot = 200,
+                     level = 0.95, data = NULL, true_model = NULL) {
   check_fit(fit)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
-  bins <- check_whole_number(bins, max = 1000)
-  boot <- check_whole_number(boot, min = 0, max = 1e5)
+  bins <- check_whole_number(bins, max = max_bins)
+  boot <- check_whole_number(boot, min = 0, max = max_bootstrap)
   level <- check_level(level)
 
   if (is.null(data)) {
-    n <- check_whole_number(n, max = 1e7)
+    n <- check_whole_number(n, max = max_simulations)
     if (!is.null(true_model)) {
       abort_deepbmc(
         c(
@@ -249,6 +249,15 @@ validation_from_logits <- function(held_out, model_names, settings) {
   })
   ece <- estimate[paste0("ece_", model_names)]
   confusion <- confusion_matrix(pmp, true, model_names)
+  metrics <- lapply(names(validation_metrics), function(name) {
+    if (validation_metrics[[name]]$per_model) {
+      stats::setNames(unname(estimate[paste0(name, "_", model_names)]),
+                      model_names)
+    } else {
+      estimate[[name]]
+    }
+  })
+  names(metrics) <- names(validation_metrics)
 
   structure(
     list(
@@ -259,18 +268,7 @@ validation_from_logits <- function(held_out, model_names, settings) {
       pmp = pmp,
       groups = held_out$groups,
       obs = held_out$obs,
-      metrics = list(
-        accuracy = estimate[["accuracy"]],
-        log_score = estimate[["log_score"]],
-        brier = estimate[["brier"]],
-        ece = stats::setNames(unname(ece), model_names),
-        mce = stats::setNames(
-          unname(estimate[paste0("mce_", model_names)]), model_names
-        ),
-        recall = stats::setNames(
-          unname(estimate[paste0("recall_", model_names)]), model_names
-        )
-      ),
+      metrics = metrics,
       estimates = metric_table(estimate, resampled$boot, model_names, level),
       confusion = confusion,
       confusion_share = confusion_shares(confusion),
@@ -288,14 +286,16 @@ validation_from_logits <- function(held_out, model_names, settings) {
   )
 }
 
-# One row per metric (and model) with its estimate and percentile interval.
+# One row per metric (and model) with its estimate and percentile interval,
+# in the order of metric_columns().
 metric_table <- function(estimate, replicates, model_names, level) {
-  overall <- c("accuracy", "log_score", "brier")
-  per_model <- c("ece", "mce", "recall")
-  metric <- c(overall, rep(per_model, each = length(model_names)))
-  model <- c(rep(NA_character_, 3), rep(model_names, times = 3))
-  columns <- c(overall, paste0(rep(per_model, each = length(model_names)),
-                               "_", model_names))
+  per_model <- vapply(validation_metrics, `[[`, logical(1), "per_model")
+  times <- ifelse(per_model, length(model_names), 1L)
+  metric <- rep(names(validation_metrics), times)
+  model <- unlist(lapply(per_model, function(p) {
+    if (p) model_names else NA_character_
+  }), use.names = FALSE)
+  columns <- metric_columns(model_names)
   probs <- c((1 - level) / 2, 1 - (1 - level) / 2)
   interval <- if (is.null(replicates)) {
     matrix(NA_real_, nrow = length(columns), ncol = 2)
@@ -349,78 +349,6 @@ calibration_data <- function(pmp, true, bins, level) {
   do.call(rbind, tables)
 }
 
-check_true_model <- function(true_model, model_names, n,
-                             arg = rlang::caller_arg(true_model),
-                             call = rlang::caller_env()) {
-  if (is.factor(true_model)) {
-    true_model <- as.character(true_model)
-  }
-  if (length(true_model) != n) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must give one model per data set.",
-        x = "{n} data set{?s}, but {length(true_model)} true model{?s}."
-      ),
-      "mismatch",
-      call = call
-    )
-  }
-  if (is.character(true_model)) {
-    index <- match(true_model, model_names)
-    unknown <- unique(true_model[is.na(index)])
-    if (length(unknown) > 0) {
-      abort_deepbmc(
-        c(
-          "{.arg {arg}} must name models of the network.",
-          x = "Unknown: {.val {unknown}}.",
-          i = "Models: {.val {model_names}}."
-        ),
-        "value",
-        call = call
-      )
-    }
-    return(index)
-  }
-  if (!is.numeric(true_model) || is.object(true_model)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be model indices or names.",
-        x = "You supplied {describe_value(true_model)}."
-      ),
-      "type",
-      call = call
-    )
-  }
-  check_whole_values(true_model, arg = arg, min = 1,
-                     max = length(model_names), call = call)
-  as.integer(true_model)
-}
-
-check_level <- function(level, arg = rlang::caller_arg(level),
-                        call = rlang::caller_env()) {
-  if (!is.numeric(level) || length(level) != 1 || is.object(level)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a single number between 0 and 1.",
-        x = "You supplied {describe_value(level)}."
-      ),
-      "type",
-      call = call
-    )
-  }
-  if (is.na(level) || level <= 0 || level >= 1) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must lie strictly between 0 and 1.",
-        x = "You supplied {.val {level}}."
-      ),
-      "value",
-      call = call
-    )
-  }
-  as.double(level)
-}
-
 #' @export
 print.deepbmc_validation <- function(x, digits = 3, ...) {
   source_text <- if (identical(x$source, "data")) "held-out" else "simulated"
@@ -443,18 +371,13 @@ print.deepbmc_validation <- function(x, digits = 3, ...) {
   )
   estimates <- x$estimates
   overall <- estimates[is.na(estimates$model), ]
-  labels <- c(
-    accuracy = "Accuracy:  ",
-    log_score = "Log score: ",
-    brier = "Brier:     "
-  )
+  width <- max(nchar(vapply(validation_metrics, `[[`, "", "label"))) + 2
   for (i in seq_len(nrow(overall))) {
+    metric <- validation_metrics[[overall$metric[[i]]]]
     cat(
-      labels[[overall$metric[[i]]]],
-      format_estimate(overall[i, ], digits + (overall$metric[[i]] != "accuracy")),
-      if (overall$metric[[i]] == "log_score") {
-        " (mean -log PMP of the true model)"
-      },
+      formatC(paste0(metric$label, ":"), width = -width),
+      format_estimate(overall[i, ], digits + metric$extra_digits),
+      if (!is.null(metric$note)) paste0(" ", metric$note),
       "\n",
       sep = ""
     )
@@ -462,18 +385,20 @@ print.deepbmc_validation <- function(x, digits = 3, ...) {
   cat("Per model (ECE and MCE with ", x$bins, " bins):\n", sep = "")
   per_model <- estimates[!is.na(estimates$model), ]
   model_names <- colnames(x$pmp)
+  shown_metrics <- unique(per_model$metric)
   shown <- vapply(
-    c("recall", "ece", "mce"),
-    function(metric) {
-      rows <- per_model[per_model$metric == metric, ]
+    shown_metrics,
+    function(name) {
+      rows <- per_model[per_model$metric == name, ]
       vapply(seq_len(nrow(rows)), function(i) {
-        format_estimate(rows[i, ], digits + (metric != "recall"))
+        format_estimate(rows[i, ], digits + validation_metrics[[name]]$extra_digits)
       }, character(1))
     },
     character(length(model_names))
   )
+  labels <- vapply(validation_metrics[shown_metrics], `[[`, "", "label")
   shown <- matrix(shown, nrow = length(model_names),
-                  dimnames = list(model_names, c("recall", "ECE", "MCE")))
+                  dimnames = list(model_names, labels))
   print(noquote(shown), right = TRUE)
   print_calibration_verdict(x$calibration_test)
   cat("Confusion matrix (rows: true, columns: predicted):\n")

@@ -11,7 +11,7 @@
 # likelihoods; group means centred or non-centred per data set, see
 # deepbmc:::study1_centred()).
 #
-# The machinery lives in the package (R/stan-code.R, R/bridge.R,
+# The machinery lives in the package (R/study1-stan.R, R/bridge-*.R,
 # R/study1-numeric.R; user-facing: deepbmc::bridge_compare()); the functions
 # below are thin wrappers that keep this script's interface.
 #

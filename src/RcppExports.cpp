@@ -25,6 +25,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_formula_families
+Rcpp::List cpp_formula_families();
+RcppExport SEXP _deepbmc_cpp_formula_families() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_formula_families());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_module_check
 Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::NumericVector weights, Rcpp::NumericMatrix x, Rcpp::IntegerVector offsets, Rcpp::LogicalVector mask, Rcpp::NumericMatrix dout, Rcpp::NumericMatrix pooled);
 RcppExport SEXP _deepbmc_cpp_module_check(SEXP configSEXP, SEXP moduleSEXP, SEXP weightsSEXP, SEXP xSEXP, SEXP offsetsSEXP, SEXP maskSEXP, SEXP doutSEXP, SEXP pooledSEXP) {
@@ -54,6 +64,26 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_network_config_fields
+std::vector<std::string> cpp_network_config_fields();
+RcppExport SEXP _deepbmc_cpp_network_config_fields() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_network_config_fields());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_network_head_fields
+std::vector<std::string> cpp_network_head_fields();
+RcppExport SEXP _deepbmc_cpp_network_head_fields() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_network_head_fields());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_network_init
 Rcpp::NumericVector cpp_network_init(Rcpp::List config, double seed);
 RcppExport SEXP _deepbmc_cpp_network_init(SEXP configSEXP, SEXP seedSEXP) {
@@ -67,7 +97,7 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_predict
-Rcpp::NumericMatrix cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, int threads);
+Rcpp::List cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, int threads);
 RcppExport SEXP _deepbmc_cpp_predict(SEXP configSEXP, SEXP weightsSEXP, SEXP dataSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
@@ -121,6 +151,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_arena_concurrency
+int cpp_arena_concurrency(int threads);
+RcppExport SEXP _deepbmc_cpp_arena_concurrency(SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_arena_concurrency(threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_simulate
 Rcpp::List cpp_simulate(Rcpp::List models, int n, double seed, int threads);
 RcppExport SEXP _deepbmc_cpp_simulate(SEXP modelsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
@@ -132,6 +173,18 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(cpp_simulate(models, n, seed, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_check_model_set
+bool cpp_check_model_set(Rcpp::List config, Rcpp::List models);
+RcppExport SEXP _deepbmc_cpp_check_model_set(SEXP configSEXP, SEXP modelsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type config(configSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type models(modelsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_check_model_set(config, models));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -221,22 +274,53 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_deliver_interrupt
+void cpp_deliver_interrupt();
+RcppExport SEXP _deepbmc_cpp_deliver_interrupt() {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    cpp_deliver_interrupt();
+    return R_NilValue;
+END_RCPP
+}
+// cpp_stored_order
+Rcpp::IntegerMatrix cpp_stored_order(Rcpp::IntegerVector model, int n_models, int batch_size, int steps, double seed);
+RcppExport SEXP _deepbmc_cpp_stored_order(SEXP modelSEXP, SEXP n_modelsSEXP, SEXP batch_sizeSEXP, SEXP stepsSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type model(modelSEXP);
+    Rcpp::traits::input_parameter< int >::type n_models(n_modelsSEXP);
+    Rcpp::traits::input_parameter< int >::type batch_size(batch_sizeSEXP);
+    Rcpp::traits::input_parameter< int >::type steps(stepsSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_stored_order(model, n_models, batch_size, steps, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
+    {"_deepbmc_cpp_formula_families", (DL_FUNC) &_deepbmc_cpp_formula_families, 0},
     {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 8},
     {"_deepbmc_cpp_network_size", (DL_FUNC) &_deepbmc_cpp_network_size, 1},
+    {"_deepbmc_cpp_network_config_fields", (DL_FUNC) &_deepbmc_cpp_network_config_fields, 0},
+    {"_deepbmc_cpp_network_head_fields", (DL_FUNC) &_deepbmc_cpp_network_head_fields, 0},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
     {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 4},
     {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 6},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
+    {"_deepbmc_cpp_arena_concurrency", (DL_FUNC) &_deepbmc_cpp_arena_concurrency, 1},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},
+    {"_deepbmc_cpp_check_model_set", (DL_FUNC) &_deepbmc_cpp_check_model_set, 2},
     {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 6},
     {"_deepbmc_cpp_trainer_run", (DL_FUNC) &_deepbmc_cpp_trainer_run, 6},
     {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 11},
     {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},
     {"_deepbmc_cpp_subsample_check", (DL_FUNC) &_deepbmc_cpp_subsample_check, 7},
+    {"_deepbmc_cpp_deliver_interrupt", (DL_FUNC) &_deepbmc_cpp_deliver_interrupt, 0},
+    {"_deepbmc_cpp_stored_order", (DL_FUNC) &_deepbmc_cpp_stored_order, 5},
     {NULL, NULL, 0}
 };
 

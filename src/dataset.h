@@ -23,6 +23,20 @@ struct Dataset {
   std::vector<int> source_row;
 
   int rows() const { return static_cast<int>(mask.size()); }
+
+  // Widens lo[j] / hi[j] (dim each) to the smallest and largest observed
+  // value of feature j, so that ranges accumulate over data sets.
+  void widen_ranges(double* lo, double* hi) const {
+    for (int r = 0; r < rows(); ++r) {
+      if (!mask[r]) continue;
+      const T* row = x.data() + static_cast<size_t>(r) * dim;
+      for (int j = 0; j < dim; ++j) {
+        const double v = static_cast<double>(row[j]);
+        lo[j] = v < lo[j] ? v : lo[j];
+        hi[j] = v > hi[j] ? v : hi[j];
+      }
+    }
+  }
   int levels() const { return static_cast<int>(offsets.size()); }
 
   // Shape for groups of equal size, every value observed; reuses capacity so

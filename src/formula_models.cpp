@@ -18,15 +18,7 @@ void require(bool ok, const std::string& message) {
 
 bool finite(double x) { return std::isfinite(x); }
 
-bool valid_family(Family f) {
-  const int code = static_cast<int>(f);
-  return code >= static_cast<int>(Family::gaussian) && code <= static_cast<int>(Family::lognormal);
-}
-
-bool valid_link(Link l) {
-  const int code = static_cast<int>(l);
-  return code >= static_cast<int>(Link::identity) && code <= static_cast<int>(Link::log);
-}
+}  // namespace
 
 // The links each family is simulated with (see the header): gaussian and
 // lognormal take eta as their (log-)mean, counts of successes a probability
@@ -46,6 +38,18 @@ bool family_takes_link(Family f, Link l) {
 }
 
 bool family_has_sigma(Family f) { return f == Family::gaussian || f == Family::lognormal; }
+
+namespace {
+
+bool valid_family(Family f) {
+  const int code = static_cast<int>(f);
+  return code >= static_cast<int>(Family::gaussian) && code <= static_cast<int>(Family::lognormal);
+}
+
+bool valid_link(Link l) {
+  const int code = static_cast<int>(l);
+  return code >= static_cast<int>(Link::identity) && code <= static_cast<int>(Link::log);
+}
 
 void validate_matrix(const Matrix& m, int rows, const std::string& name) {
   require(m.rows == rows, name + " has " + std::to_string(m.rows) + " rows, the template " +

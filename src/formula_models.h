@@ -1,5 +1,5 @@
 // Formula models: two-level generalized linear mixed models compiled in R from
-// lme4/brms-style formulas (R/models-formula.R) into plain numbers, simulated
+// lme4/brms-style formulas (R/formula-model.R, R/formula-set.R) into plain numbers, simulated
 // here from their prior predictive distributions.
 //
 // One FormulaModels object holds K candidate models that share one template
@@ -38,6 +38,13 @@ namespace deepbmc {
 
 enum class Family : int { gaussian = 0, bernoulli = 1, binomial = 2, poisson = 3, lognormal = 4 };
 enum class Link : int { identity = 0, logit = 1, probit = 2, log = 3 };
+constexpr int kFamilies = 5;
+constexpr int kLinks = 4;
+
+// What the simulator implements for each family; R's family registry
+// (R/formula-families.R) states the same, and a test checks that they agree.
+bool family_takes_link(Family f, Link l);
+bool family_has_sigma(Family f);
 
 // Prior distributions by code, with up to three parameters:
 //   constant(p1); normal(mean p1, sd p2); student_t(df p1, location p2,

@@ -27,7 +27,8 @@ struct PackedBatch {
 
 // Copies data set b of the batch into `out`, reusing its capacity. Unobserved
 // values become 0 so that they cannot leak NaN. Returns false when an observed
-// value is not finite (out is then incomplete).
+// value is not finite as a T: NaN, infinite, or (for float) beyond the float
+// range, which a cast would turn into an infinity (out is then incomplete).
 template <class T>
 bool unpack_dataset(const PackedBatch& batch, int b, Dataset<T>& out) {
   const int dim = batch.n_features;
@@ -44,8 +45,8 @@ bool unpack_dataset(const PackedBatch& batch, int b, Dataset<T>& out) {
     const double* row = batch.values + static_cast<size_t>(r) * dim;
     T* dest = out.x.data() + static_cast<size_t>(r - r0) * dim;
     for (int j = 0; j < dim; ++j) {
-      if (observed && !std::isfinite(row[j])) finite = false;
       dest[j] = observed ? static_cast<T>(row[j]) : T(0);
+      if (!std::isfinite(dest[j])) finite = false;
     }
   }
   out.offsets.resize(2);
@@ -63,7 +64,7 @@ struct MatrixBatch {
 
 // Copies data set b of the batch into `out` (one feature, each group's
 // observations contiguous), reusing its capacity. Returns false when a value
-// is not finite (out is then incomplete).
+// is not finite as a T (out is then incomplete).
 template <class T>
 bool unpack_matrix(const MatrixBatch& batch, int b, Dataset<T>& out) {
   const int n_groups = batch.groups[b], per_group = batch.obs[b];
@@ -74,9 +75,8 @@ bool unpack_matrix(const MatrixBatch& batch, int b, Dataset<T>& out) {
   for (int g = 0; g < n_groups; ++g) {
     T* dest = out.x.data() + static_cast<size_t>(g) * per_group;
     for (int j = 0; j < per_group; ++j) {
-      const double v = values[g + static_cast<size_t>(j) * n_groups];
-      if (!std::isfinite(v)) finite = false;
-      dest[j] = static_cast<T>(v);
+      dest[j] = static_cast<T>(values[g + static_cast<size_t>(j) * n_groups]);
+      if (!std::isfinite(dest[j])) finite = false;
     }
   }
   return finite;

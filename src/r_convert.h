@@ -16,14 +16,26 @@
 
 namespace deepbmc {
 
-inline int r_int(const Rcpp::List& x, const char* name) {
+// Readers of one named element of a list from R; a missing one is an error.
+inline SEXP r_element(const Rcpp::List& x, const char* name) {
   if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return Rcpp::as<int>(x[name]);
+  return x[name];
+}
+
+inline int r_int(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<int>(r_element(x, name));
 }
 
 inline std::vector<int> r_ints(const Rcpp::List& x, const char* name) {
-  if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return Rcpp::as<std::vector<int>>(x[name]);
+  return Rcpp::as<std::vector<int>>(r_element(x, name));
+}
+
+inline double r_double(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<double>(r_element(x, name));
+}
+
+inline std::string r_string(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<std::string>(r_element(x, name));
 }
 
 inline uint64_t r_seed(double seed) {
@@ -33,34 +45,78 @@ inline uint64_t r_seed(double seed) {
   return static_cast<uint64_t>(seed);
 }
 
+// The elements of the network configuration list, in the order R's
+// network_config() writes them (network_config_fields in R/network.R, which
+// test-network.R checks against this table): a count, widths (one per
+// level), or the activation.
+struct NetworkConfigField {
+  const char* name;
+  int NetworkConfig::*count;
+  std::vector<int> NetworkConfig::*widths;
+};
+
+inline const std::vector<NetworkConfigField>& network_config_fields() {
+  static const std::vector<NetworkConfigField> fields = {
+      {"input_dim", &NetworkConfig::input_dim, nullptr},
+      {"n_models", &NetworkConfig::n_models, nullptr},
+      {"activation", nullptr, nullptr},
+      {"s1", nullptr, &NetworkConfig::s1},
+      {"s2", nullptr, &NetworkConfig::s2},
+      {"s3", nullptr, &NetworkConfig::s3},
+      {"summary_dim", nullptr, &NetworkConfig::summary_dim},
+      {"n_dense", &NetworkConfig::n_dense, nullptr},
+      {"n_equivariant", &NetworkConfig::n_equivariant, nullptr},
+      {"head_units", &NetworkConfig::head_units, nullptr},
+      {"head_layers", &NetworkConfig::head_layers, nullptr},
+  };
+  return fields;
+}
+
+// The optional elements that describe the output head of a training method
+// (network_head_fields in R/training-method.R): a fit of the default method,
+// and every fit saved before methods existed, has none of them and a plain
+// linear head.
+inline const std::vector<std::string>& network_head_fields() {
+  static const std::vector<std::string> fields = {"output", "output_power", "size_reference",
+                                                  "rates"};
+  return fields;
+}
+
+// Exactly the elements of network_config_fields(), each read by name, plus
+// any of network_head_fields(): a missing or an unknown element is an error,
+// never a default.
 inline NetworkSpec r_network_spec(const Rcpp::List& config) {
+  const std::vector<NetworkConfigField>& fields = network_config_fields();
+  const std::vector<std::string>& head = network_head_fields();
+  size_t n_head = 0;
+  for (const std::string& name : head) n_head += config.containsElementNamed(name.c_str());
+  if (static_cast<size_t>(config.size()) != fields.size() + n_head) {
+    Rcpp::stop("internal: the network configuration needs exactly %d elements (and optional head "
+               "elements), not %d",
+               static_cast<int>(fields.size()), static_cast<int>(config.size()));
+  }
   NetworkConfig c;
-  c.input_dim = r_int(config, "input_dim");
-  c.n_models = r_int(config, "n_models");
-  const std::string act = Rcpp::as<std::string>(config["activation"]);
-  if (!parse_activation(act, &c.activation)) Rcpp::stop("unknown activation '%s'", act);
-  c.s1 = r_ints(config, "s1");
-  c.s2 = r_ints(config, "s2");
-  c.s3 = r_ints(config, "s3");
-  c.summary_dim = r_ints(config, "summary_dim");
-  c.n_dense = r_int(config, "n_dense");
-  c.n_equivariant = r_int(config, "n_equivariant");
-  c.head_units = r_int(config, "head_units");
-  c.head_layers = r_int(config, "head_layers");
-  // Optional (fits saved before they existed have a plain linear head).
+  for (const NetworkConfigField& field : fields) {
+    if (field.count != nullptr) {
+      c.*field.count = r_int(config, field.name);
+    } else if (field.widths != nullptr) {
+      c.*field.widths = r_ints(config, field.name);
+    } else {
+      const std::string act = r_string(config, field.name);
+      if (!parse_activation(act, &c.activation)) Rcpp::stop("unknown activation '%s'", act);
+    }
+  }
   if (config.containsElementNamed("output")) {
-    const std::string output = Rcpp::as<std::string>(config["output"]);
+    const std::string output = r_string(config, "output");
     if (output == "lpop") c.output = OutputTransform::lpop;
     else if (output != "linear") Rcpp::stop("unknown output transform '%s'", output);
   }
-  if (config.containsElementNamed("output_power")) {
-    c.output_power = Rcpp::as<double>(config["output_power"]);
-  }
-  if (config.containsElementNamed("size_reference") && !Rf_isNull(config["size_reference"])) {
+  if (config.containsElementNamed("output_power")) c.output_power = r_double(config, "output_power");
+  if (config.containsElementNamed("size_reference")) {
     c.size_reference = Rcpp::as<std::vector<double>>(config["size_reference"]);
   }
-  if (config.containsElementNamed("rates") && !Rf_isNull(config["rates"])) {
-    const std::string rates = Rcpp::as<std::string>(config["rates"]);
+  if (config.containsElementNamed("rates")) {
+    const std::string rates = r_string(config, "rates");
     if (rates == "summary") c.rates = RateSource::summary;
     else if (rates == "laplace") c.rates = RateSource::laplace;
     else if (rates != "head") Rcpp::stop("unknown rate source '%s'", rates);
@@ -99,15 +155,6 @@ inline SizeRange r_size_range(const Rcpp::List& x, const char* name) {
 }
 
 // --- Formula model sets (the spec list models_spec() builds for them) -----
-
-inline SEXP r_element(const Rcpp::List& x, const char* name) {
-  if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return x[name];
-}
-
-inline double r_double(const Rcpp::List& x, const char* name) {
-  return Rcpp::as<double>(r_element(x, name));
-}
 
 // A logical vector without NA.
 inline std::vector<char> r_flags(const Rcpp::List& x, const char* name) {

@@ -36,3 +36,19 @@ Rcpp::NumericMatrix cpp_formula_features(Rcpp::List scaling, Rcpp::NumericVector
   }
   return out;
 }
+
+// The simulator's families and links by code, for the test that R's family
+// registry agrees with it: whether each family has sigma, and which links
+// it takes (families x links).
+// [[Rcpp::export]]
+Rcpp::List cpp_formula_families() {
+  Rcpp::LogicalVector sigma(kFamilies);
+  Rcpp::LogicalMatrix takes_link(kFamilies, kLinks);
+  for (int f = 0; f < kFamilies; ++f) {
+    sigma[f] = family_has_sigma(static_cast<Family>(f));
+    for (int l = 0; l < kLinks; ++l) {
+      takes_link(f, l) = family_takes_link(static_cast<Family>(f), static_cast<Link>(l));
+    }
+  }
+  return Rcpp::List::create(Rcpp::Named("sigma") = sigma, Rcpp::Named("takes_link") = takes_link);
+}

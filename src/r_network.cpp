@@ -15,6 +15,20 @@ double cpp_network_size(Rcpp::List config) {
   return static_cast<double>(r_network_spec(config).n_params);
 }
 
+// The names r_network_spec() reads, in order (test-network.R checks them
+// against R's network_config_fields).
+// [[Rcpp::export]]
+std::vector<std::string> cpp_network_config_fields() {
+  std::vector<std::string> names;
+  for (const NetworkConfigField& field : network_config_fields()) names.push_back(field.name);
+  return names;
+}
+
+// The optional head elements r_network_spec() also reads (test-network.R
+// checks them against R's network_head_fields).
+// [[Rcpp::export]]
+std::vector<std::string> cpp_network_head_fields() { return network_head_fields(); }
+
 // [[Rcpp::export]]
 Rcpp::NumericVector cpp_network_init(Rcpp::List config, double seed) {
   const NetworkSpec spec = r_network_spec(config);
@@ -39,27 +53,46 @@ static Rcpp::NumericMatrix logits_matrix(const std::vector<double>& logits, int 
   return out;
 }
 
+// What prediction returns to R: list(logits, finite, input_lo, input_hi),
+// with NA logits and ranges for data sets whose values are not finite in
+// single precision (finite FALSE), for R to report or to convert again.
+static Rcpp::List prediction_result(const std::vector<double>& logits,
+                                    const std::vector<uint8_t>& finite,
+                                    const std::vector<double>& lo, const std::vector<double>& hi,
+                                    int k, int dim) {
+  const int n = static_cast<int>(finite.size());
+  Rcpp::NumericMatrix lo_out(n, dim), hi_out(n, dim);
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < dim; ++j) {
+      lo_out(i, j) = lo[static_cast<size_t>(i) * dim + j];
+      hi_out(i, j) = hi[static_cast<size_t>(i) * dim + j];
+    }
+  }
+  return Rcpp::List::create(Rcpp::Named("logits") = logits_matrix(logits, n, k),
+                            Rcpp::Named("finite") = Rcpp::LogicalVector(finite.begin(), finite.end()),
+                            Rcpp::Named("input_lo") = lo_out, Rcpp::Named("input_hi") = hi_out);
+}
+
 // [[Rcpp::export]]
-Rcpp::NumericMatrix cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data,
-                                int threads) {
+Rcpp::List cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data,
+                       int threads) {
   const NetworkSpec spec = r_network_spec(config);
   r_check_threads(threads);
   const std::vector<float> params = to_float(weights, spec.n_params);
   const RPackedBatch packed(data, spec);
   const int n = packed.view().n_datasets;
   const int k = spec.config.n_models;
-  std::vector<double> logits(static_cast<size_t>(n) * k);
+  const int dim = spec.config.input_dim;
+  std::vector<double> logits(static_cast<size_t>(n) * k, NA_REAL);
+  std::vector<double> lo(static_cast<size_t>(n) * dim, NA_REAL), hi(lo);
   std::vector<uint8_t> finite(n);
-  predict_packed(spec, params.data(), packed.view(), threads, logits.data(), finite.data());
-  for (uint8_t ok : finite) {
-    if (!ok) Rcpp::stop("internal: observed values must be finite");
-  }
-  return logits_matrix(logits, n, k);
+  predict_packed(spec, params.data(), packed.view(), threads, logits.data(), finite.data(),
+                 FeatureRanges{lo.data(), hi.data()});
+  return prediction_result(logits, finite, lo, hi, k, dim);
 }
 
-// A list of complete double matrices (groups in rows), read in place. Returns
-// list(logits, finite): rows of data sets with a non-finite value are NA and
-// their `finite` is FALSE, for R to handle through the general path.
+// A list of complete double matrices (groups in rows), read in place; the
+// result as for cpp_predict().
 // [[Rcpp::export]]
 Rcpp::List cpp_predict_matrices(Rcpp::List config, Rcpp::NumericVector weights,
                                 Rcpp::List data, int threads) {
@@ -82,10 +115,11 @@ Rcpp::List cpp_predict_matrices(Rcpp::List config, Rcpp::NumericVector weights,
   const int n = batch.n_datasets();
   const int k = spec.config.n_models;
   std::vector<double> logits(static_cast<size_t>(n) * k, NA_REAL);
+  std::vector<double> lo(n, NA_REAL), hi(n, NA_REAL);
   std::vector<uint8_t> finite(n);
-  predict_matrices(spec, params.data(), batch, threads, logits.data(), finite.data());
-  return Rcpp::List::create(Rcpp::Named("logits") = logits_matrix(logits, n, k),
-                            Rcpp::Named("finite") = Rcpp::LogicalVector(finite.begin(), finite.end()));
+  predict_matrices(spec, params.data(), batch, threads, logits.data(), finite.data(),
+                   FeatureRanges{lo.data(), hi.data()});
+  return prediction_result(logits, finite, lo, hi, k, 1);
 }
 
 template <class T>

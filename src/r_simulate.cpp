@@ -58,3 +58,13 @@ Rcpp::List cpp_simulate(Rcpp::List models, int n, double seed, int threads) {
   }
   return batch;
 }
+
+// Builds the model set of a fit and checks it against the network: an error
+// (from the spec's reader or the simulator's constructor) says what is wrong.
+// [[Rcpp::export]]
+bool cpp_check_model_set(Rcpp::List config, Rcpp::List models) {
+  const NetworkSpec spec = r_network_spec(config);
+  const std::unique_ptr<ModelSet> model_set = r_model_set(models);
+  r_check_model_set(spec, *model_set);
+  return true;
+}

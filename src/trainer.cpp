@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "loss.h"
 #include "network.h"
@@ -41,6 +42,12 @@ void keep_random(std::vector<int>& present, int keep, Rng& rng, const Drop& drop
   }
   for (int i = keep; i < n; ++i) drop(present[i]);
 }
+
+// A mean log loss above this means training has blown up, even while every
+// number is still finite: chance is log(K), and a network whose logits are
+// off by a thousand on average has left any useful state (too large a
+// learning rate does this long before weights overflow).
+constexpr double kDivergedLoss = 1000.0;
 
 }  // namespace
 
@@ -102,7 +109,7 @@ void subsample_dataset(Dataset<float>& d, double prob, Rng& rng, bool log_sizes)
 
 struct Trainer::Impl {
   const NetworkSpec& spec;
-  const ModelSet& models;
+  BatchSource& source;
   int batch_size;
   uint64_t seed;
   TrainingMethod method;
@@ -113,24 +120,35 @@ struct Trainer::Impl {
   std::vector<float> grads;
   std::vector<double> logits, dlogits, losses, block_norms;
   std::vector<uint8_t> correct;
+  // Per batch slot, the range of every feature over the data sets the slot
+  // has simulated (batch_size x n_features): each task writes only its own.
+  int dim;
+  std::vector<double> seen_lo, seen_hi;
+  // The state before the last update, to return to if it was not finite.
+  std::vector<float> last_params, last_m, last_v;
   tbb::enumerable_thread_specific<Workspace<float>> workspaces;
   Network<float> net;  // re-pointed at the parameters every step
 
-  Impl(const NetworkSpec& s, const ModelSet& m, int b, uint64_t sd, int threads,
-       const TrainingMethod& tm)
-      : spec(s), models(m), batch_size(b), seed(sd), method(tm), arena(arena_threads(threads)),
+  Impl(const NetworkSpec& s, BatchSource& m, int b, int threads, const TrainingMethod& tm,
+       uint64_t sd)
+      : spec(s), source(m), batch_size(b), seed(sd), method(tm), arena(arena_threads(threads)),
         batch(b),
         n_slots((b + kSlotSize - 1) / kSlotSize),
         grad_slots(static_cast<size_t>(n_slots) * s.n_params), grads(s.n_params),
         logits(static_cast<size_t>(b) * s.config.n_models), dlogits(logits.size()),
         losses(b), block_norms((s.n_params + kParamBlock - 1) / kParamBlock), correct(b),
+        dim(m.n_features()),
+        seen_lo(static_cast<size_t>(b) * dim, std::numeric_limits<double>::infinity()),
+        seen_hi(static_cast<size_t>(b) * dim, -std::numeric_limits<double>::infinity()),
         net(s, nullptr) {}
 
-  void step(float* params, AdamState& adam, const AdamOptions& options, StepStats& stats) {
+  // One training step; false (and nothing updated) when it diverged.
+  bool step(float* params, AdamState& adam, const AdamOptions& options, StepStats& stats) {
     const int k = spec.config.n_models;
     const size_t n_params = spec.n_params;
     net.set_params(params);
     const int64_t step_index = adam.step;
+    source.begin_step(step_index, batch_size);
 
     parallel_for_each(arena, n_slots, [&](int slot_index) {
       Workspace<float>& ws = workspaces.local();
@@ -138,9 +156,9 @@ struct Trainer::Impl {
       std::fill(slot, slot + n_params, 0.0f);
       const int end = std::min(batch_size, (slot_index + 1) * kSlotSize);
       for (int b = slot_index * kSlotSize; b < end; ++b) {
-        Rng rng(stream_key(seed, StreamPurpose::train, static_cast<uint64_t>(step_index), b));
-        const int model = b % k;
-        models.simulate(model, rng, batch[b]);
+        const int model = source.fill(step_index, b, batch[b]);
+        batch[b].widen_ranges(&seen_lo[static_cast<size_t>(b) * dim],
+                              &seen_hi[static_cast<size_t>(b) * dim]);
         if (method.subsample > 0.0) {
           Rng sub(stream_key(seed, StreamPurpose::subsample, static_cast<uint64_t>(step_index), b));
           subsample_dataset(batch[b], method.subsample, sub, method.log_sizes);
@@ -174,27 +192,62 @@ struct Trainer::Impl {
     });
     double norm = 0.0;
     for (double block : block_norms) norm += block;
-    adam_update(params, grads.data(), n_params, std::sqrt(norm), adam, options);
-
     double loss = 0.0, right = 0.0;
     for (int b = 0; b < batch_size; ++b) {
       loss += losses[b];
       right += correct[b];
     }
+    if (!std::isfinite(norm) || !(loss / batch_size <= kDivergedLoss)) return false;
+
+    last_params.assign(params, params + n_params);
+    last_m = adam.m;
+    last_v = adam.v;
+    adam_update(params, grads.data(), n_params, std::sqrt(norm), adam, options);
+    if (!all_finite(params, n_params) || !all_finite(adam.v.data(), n_params)) {
+      std::copy(last_params.begin(), last_params.end(), params);
+      adam.m.swap(last_m);
+      adam.v.swap(last_v);
+      adam.step -= 1;
+      return false;
+    }
     stats.loss = loss / batch_size;
     stats.accuracy = right / batch_size;
+    return true;
+  }
+
+  static bool all_finite(const float* x, size_t n) {
+    // One pass without early exit, which the compiler vectorises: x - x is
+    // 0 for finite x and NaN for infinities and NaN.
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; ++i) sum += x[i] - x[i];
+    return sum == 0.0f;
   }
 };
 
-Trainer::Trainer(const NetworkSpec& spec, const ModelSet& models, int batch_size, uint64_t seed,
-                 int threads, const TrainingMethod& method)
-    : impl_(new Impl(spec, models, batch_size, seed, threads, method)) {}
+Trainer::Trainer(const NetworkSpec& spec, BatchSource& source, int batch_size, int threads,
+                 const TrainingMethod& method, uint64_t seed)
+    : impl_(new Impl(spec, source, batch_size, threads, method, seed)) {}
 
 Trainer::~Trainer() = default;
 
-void Trainer::run(int n_steps, float* params, AdamState& adam, const AdamOptions& options,
-                  StepStats* stats) {
-  for (int i = 0; i < n_steps; ++i) impl_->step(params, adam, options, stats[i]);
+int Trainer::run(int n_steps, float* params, AdamState& adam, const AdamOptions& options,
+                 StepStats* stats) {
+  for (int i = 0; i < n_steps; ++i) {
+    if (!impl_->step(params, adam, options, stats[i])) return i;
+  }
+  return n_steps;
+}
+
+void Trainer::seen_ranges(double* lo, double* hi) const {
+  const int dim = impl_->dim;
+  std::fill(lo, lo + dim, std::numeric_limits<double>::infinity());
+  std::fill(hi, hi + dim, -std::numeric_limits<double>::infinity());
+  for (int b = 0; b < impl_->batch_size; ++b) {
+    for (int j = 0; j < dim; ++j) {
+      lo[j] = std::min(lo[j], impl_->seen_lo[static_cast<size_t>(b) * dim + j]);
+      hi[j] = std::max(hi[j], impl_->seen_hi[static_cast<size_t>(b) * dim + j]);
+    }
+  }
 }
 
 int simulate_indexed(const ModelSet& models, uint64_t seed, int64_t index, Dataset<float>& out) {
@@ -213,12 +266,16 @@ void simulate_many(const ModelSet& models, int n, uint64_t seed, int threads,
 
 // Unpacks (or simulates) data set i with unpack(i, Dataset&) -> finite?, then
 // predicts it, on the thread that evaluates it. finite[i] = 0 marks data sets not
-// predicted because a value was not finite.
+// predicted because a value was not finite. With ranges, also writes the
+// smallest and largest observed value of every feature of data set i to
+// ranges->lo / ranges->hi (row i of n x n_features, row-major).
 template <class Unpack>
 static void predict_each(const NetworkSpec& spec, const float* params, int n, int threads,
-                         const Unpack& unpack, double* logits, uint8_t* finite) {
+                         const Unpack& unpack, double* logits, uint8_t* finite,
+                         const FeatureRanges* ranges = nullptr) {
   const Network<float> net(spec, params);
   const int k = spec.config.n_models;
+  const int dim = spec.config.input_dim;
   struct Local {
     Dataset<float> data;
     Workspace<float> ws;
@@ -228,22 +285,32 @@ static void predict_each(const NetworkSpec& spec, const float* params, int n, in
   parallel_for_each(arena, n, [&](int i) {
     Local& local = locals.local();
     finite[i] = unpack(i, local.data);
-    if (finite[i]) net.forward(local.data, local.ws, false, logits + static_cast<size_t>(i) * k);
+    if (!finite[i]) return;
+    net.forward(local.data, local.ws, false, logits + static_cast<size_t>(i) * k);
+    if (ranges != nullptr) {
+      double* lo = ranges->lo + static_cast<size_t>(i) * dim;
+      double* hi = ranges->hi + static_cast<size_t>(i) * dim;
+      std::fill(lo, lo + dim, std::numeric_limits<double>::infinity());
+      std::fill(hi, hi + dim, -std::numeric_limits<double>::infinity());
+      local.data.widen_ranges(lo, hi);
+    }
   });
 }
 
 void predict_packed(const NetworkSpec& spec, const float* params, const PackedBatch& batch,
-                    int threads, double* logits, uint8_t* finite) {
+                    int threads, double* logits, uint8_t* finite, const FeatureRanges& ranges) {
   predict_each(
       spec, params, batch.n_datasets, threads,
-      [&](int i, Dataset<float>& out) { return unpack_dataset(batch, i, out); }, logits, finite);
+      [&](int i, Dataset<float>& out) { return unpack_dataset(batch, i, out); }, logits, finite,
+      &ranges);
 }
 
 void predict_matrices(const NetworkSpec& spec, const float* params, const MatrixBatch& batch,
-                      int threads, double* logits, uint8_t* finite) {
+                      int threads, double* logits, uint8_t* finite, const FeatureRanges& ranges) {
   predict_each(
       spec, params, batch.n_datasets(), threads,
-      [&](int i, Dataset<float>& out) { return unpack_matrix(batch, i, out); }, logits, finite);
+      [&](int i, Dataset<float>& out) { return unpack_matrix(batch, i, out); }, logits, finite,
+      &ranges);
 }
 
 void validate_simulated(const NetworkSpec& spec, const float* params, const ModelSet& models,

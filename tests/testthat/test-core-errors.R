@@ -34,7 +34,7 @@ call_isolated <- function(fun, args) {
 }
 
 test_that("the error data are valid to begin with", {
-  expect_equal(dim(deepbmc:::cpp_predict(err_config, err_weights, err_data, 1L)), c(2L, 2L))
+  expect_equal(dim(predict_core(err_config, err_weights, err_data, 1L)), c(2L, 2L))
   expect_length(deepbmc:::cpp_loss_grad(err_config, err_weights, err_data, 1:2)$grad,
                 length(err_weights))
 })
@@ -54,23 +54,23 @@ test_that("malformed batch offsets are errors", {
     na_features = within(err_data, n_features <- NA_integer_)
   )
   for (name in names(bad)) {
-    expect_error(deepbmc:::cpp_predict(err_config, err_weights, bad[[name]], 1L),
+    expect_error(predict_core(err_config, err_weights, bad[[name]], 1L),
                  label = paste("predict", name))
     expect_error(deepbmc:::cpp_loss_grad(err_config, err_weights, bad[[name]], 1:2),
                  label = paste("loss_grad", name))
   }
-  expect_error(deepbmc:::cpp_predict(err_config, err_weights, err_data[-2], 1L), "n_features")
+  expect_error(predict_core(err_config, err_weights, err_data[-2], 1L), "n_features")
 })
 
 test_that("observed values must be finite; unobserved ones may be anything", {
   for (v in c(NA, NaN, Inf, -Inf)) {
     bad <- err_data
     bad$values[2] <- v
-    expect_error(deepbmc:::cpp_predict(err_config, err_weights, bad, 1L), "finite")
+    expect_error(predict_core(err_config, err_weights, bad, 1L), "finite")
     expect_error(deepbmc:::cpp_loss_grad(err_config, err_weights, bad, 1:2), "finite")
     ok <- err_data
     ok$values[5] <- v # row 5 is unobserved
-    expect_true(all(is.finite(deepbmc:::cpp_predict(err_config, err_weights, ok, 1L))))
+    expect_true(all(is.finite(predict_core(err_config, err_weights, ok, 1L))))
   }
 })
 
@@ -79,7 +79,7 @@ test_that("weights and optimizer state of the wrong length are errors", {
   long <- c(err_weights, 0)
   opt <- fresh_optimizer(length(err_weights))
   for (w in list(short, long)) {
-    expect_error(deepbmc:::cpp_predict(err_config, w, err_data, 1L), "weights")
+    expect_error(predict_core(err_config, w, err_data, 1L), "weights")
     expect_error(deepbmc:::cpp_loss_grad(err_config, w, err_data, 1:2), "weights")
     expect_error(deepbmc:::cpp_train(err_config, w, opt, err_models, 1L, 1, 2L, 1e-3, 1, 1L))
     expect_error(deepbmc:::cpp_validate(err_config, w, err_models, 2L, 1, 1L))
@@ -103,14 +103,17 @@ test_that("impossible network configurations are errors", {
     no_dense = modifyList(err_config, list(n_dense = 0L)),
     four_levels = modifyList(err_config, list(s1 = rep(2L, 4), s2 = rep(2L, 4), s3 = rep(2L, 4),
                                               summary_dim = rep(2L, 4))),
-    missing = err_config[names(err_config) != "head_units"]
+    missing = err_config[names(err_config) != "head_units"],
+    extra = c(err_config, list(n_heads = 2L)),
+    renamed = stats::setNames(err_config, sub("head_units", "head_width", names(err_config))),
+    unnamed = unname(err_config)
   )
   for (name in names(bad)) {
     expect_error(deepbmc:::cpp_network_size(bad[[name]]), label = paste("size", name))
     expect_error(deepbmc:::cpp_network_init(bad[[name]], 1), label = paste("init", name))
   }
   expect_error(deepbmc:::cpp_network_init(bad$activation, 1), "swish")
-  expect_error(deepbmc:::cpp_predict(bad$activation, err_weights, err_data, 1L), "activation")
+  expect_error(predict_core(bad$activation, err_weights, err_data, 1L), "activation")
 })
 
 test_that("seeds must be whole numbers in [0, 2^52]", {
@@ -203,7 +206,7 @@ test_that("loss_grad rejects data with the wrong number of features", {
   two <- err_data
   two$n_features <- 2L
   two$values <- rep(0.5, 2 * length(two$mask))
-  expect_error(deepbmc:::cpp_predict(err_config, err_weights, two, 1L), "features")
+  expect_error(predict_core(err_config, err_weights, two, 1L), "features")
   expect_error(deepbmc:::cpp_loss_grad(err_config, err_weights, two, 1:2), "features")
 })
 
@@ -211,7 +214,7 @@ test_that("a network whose depth differs from the data's is an error", {
   # one level: the network would summarise only the first group
   one <- modifyList(err_config, list(s1 = 3L, s2 = 4L, s3 = 3L, summary_dim = 2L))
   w1 <- deepbmc:::cpp_network_init(one, 1)
-  expect_error(deepbmc:::cpp_predict(one, w1, err_data, 1L))
+  expect_error(predict_core(one, w1, err_data, 1L))
   expect_error(deepbmc:::cpp_loss_grad(one, w1, err_data, 1:2))
   # three levels: reads a third partition the data do not have
   three <- modifyList(err_config, list(s1 = rep(3L, 3), s2 = rep(4L, 3), s3 = rep(3L, 3),
@@ -240,7 +243,7 @@ test_that("module_check rejects offsets and shapes that do not fit", {
 })
 
 test_that("invalid threads and optimizer settings are errors", {
-  expect_error(deepbmc:::cpp_predict(err_config, err_weights, err_data, 0L))
+  expect_error(predict_core(err_config, err_weights, err_data, 0L))
   opt <- fresh_optimizer(length(err_weights))
   expect_error(deepbmc:::cpp_train(err_config, err_weights, opt, err_models, 1L, 1, 2L,
                                    NaN, 1, 1L))

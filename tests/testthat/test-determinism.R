@@ -112,8 +112,8 @@ test_that("simulation and validation are reproducible and use the same data sets
   expect_identical(val1$groups, groups)
   rows <- diff(sim1$group_offsets[sim1$dataset_offsets + 1L])
   expect_equal(val1$obs, rows / groups)
-  expect_identical(deepbmc:::cpp_predict(config, w, sim1, 2L), val1$logits)
-  expect_identical(deepbmc:::cpp_predict(config, w, sim1, 1L), val1$logits)
+  expect_identical(predict_core(config, w, sim1, 2L), val1$logits)
+  expect_identical(predict_core(config, w, sim1, 1L), val1$logits)
 })
 
 test_that("a prefix of a simulation stream is the smaller simulation", {

@@ -623,3 +623,25 @@ test_that("the scaling is the mean and SD of the observed template responses", {
     }
   }
 })
+
+test_that("the family registry agrees with the C++ simulator", {
+  registry <- deepbmc:::formula_families
+  cpp <- deepbmc:::cpp_formula_families()
+  codes <- vapply(registry, `[[`, integer(1), "code")
+  # every family the simulator implements, each once
+  expect_setequal(codes, seq_along(cpp$sigma) - 1L)
+  link_codes <- deepbmc:::link_codes
+  expect_setequal(link_codes, seq_len(ncol(cpp$takes_link)) - 1L)
+  for (name in names(registry)) {
+    entry <- registry[[name]]
+    row <- entry$code + 1L
+    expect_identical(entry$sigma, cpp$sigma[[row]], label = name)
+    expect_setequal(link_codes[entry$links],
+                    which(cpp$takes_link[row, ]) - 1L)
+    # and every link it takes has a Stan likelihood
+    expect_setequal(names(entry$stan_likelihood), entry$links)
+    expect_true(is.function(entry$check_response), label = name)
+    expect_true(entry$prior_scale %in%
+                  c("response", "log_response", "linear_predictor"))
+  }
+})

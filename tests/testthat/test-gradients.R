@@ -103,12 +103,12 @@ test_that("broadcast dense layer: forward matches R and gradients match finite d
   for (act in c("elu", "tanh")) {
     config <- module_config(act)
     w <- noisy_weights(config, 31)
-    # mix[0] of the first equivariant module follows its invariant module's
-    # inner and outer stacks
+    # s3[0] of the first equivariant module follows its invariant module's
+    # s1 and s2 stacks
     read <- weight_reader(w)
     read_stack(read, config$input_dim, config$s1[1], config$n_dense)
     read_stack(read, config$s1[1], config$s2[1], config$n_dense)
-    mix <- read(config$input_dim + config$s2[1], config$s3[1])
+    s3_first <- read(config$input_dim + config$s2[1], config$s3[1])
 
     set.seed(32)
     x <- matrix(rnorm(20), 10, 2)
@@ -116,7 +116,7 @@ test_that("broadcast dense layer: forward matches R and gradients match finite d
     dout <- matrix(rnorm(10 * config$s3[1]), 10)
     run <- expect_module_gradients(config, "broadcast_dense", w, x, dout, pooled)
 
-    expected <- ref_dense(cbind(x, pooled[module_set, ]), mix, ref_activation(act))
+    expected <- ref_dense(cbind(x, pooled[module_set, ]), s3_first, ref_activation(act))
     expect_equal(run$out, expected, tolerance = 1e-12)
     expect_true(any(run$dpooled != 0))
   }
@@ -247,7 +247,7 @@ test_that("network forward pass matches an R reference implementation", {
     ref <- t(vapply(datasets, function(d) ref_forward(config, w, d), numeric(config$n_models)))
     double <- deepbmc:::cpp_loss_grad(config, w, data, rep(1L, 2))$logits
     expect_equal(double, ref, tolerance = 1e-12)
-    float <- deepbmc:::cpp_predict(config, w, data, 1L)
+    float <- predict_core(config, w, data, 1L)
     expect_lt(rel_to_max(float, ref), 1e-5)
   }
 })

@@ -44,7 +44,7 @@ test_that("logits are invariant to permuting observations and groups", {
     # the unpermuted set, the permuted ones, and an unrelated one in one batch
     data <- pack_batch(list(base, within, across, both, other), D)
     for (threads in 1:2) {
-      logits <- deepbmc:::cpp_predict(config, w, data, threads)
+      logits <- predict_core(config, w, data, threads)
       for (i in 2:4) {
         expect_equal(logits[i, ], logits[1, ], tolerance = 1e-5, label = paste(name, i))
       }
@@ -66,7 +66,7 @@ test_that("the network sees the group structure", {
   moved[[3]] <- rbind(base[[3]], base[[1]][1, , drop = FALSE])
   # the same observations, all in one group
   pooled <- list(do.call(rbind, base))
-  logits <- deepbmc:::cpp_predict(config, w, pack_batch(list(base, moved, pooled)), 1L)
+  logits <- predict_core(config, w, pack_batch(list(base, moved, pooled)), 1L)
   expect_gt(max(abs(logits[2, ] - logits[1, ])), 1e-5)
   expect_gt(max(abs(logits[3, ] - logits[1, ])), 1e-3)
 })
@@ -123,8 +123,8 @@ test_that("unobserved rows and groups do not change logits or gradients", {
     expect_true(anyNA(data_padded$values))
 
     for (threads in 1:2) {
-      p_plain <- deepbmc:::cpp_predict(config, w, data_plain, threads)
-      p_padded <- deepbmc:::cpp_predict(config, w, data_padded, threads)
+      p_plain <- predict_core(config, w, data_plain, threads)
+      p_padded <- predict_core(config, w, data_padded, threads)
       expect_true(all(is.finite(p_padded)))
       expect_equal(p_padded, p_plain, tolerance = 1e-6, label = name)
     }
@@ -157,8 +157,8 @@ test_that("a group with no rows counts as an unobserved group", {
   # an empty group (two equal offsets) after the second group
   with_empty$group_offsets <- append(data$group_offsets, data$group_offsets[3], after = 2)
   with_empty$dataset_offsets <- c(0L, length(with_empty$group_offsets) - 1L)
-  expect_equal(deepbmc:::cpp_predict(config, w, with_empty, 1L),
-               deepbmc:::cpp_predict(config, w, data, 1L), tolerance = 1e-6)
+  expect_equal(predict_core(config, w, with_empty, 1L),
+               predict_core(config, w, data, 1L), tolerance = 1e-6)
   expect_equal(deepbmc:::cpp_loss_grad(config, w, with_empty, 1L)$grad,
                deepbmc:::cpp_loss_grad(config, w, data, 1L)$grad, tolerance = 1e-10)
 })

@@ -52,7 +52,7 @@ expect_float_close_to_double <- function(config, label) {
 
   ref <- deepbmc:::cpp_loss_grad(config, w, data, labels, double_precision = TRUE)
   flt <- deepbmc:::cpp_loss_grad(config, w, data, labels, double_precision = FALSE)
-  pred <- deepbmc:::cpp_predict(config, w, data, 1L)
+  pred <- predict_core(config, w, data, 1L)
 
   expect_lt(rel_to_max(flt$logits, ref$logits), 1e-5, label = paste(label, "logits"))
   expect_lt(rel_to_max(pred, ref$logits), 1e-5, label = paste(label, "predict"))

@@ -1,5 +1,5 @@
-# Formula models (R/formula-parse.R, R/priors.R, R/models-formula.R,
-# R/model-set.R, R/formula-data.R): parsing, priors, compilation, data
+# Formula models (R/formula-parse.R, R/formula-priors.R, R/formula-model.R,
+# R/formula-set.R, R/formula-data.R): parsing, priors, compilation, data
 # conversion and simulation through the R API, against computations written
 # out here.
 
@@ -203,6 +203,65 @@ test_that("bad specifications are classed errors that say what is wrong", {
                        "data")
 })
 
+test_that("prior strings and formulas are read as data, never run as code", {
+  marker <- withr::local_tempfile()
+  run <- sprintf("system('touch %s')", marker)
+  hostile_priors <- c(
+    sprintf("normal(%s, 1)", run),
+    sprintf("normal(0, {%s; 1})", run),
+    sprintf("normal(0, (function() {%s; 1})())", run),
+    sprintf("student_t(3, 0, file.create('%s') + 1)", marker),
+    "normal(0, pi)", "normal(0, x)", "normal(0, 1:2)", "normal(0, '1')",
+    "normal(0, c(1))", "normal(0, 1 + 1)", "normal(mean = 0, 1)"
+  )
+  for (text in hostile_priors) {
+    expect_deepbmc_error(hier_prior(text, class = "b"), "value", "prior",
+                         label = text)
+  }
+  # written as a call, the same text is refused the same way
+  expect_deepbmc_error(hier_prior(normal(system("true"), 1), class = "b"),
+                       "value", "prior")
+  # numbers written out, with signs and exponents, are fine
+  expect_identical(hier_prior("normal(-1.5e-1, +2)", class = "b")$prior,
+                   "normal(-0.15, 2)")
+  expect_identical(hier_prior("student_t(3L, 0, 1)", class = "b")$prior,
+                   "student_t(3, 0, 1)")
+
+  data <- formula_data()
+  hostile_terms <- list(
+    bquote(y ~ system(.(sprintf("touch %s", marker))) + (1 | subject)),
+    bquote(y ~ I(file.create(.(marker))) + x + (1 | subject)),
+    bquote(y ~ x + (1 + I(file.create(.(marker))) | subject)),
+    quote(y ~ get("x") + (1 | subject)),
+    quote(y ~ eval(x) + (1 | subject))
+  )
+  for (formula in hostile_terms) {
+    formula <- eval(formula)
+    expect_deepbmc_error(hier_model(formula, data), "value", "formula",
+                         label = deparse1(formula))
+  }
+  expect_false(file.exists(marker))
+  # the functions lme4-style formulas need still work
+  model <- hier_model(y ~ log(abs(x) + 1) + I(x^2) + factor(condition) +
+                        (1 + x | subject), data)
+  expect_identical(ncol(model$x), 4L)
+})
+
+test_that("user text in Stan comments cannot start Stan code", {
+  data <- formula_data()
+  data$x2 <- data$x
+  names(data)[names(data) == "x2"] <- "x\n}\nmodel { target += 1; }\n//"
+  formula <- stats::as.formula(
+    paste("y ~ `", names(data)[ncol(data)], "` + (1 | subject)", sep = ""),
+    env = baseenv()
+  )
+  code <- stan_code(model_set(a = hier_model(y ~ 1 + (1 | subject), data),
+                              b = hier_model(formula, data)), model = "b")
+  lines <- strsplit(code, "\n", fixed = TRUE)[[1]]
+  expect_false(any(grepl("^\\s*model \\{ target", lines)))
+  expect_identical(sum(grepl("^model \\{", lines)), 1L)
+})
+
 test_that("model_set() compiles the models for the simulator", {
   data <- formula_data()
   set <- model_set(
@@ -338,6 +397,7 @@ test_that("real data take the same path as simulations", {
                         prior_prob = c(0.8, 0.2))
   fit_weighted <- fit
   fit_weighted$models <- weighted
+  fit_weighted <- with_checksum(fit_weighted)
   uniform <- post_prob(fit, data)
   expected_pmp <- uniform * c(0.8, 0.2) / sum(uniform * c(0.8, 0.2))
   expect_equal(unname(post_prob(fit_weighted, data)), unname(expected_pmp),

@@ -342,6 +342,89 @@ test_that("data outside the training sizes give a classed warning", {
                  class = "deepbmc_extrapolation_warning")
 })
 
+test_that("values the float network cannot represent are errors", {
+  fit <- api_fit()
+  x <- groups_to_matrix(api_groups(1))
+  for (value in c(4e38, -1e300, .Machine$double.xmax)) {
+    huge <- x
+    huge[2, 1] <- value
+    err <- expect_deepbmc_error(post_prob(fit, huge), "data", "data",
+                                label = format(value))
+    expect_match(conditionMessage(err), "single precision", fixed = TRUE)
+    # in a list (the in-place path for matrices), the data set is named
+    expect_deepbmc_error(post_prob(fit, list(x, x, huge)), "data",
+                         "data[[3]]", label = format(value))
+    expect_deepbmc_error(bayes_factor(fit, list(x, huge)), "data", "x2[[2]]")
+    expect_deepbmc_error(compare_models(fit, groups_to_data_frame(
+      list(c(1, 2), c(value, 3))
+    )), "data", "data")
+  }
+  # the largest float itself is representable (and far outside training)
+  edge <- x
+  edge[1, 1] <- 3.4e38
+  expect_warning(post_prob(fit, edge), class = "deepbmc_input_range_warning")
+})
+
+test_that("inputs far outside the training range give a classed warning", {
+  fit <- api_fit()
+  seen <- fit$input_range
+  expect_named(seen, c("lo", "hi"))
+  expect_true(all(is.finite(c(seen$lo, seen$hi))) && seen$lo < seen$hi)
+  # the range of all training data: the same for any thread count, and
+  # training longer (the same steps, then more) can only widen it
+  train <- function(iterations, threads) {
+    train_comparison(api_models(), api_network(), epochs = 1,
+                     iterations = iterations, batch_size = 16, seed = 3,
+                     threads = threads, progress = FALSE)$input_range
+  }
+  short <- train(5, 1L)
+  expect_identical(train(5, 2L), short)
+  long <- train(40, 2L)
+  expect_true(long$lo <= short$lo && long$hi >= short$hi)
+  expect_true(long$lo < short$lo || long$hi > short$hi)
+
+  x <- groups_to_matrix(api_groups(1))
+  expect_no_warning(post_prob(fit, x))
+  expect_no_warning(post_prob(fit, x * 0 + seen$hi))
+  width <- seen$hi - seen$lo
+  for (value in c(seen$hi + 1.01 * width, seen$lo - 1.01 * width, 1e10, -1e30)) {
+    far <- x
+    far[3, 2] <- value
+    w <- expect_warning(post_prob(fit, list(x, far)),
+                        class = "deepbmc_input_range_warning",
+                        label = format(value))
+    expect_match(conditionMessage(w), "data[[2]], values", fixed = TRUE)
+    expect_match(conditionMessage(w), "1 of 2 data sets", fixed = TRUE)
+  }
+  # just inside the margin: no warning
+  near <- x
+  near[3, 2] <- seen$hi + 0.99 * width
+  expect_no_warning(post_prob(fit, near))
+  # the same check on the in-place path for lists of complete matrices
+  complete <- matrix(0.1, 3, 4)
+  far <- complete
+  far[1, 1] <- 1e10
+  w <- expect_warning(post_prob(fit, list(complete, complete, far)),
+                      class = "deepbmc_input_range_warning")
+  expect_match(conditionMessage(w), "data[[3]]", fixed = TRUE)
+  # probabilities are still returned, finite and summing to one
+  pmp <- suppressWarnings(post_prob(fit, list(complete, far)))
+  expect_equal(rowSums(pmp), c(1, 1))
+})
+
+test_that("arguments in the wrong order and classless fits are named errors", {
+  fit <- api_fit()
+  sims <- simulate_datasets(api_models(), n = 2, seed = 1)
+  expect_deepbmc_error(post_prob(sims, fit), "type")
+  expect_deepbmc_error(bayes_factor(sims, fit), "type")
+  expect_deepbmc_error(post_prob(unclass(fit), sims), "fit", "x")
+  expect_deepbmc_error(bayes_factor(unclass(fit), sims), "fit", "x1")
+  # other lists still reach bridgesampling's methods
+  expect_error(post_prob(list(1, 2)), class = "error")
+  expect_false(inherits(tryCatch(post_prob(list(1, 2)), error = identity),
+                        "deepbmc_error"))
+})
+
 test_that("bad arguments are classed errors naming the argument", {
   fit <- api_fit()
   x <- predict_sets()[[1]]

@@ -123,3 +123,35 @@ test_that("bad arguments are classed errors naming the argument", {
   err <- expect_deepbmc_error(simulate_datasets(big, n = 51), "value", "n")
   expect_match(conditionMessage(err), "51,000,000", fixed = TRUE)
 })
+
+test_that("packed batches unpack in one pass, for many groups and features", {
+  # one data set of many single-observation groups is one matrix
+  batch <- deepbmc:::cpp_simulate(
+    deepbmc:::models_spec(normal_nested_models(groups = 2e5, obs = 1)), 1, 1,
+    2L
+  )
+  data <- deepbmc:::unpack_batch(batch)
+  expect_identical(dim(data[[1]]), c(200000L, 1L))
+  expect_identical(as.vector(data[[1]]), batch$values)
+  # ragged groups, a masked row and two features, written out by hand
+  batch <- list(
+    values = c(1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60),
+    n_features = 2L,
+    group_offsets = c(0L, 1L, 3L, 4L, 6L),
+    dataset_offsets = c(0L, 2L, 4L),
+    mask = c(TRUE, TRUE, FALSE, TRUE, TRUE, TRUE)
+  )
+  expected <- list(
+    list(matrix(c(1, 10), 1, byrow = TRUE),
+         matrix(c(2, 20, NA, NA), 2, byrow = TRUE)),
+    list(matrix(c(4, 40), 1, byrow = TRUE),
+         matrix(c(5, 50, 6, 60), 2, byrow = TRUE))
+  )
+  expect_identical(deepbmc:::unpack_batch(batch), expected)
+  one_feature <- list(values = c(1, 2, 3, 4, 5), n_features = 1L,
+                      group_offsets = c(0L, 2L, 3L, 5L),
+                      dataset_offsets = c(0L, 1L, 3L),
+                      mask = rep(TRUE, 5))
+  expect_identical(deepbmc:::unpack_batch(one_feature),
+                   list(matrix(c(1, 2), 1), list(3, c(4, 5))))
+})

@@ -1,4 +1,4 @@
-# The Stan programs generated for formula models (R/stan-code.R): each
+# The Stan programs generated for formula models (R/formula-stan.R): each
 # family's program parses, and its log density at given parameter values is
 # the complete log joint density computed independently in R (dnorm, dbinom,
 # dpois, dlnorm, the LKJ density). Then bridge_compare() end to end, with
@@ -278,7 +278,11 @@ test_that("bridge_compare() runs deepbmc's programs and users' stanfits", {
       ))
     })
   })
+  # the user's random stream is left as it was
+  set.seed(99)
+  before <- .Random.seed
   own <- bridge_compare(fit, sims, fits = user_fits, seed = 3)
+  expect_identical(.Random.seed, before)
   expect_equal(own$logml, result$logml, tolerance = 1e-8)
   expect_true(all(is.na(own$sample_seconds)))
   s <- summary(result)

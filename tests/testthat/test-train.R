@@ -56,7 +56,7 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_s3_class(fit, "deepbmc_fit", exact = TRUE)
   expect_named(fit, c("models", "network", "config", "weights", "optimizer",
                       "history", "holdout_history", "training",
-                      "format_version"))
+                      "input_range", "checksum", "format_version"))
   expect_identical(fit$models, api_models())
   expect_identical(fit$network, api_network())
   expect_identical(fit$config,
@@ -66,7 +66,8 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_true(all(is.finite(fit$weights)))
   expect_false(identical(fit$weights,
                          deepbmc:::cpp_network_init(fit$config, 4)))
-  expect_identical(fit$format_version, 2L)
+  expect_identical(fit$format_version, 3L)
+  expect_identical(fit$checksum, deepbmc:::fit_checksum(fit))
 
   history <- fit$history
   expect_s3_class(history, "data.frame")
@@ -234,6 +235,148 @@ test_that("an interrupt before the first step returns the initial network", {
   expect_identical(summary(fit)$final_loss, NA_real_)
 })
 
+# train_comparison() as interrupting_train(after) makes it, whose clean-up
+# after the interrupt is interrupted once more: finish_training() calls
+# fit_holdout_history(), which here signals a second interrupt and, if no
+# handler takes it, fails as an interrupt reaching the top level would.
+doubly_interrupting_train <- function(after) {
+  train <- interrupting_train(after)
+  mock <- environment(train)
+  ns <- asNamespace("deepbmc")
+  mock$second <- 0L
+  mock$fit_holdout_history <- function(...) {
+    mock$second <- mock$second + 1L
+    if (mock$second == 1L) {
+      signalCondition(structure(list(message = "", call = NULL),
+                                class = c("interrupt", "condition")))
+      stop("a second interrupt reached the top level")
+    }
+    ns$fit_holdout_history(...)
+  }
+  stopifnot("fit_holdout_history" %in% all.names(body(ns$finish_training)))
+  mock$finish_training <- ns$finish_training
+  environment(mock$finish_training) <- mock
+  train
+}
+
+test_that("a second interrupt during the clean-up does not lose the fit", {
+  train <- doubly_interrupting_train(after = 2)
+  expect_warning(
+    fit <- train(api_models(), api_network(), epochs = 1, iterations = 100,
+                 batch_size = 8, learning_rate = 1e-2, seed = 5,
+                 progress = FALSE),
+    class = "deepbmc_interrupted_warning"
+  )
+  expect_identical(environment(train)$second, 2L)
+  done <- fit$training$steps_done
+  expect_gt(done, 2)
+  expect_lt(done, 100)
+  expect_identical(fit$training$stopped, "interrupted")
+  expect_identical(fit$history$step, seq_len(done))
+  expect_equal(sum(post_prob(fit, api_groups(1))), 1)
+})
+
+test_that("two real Ctrl-C signals in quick succession keep the partial fit", {
+  skip_on_os("windows")
+  rscript <- file.path(R.home("bin"), "Rscript")
+  output <- withr::local_tempfile(fileext = ".rds")
+  # The chunk runner sends SIGINT to its own process in the third chunk, and
+  # the clean-up sends a second one 0 ms later, while the first is handled.
+  script <- sprintf('
+    library(deepbmc)
+    ns <- asNamespace("deepbmc")
+    mock <- new.env(parent = ns)
+    calls <- 0L
+    mock$cpp_trainer_run <- function(...) {
+      calls <<- calls + 1L
+      result <- ns$cpp_trainer_run(...)
+      if (calls == 3L) { tools::pskill(Sys.getpid(), tools::SIGINT); Sys.sleep(1) }
+      result
+    }
+    mock$fit_holdout_history <- function(...) {
+      tools::pskill(Sys.getpid(), tools::SIGINT)
+      for (i in 1:200000) i
+      ns$fit_holdout_history(...)
+    }
+    for (f in c("run_training", "finish_training", "train_comparison")) {
+      mock[[f]] <- ns[[f]]
+      environment(mock[[f]]) <- mock
+    }
+    fit <- withCallingHandlers(
+      mock$train_comparison(normal_nested_models(5, 5), epochs = 1,
+                            iterations = 200, batch_size = 4, seed = 1,
+                            progress = FALSE),
+      warning = function(w) invokeRestart("muffleWarning"))
+    saveRDS(fit, %s)', deparse(output))
+  status <- system2(rscript, c("--vanilla", "-e", shQuote(script)),
+                    stdout = FALSE, stderr = FALSE)
+  expect_identical(status, 0L)
+  fit <- readRDS(output)
+  expect_s3_class(fit, "deepbmc_fit")
+  expect_identical(fit$training$stopped, "interrupted")
+  expect_lt(fit$training$steps_done, 200L)
+  expect_identical(fit$history$step, seq_len(fit$training$steps_done))
+})
+
+test_that("diverging training stops with the last finite state and a warning", {
+  models <- normal_nested_models(groups = 5, obs = 5)
+  # just below the bound, Adam's steps blow the weights up within a few steps
+  w <- expect_warning(
+    fit <- train_comparison(models, api_network(), epochs = 1,
+                            iterations = 200, batch_size = 8,
+                            learning_rate = 0.99, seed = 2, progress = FALSE),
+    class = "deepbmc_diverged_warning"
+  )
+  done <- fit$training$steps_done
+  expect_lt(done, 200L)
+  expect_identical(fit$training$stopped, "diverged")
+  expect_match(conditionMessage(w), sprintf("diverged at step %d", done + 1L),
+               fixed = TRUE)
+  expect_true(all(is.finite(fit$weights)))
+  expect_true(all(is.finite(fit$history$loss)))
+  expect_identical(fit$history$step, seq_len(done))
+  # the weights are those of `done` steps of the same run
+  reference <- deepbmc:::cpp_train(
+    fit$config, deepbmc:::cpp_network_init(fit$config, 2),
+    fresh_optimizer(length(fit$weights)), deepbmc:::models_spec(models),
+    steps = done, total_steps = 200, batch_size = 8L, learning_rate = 0.99,
+    seed = 2, threads = 2L
+  )
+  expect_identical(fit$weights, reference$weights)
+  expect_false(reference$diverged)
+  expect_output(print(fit), "training diverged", fixed = TRUE)
+  expect_equal(sum(post_prob(fit, api_groups(1))), 1)
+})
+
+test_that("learning rates of 1 and above are refused", {
+  models <- normal_nested_models(groups = 5, obs = 5)
+  for (rate in c(1, 1e4, 1e300)) {
+    err <- expect_deepbmc_error(
+      train_comparison(models, api_network(), epochs = 1, iterations = 1,
+                       learning_rate = rate, seed = 1, progress = FALSE),
+      "value", "learning_rate", label = format(rate)
+    )
+    expect_match(conditionMessage(err), "below 1", fixed = TRUE)
+  }
+})
+
+test_that("data sets too large to train on are refused with the reason", {
+  err <- expect_deepbmc_error(
+    train_comparison(normal_nested_models(groups = 1000, obs = 251),
+                     api_network(), seed = 1, progress = FALSE),
+    "value"
+  )
+  expect_match(conditionMessage(err), "251,000 observations", fixed = TRUE)
+  expect_match(conditionMessage(err), "250,000", fixed = TRUE)
+  # the limit itself is allowed (one step of one data set)
+  expect_s3_class(
+    train_comparison(normal_nested_models(groups = 1000, obs = 250),
+                     api_network(), epochs = 1, iterations = 1, batch_size = 1,
+                     seed = 1, progress = FALSE),
+    "deepbmc_fit"
+  )
+})
+
 # --- Saving and damaged fits ------------------------------------------------------
 
 test_that("fits hold only plain R data and survive saveRDS()/readRDS()", {
@@ -270,7 +413,7 @@ test_that("damaged fits are classed errors, never crashes", {
     integer_weights = list(what = "fit", fit = within(unclass(fit), weights <- rep(1L, length(weights)))),
     nan_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- NaN)),
     inf_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- Inf)),
-    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 3L)),
+    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 4L)),
     old_version = list(what = "version", fit = within(unclass(fit), format_version <- 0L)),
     no_version = list(what = "version", fit = within(unclass(fit), rm(format_version))),
     text_version = list(what = "version", fit = within(unclass(fit), format_version <- "1")),
@@ -296,7 +439,7 @@ test_that("damaged fits are classed errors, never crashes", {
   }
   newer <- structure(damaged$newer_version$fit, class = "deepbmc_fit")
   err <- expect_deepbmc_error(post_prob(newer, x), "version", "x")
-  expect_match(conditionMessage(err), "format version 3", fixed = TRUE)
+  expect_match(conditionMessage(err), "format version 4", fixed = TRUE)
   expect_match(conditionMessage(err), "update the package", fixed = TRUE)
   # printing needs a readable format, not usable weights
   expect_deepbmc_error(print(newer), "version", "x")
@@ -307,6 +450,121 @@ test_that("damaged fits are classed errors, never crashes", {
   expect_match(conditionMessage(err), sprintf("Expected %d numeric weights, found %d",
                                               length(fit$weights), length(fit$weights) - 1L),
                fixed = TRUE)
+})
+
+test_that("edited fits are refused: model names, config, model set, checksum", {
+  fit <- api_fit()
+  x <- api_groups(1)
+  edits <- list(
+    no_model_names = function(f) { f$models$model_names <- NULL; f },
+    duplicated_names = function(f) { f$models$model_names <- c("M0", "M0"); f },
+    empty_name = function(f) { f$models$model_names <- c("M0", ""); f },
+    na_name = function(f) { f$models$model_names <- c("M0", NA); f },
+    three_names = function(f) { f$models$model_names <- c("a", "b", "c"); f },
+    other_activation = function(f) { f$config$activation <- "relu"; f },
+    other_network = function(f) { f$network$activation <- "relu"; f },
+    config_and_network = function(f) {
+      f$config$activation <- "relu"
+      f$network$activation <- "relu"
+      f
+    },
+    other_sizes = function(f) { f$models$groups <- c(2L, 99L); f },
+    broken_sizes = function(f) { f$models$obs <- c(5L, 2L); f },
+    no_models = function(f) { f$models <- list(); f },
+    tiny_weight_change = function(f) { f$weights[1] <- f$weights[1] * (1 + 1e-12); f },
+    other_prior = function(f) { f$models$prior_prob <- c(0.9, 0.1); f },
+    other_input_range = function(f) { f$input_range$hi <- f$input_range$hi * 2; f },
+    no_checksum = function(f) { f$checksum <- NULL; f },
+    text_checksum = function(f) { f$checksum <- "not a checksum"; f }
+  )
+  for (name in names(edits)) {
+    bad <- edits[[name]](fit)
+    expect_deepbmc_error(post_prob(bad, x), "fit", "x", label = name)
+  }
+  err <- expect_deepbmc_error(post_prob(edits$tiny_weight_change(fit), x), "fit")
+  expect_match(conditionMessage(err), "checksum does not match", fixed = TRUE)
+  err <- expect_deepbmc_error(post_prob(edits$no_model_names(fit), x), "fit")
+  expect_match(conditionMessage(err), "model names", fixed = TRUE)
+  err <- expect_deepbmc_error(post_prob(edits$other_activation(fit), x), "fit")
+  expect_match(conditionMessage(err), "configuration does not match",
+               fixed = TRUE)
+  # an unchanged copy is fine, whatever R did to its storage on the way
+  copy <- unserialize(serialize(fit, NULL, xdr = FALSE))
+  copy$weights <- copy$weights + 0
+  copy$models$groups <- as.double(copy$models$groups)
+  expect_identical(post_prob(copy, x), post_prob(fit, x))
+})
+
+test_that("fits saved without a checksum are checked by the C++ core", {
+  fit <- api_fit()
+  x <- api_groups(1)
+  old <- fit
+  old$checksum <- NULL
+  old$input_range <- NULL
+  old$training$stopped <- NULL
+  old$format_version <- 2L
+  expect_equal(post_prob(old, x), post_prob(fit, x))
+  formula_fit <- train_comparison(
+    model_set(a = hier_model(weight ~ 1 + (1 | Chick), ChickWeight),
+              b = hier_model(weight ~ 1 + Time + (1 | Chick), ChickWeight)),
+    api_network(), epochs = 1, iterations = 2, batch_size = 4, seed = 1,
+    progress = FALSE
+  )
+  old <- formula_fit
+  old$checksum <- NULL
+  old$format_version <- 2L
+  spec_edits <- list(
+    short_x = function(f) {
+      f$models$compiled$models[[2]]$X <- f$models$compiled$models[[2]]$X[-1, ]
+      f
+    },
+    bad_family = function(f) { f$models$compiled$models[[1]]$family <- 99L; f },
+    bad_offsets = function(f) {
+      f$models$compiled$design$group_offsets[2] <- -5L
+      f
+    },
+    bad_scaling = function(f) { f$models$compiled$scaling$response_scale <- 0; f }
+  )
+  for (name in names(spec_edits)) {
+    bad <- spec_edits[[name]](old)
+    err <- expect_deepbmc_error(validate(bad, n = 4), "fit", "fit", label = name)
+    expect_match(conditionMessage(err), "model set", fixed = TRUE)
+    # with a checksum, the same edits are caught before C++ sees them
+    edited <- spec_edits[[name]](formula_fit)
+    expect_deepbmc_error(validate(edited, n = 4), "fit", "fit", label = name)
+  }
+})
+
+test_that("damaged saved files never give other probabilities silently", {
+  fit <- api_fit()
+  sets <- list(groups_to_matrix(api_groups(1)), api_groups(2))
+  expected <- post_prob(fit, sets)
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(fit, path, compress = FALSE)
+  bytes <- readBin(path, "raw", file.size(path))
+  withr::local_seed(42)
+  outcomes <- character()
+  for (trial in seq_len(60)) {
+    flipped <- bytes
+    at <- sample(length(bytes), 1)
+    flipped[at] <- xor(flipped[at], as.raw(bitwShiftL(1L, sample(0:7, 1))))
+    damaged <- withr::local_tempfile(fileext = ".rds")
+    writeBin(flipped, damaged)
+    result <- tryCatch(
+      {
+        loaded <- readRDS(damaged)
+        pmp <- suppressWarnings(post_prob(loaded, sets))
+        if (identical(pmp, expected)) "same" else "different"
+      },
+      deepbmc_error = function(e) "deepbmc error",
+      error = function(e) "read error"
+    )
+    outcomes <- c(outcomes, result)
+  }
+  # a flipped bit may leave the answer unchanged (e.g. in a history row) or
+  # make the file unreadable, but never change the probabilities silently
+  expect_false("different" %in% outcomes)
+  expect_true("deepbmc error" %in% outcomes)
 })
 
 # --- Printing -------------------------------------------------------------------
@@ -460,4 +718,80 @@ test_that("bad arguments are classed errors naming the argument", {
   expect_s3_class(train_without("seed", 2^52), "deepbmc_fit")
   expect_s3_class(train_without("seed", 0), "deepbmc_fit")
   expect_s3_class(train_without("threads", 1L), "deepbmc_fit")
+})
+
+# --- Offline training from stored simulations ---------------------------------
+
+test_that("offline training walks each model's data sets in reshuffled passes", {
+  model <- c(1L, 2L, 1L, 1L, 2L, 0L, 2L, 1L, 2L, 1L, 0L, 2L)
+  order <- deepbmc:::cpp_stored_order(model, 2L, batch_size = 5L, steps = 12L,
+                                      seed = 3)
+  expect_identical(dim(order), c(12L, 5L))
+  # balanced: slot b holds model b mod K, never a data set left out
+  for (b in 1:5) {
+    expect_true(all(model[order[, b]] == (b - 1L) %% 2L + 1L))
+  }
+  expect_false(any(model[order] == 0L))
+  # each model's draws, in the order taken, are whole passes of a permutation
+  for (k in 1:2) {
+    own <- which(model == k)
+    slots <- which((seq_len(5) - 1L) %% 2L + 1L == k)
+    drawn <- as.vector(t(order[, slots]))
+    passes <- split(drawn, (seq_along(drawn) - 1L) %/% length(own))
+    complete <- passes[lengths(passes) == length(own)]
+    expect_gte(length(complete), 3)
+    for (pass in complete) expect_setequal(pass, own)
+    # reshuffled: not every pass in the same order
+    expect_gt(length(unique(lapply(complete, identity))), 1)
+  }
+  # a function of the seed only
+  expect_identical(deepbmc:::cpp_stored_order(model, 2L, 5L, 12L, 3), order)
+  expect_false(identical(deepbmc:::cpp_stored_order(model, 2L, 5L, 12L, 4),
+                         order))
+  expect_error(deepbmc:::cpp_stored_order(c(1L, 1L), 2L, 2L, 1L, 1),
+               "every model")
+})
+
+test_that("offline training learns, holds data out, and is thread-independent", {
+  models <- normal_nested_models(groups = 8, obs = 8)
+  sims <- simulate_datasets(models, n = 1200, seed = 1)
+  train <- function(threads, ...) {
+    train_comparison(models, api_network(), simulations = sims, epochs = 4,
+                     batch_size = 16, learning_rate = 3e-3, holdout = 100,
+                     seed = 2, threads = threads, progress = FALSE, ...)
+  }
+  fit <- train(2L)
+  expect_identical(fit$training$source, "simulations")
+  expect_identical(fit$training$simulations, 1100L)
+  # one pass per epoch: 1100 %/% 16 steps
+  expect_identical(fit$training$iterations, 68L)
+  expect_identical(nrow(fit$holdout_history), 4L)
+  expect_identical(train(1L)$weights, fit$weights)
+  # it learns: held-out accuracy well above chance, lower loss than at first
+  expect_gt(fit$holdout_history$accuracy[[4]], 0.7)
+  expect_lt(fit$holdout_history$loss[[4]], log(2) - 0.1)
+  # the holdout set is part of the simulations, drawn from the seed
+  held <- deepbmc:::training_source(models, sims, 100, 2)$holdout
+  expect_identical(held$model, sims$model[sort(withr::with_seed(
+    deepbmc:::holdout_seed(2) %% .Machine$integer.max, sample.int(1200, 100)
+  ))])
+  # bad simulations are classed errors
+  other <- simulate_datasets(model_set(
+    a = hier_model(weight ~ 1 + (1 | Chick), ChickWeight),
+    b = hier_model(weight ~ Time + (1 | Chick), ChickWeight)
+  ), n = 4, seed = 1)
+  expect_deepbmc_error(
+    train_comparison(models, simulations = other, progress = FALSE),
+    "mismatch", "simulations"
+  )
+  expect_deepbmc_error(
+    train_comparison(models, simulations = list(), progress = FALSE),
+    "type", "simulations"
+  )
+  one_model <- sims
+  one_model$model[] <- 1L
+  expect_deepbmc_error(
+    train_comparison(models, simulations = one_model, progress = FALSE),
+    "value", "simulations"
+  )
 })

@@ -84,34 +84,35 @@ three_model_inputs <- function() {
 
 test_that("accuracy counts the most probable model, ties to the first", {
   x <- metric_inputs()
-  expect_equal(deepbmc:::metric_accuracy(x$pmp, x$true),
+  expect_equal(deepbmc:::compute_metric("accuracy", x$true, pmp = x$pmp),
                ref_accuracy(x$pmp, x$true), tolerance = 1e-15)
   y <- three_model_inputs()
-  acc <- deepbmc:::metric_accuracy(y$pmp, y$true)
+  acc <- deepbmc:::compute_metric("accuracy", y$true, pmp = y$pmp)
   expect_equal(acc, ref_accuracy(y$pmp, y$true), tolerance = 1e-15)
   # by hand: predicted 1, 2, 1, 1, 3, 1 against 2, 2, 1, 3, 3, 2
   expect_equal(acc, 3 / 6)
-  expect_identical(deepbmc:::metric_accuracy(diag(3), 1:3), 1)
-  expect_identical(deepbmc:::metric_accuracy(diag(3), c(2L, 3L, 1L)), 0)
+  expect_identical(deepbmc:::compute_metric("accuracy", 1:3, pmp = diag(3)), 1)
+  expect_identical(deepbmc:::compute_metric("accuracy", c(2L, 3L, 1L), pmp = diag(3)), 0)
 })
 
 test_that("log score and Brier score match hand computations", {
   x <- metric_inputs()
-  expect_equal(deepbmc:::metric_log_score(x$log_pmp, x$true),
+  expect_equal(deepbmc:::compute_metric("log_score", x$true, log_pmp = x$log_pmp),
                ref_log_score(x$log_pmp, x$true), tolerance = 1e-14)
-  expect_equal(deepbmc:::metric_brier(x$pmp, x$true), ref_brier(x$pmp, x$true),
+  expect_equal(deepbmc:::compute_metric("brier", x$true, pmp = x$pmp), ref_brier(x$pmp, x$true),
                tolerance = 1e-14)
   y <- three_model_inputs()
-  expect_equal(deepbmc:::metric_brier(y$pmp, y$true), ref_brier(y$pmp, y$true),
+  expect_equal(deepbmc:::compute_metric("brier", y$true, pmp = y$pmp), ref_brier(y$pmp, y$true),
                tolerance = 1e-14)
   # by hand for two rows: perfect (0) and completely wrong (2)
   perfect_and_wrong <- rbind(c(1, 0), c(1, 0))
-  expect_identical(deepbmc:::metric_brier(perfect_and_wrong, c(1L, 2L)), 1)
-  expect_equal(deepbmc:::metric_log_score(log(rbind(c(0.5, 0.5), c(0.25, 0.75))),
-                                          c(1L, 2L)),
+  expect_identical(deepbmc:::compute_metric("brier", c(1L, 2L), pmp = perfect_and_wrong), 1)
+  expect_equal(deepbmc:::compute_metric(
+    "log_score", c(1L, 2L), log_pmp = log(rbind(c(0.5, 0.5), c(0.25, 0.75)))
+  ),
                (log(2) - log(0.75)) / 2)
   # a confident mistake is finite in log space
-  expect_identical(deepbmc:::metric_log_score(rbind(c(0, -1e5)), 2L), 1e5)
+  expect_identical(deepbmc:::compute_metric("log_score", 2L, log_pmp = rbind(c(0, -1e5))), 1e5)
 })
 
 test_that("values on bin edges go to the bin they open; 1 to the last", {
@@ -170,22 +171,22 @@ test_that("the calibration table matches a hand computation; empty bins are left
 
 test_that("ECE matches a hand computation, per model", {
   x <- metric_inputs()
-  ece <- deepbmc:::metric_ece(x$pmp, x$true, bins = 15)
+  ece <- deepbmc:::compute_metric("ece", x$true, pmp = x$pmp, bins = 15)
   expect_named(ece, c("M0", "M1"))
   expect_equal(unname(ece), ref_ece(x$pmp, x$true, 15), tolerance = 1e-14)
   y <- three_model_inputs()
   for (bins in c(1, 4, 15)) {
-    ece3 <- deepbmc:::metric_ece(y$pmp, y$true, bins = bins)
+    ece3 <- deepbmc:::compute_metric("ece", y$true, pmp = y$pmp, bins = bins)
     expect_named(ece3, c("a", "b", "c"))
     expect_equal(unname(ece3), ref_ece(y$pmp, y$true, bins), tolerance = 1e-14,
                  label = paste(bins, "bins"))
   }
   # one bin: |share of the model - mean PMP|
-  expect_equal(unname(deepbmc:::metric_ece(y$pmp, y$true, bins = 1)),
+  expect_equal(unname(deepbmc:::compute_metric("ece", y$true, pmp = y$pmp, bins = 1)),
                abs(tabulate(y$true, 3) / 6 - unname(colMeans(y$pmp))),
                tolerance = 1e-15)
   # certain and right is perfectly calibrated
-  expect_identical(unname(deepbmc:::metric_ece(diag(2), 1:2, bins = 10)), c(0, 0))
+  expect_identical(unname(deepbmc:::compute_metric("ece", 1:2, pmp = diag(2), bins = 10)), c(0, 0))
 })
 
 test_that("ECE shrinks with n for a calibrated predictor, not for an overconfident one", {
@@ -195,7 +196,7 @@ test_that("ECE shrinks with n for a calibrated predictor, not for an overconfide
     # labels drawn from the predictor's own probabilities
     true <- ifelse(stats::runif(n) < p, 2L, 1L)
     shown <- stats::plogis(sharpen * stats::qlogis(p))
-    deepbmc:::metric_ece(cbind(M0 = 1 - shown, M1 = shown), true, bins = 10)[["M1"]]
+    deepbmc:::compute_metric("ece", true, pmp = cbind(M0 = 1 - shown, M1 = shown), bins = 10)[["M1"]]
   }
   small <- ece_of(1e3)
   large <- ece_of(1e5)
@@ -242,25 +243,25 @@ test_that("MCE and recall match hand computations, with ties and empty bins", {
   x <- metric_inputs()
   y <- three_model_inputs()
   for (bins in c(1, 4, 10, 15)) {
-    expect_equal(unname(deepbmc:::metric_mce(x$pmp, x$true, bins)),
+    expect_equal(unname(deepbmc:::compute_metric("mce", x$true, pmp = x$pmp, bins = bins)),
                  ref_mce(x$pmp, x$true, bins), tolerance = 1e-14)
-    expect_equal(unname(deepbmc:::metric_mce(y$pmp, y$true, bins)),
+    expect_equal(unname(deepbmc:::compute_metric("mce", y$true, pmp = y$pmp, bins = bins)),
                  ref_mce(y$pmp, y$true, bins), tolerance = 1e-14)
   }
-  expect_named(deepbmc:::metric_mce(y$pmp, y$true, 10), c("a", "b", "c"))
+  expect_named(deepbmc:::compute_metric("mce", y$true, pmp = y$pmp, bins = 10), c("a", "b", "c"))
   # MCE bounds ECE, and both are 0 for a certain, correct predictor
-  expect_true(all(deepbmc:::metric_mce(x$pmp, x$true, 15) >=
-                    deepbmc:::metric_ece(x$pmp, x$true, 15)))
-  expect_identical(unname(deepbmc:::metric_mce(diag(3), 1:3, 10)), c(0, 0, 0))
+  expect_true(all(deepbmc:::compute_metric("mce", x$true, pmp = x$pmp, bins = 15) >=
+                    deepbmc:::compute_metric("ece", x$true, pmp = x$pmp, bins = 15)))
+  expect_identical(unname(deepbmc:::compute_metric("mce", 1:3, pmp = diag(3), bins = 10)), c(0, 0, 0))
 
-  expect_equal(unname(deepbmc:::metric_recall(x$pmp, x$true)),
+  expect_equal(unname(deepbmc:::compute_metric("recall", x$true, pmp = x$pmp)),
                ref_recall(x$pmp, x$true), tolerance = 1e-15)
-  recall <- deepbmc:::metric_recall(y$pmp, y$true)
+  recall <- deepbmc:::compute_metric("recall", y$true, pmp = y$pmp)
   # by hand: predicted 1, 2, 1, 1, 3, 1 against 2, 2, 1, 3, 3, 2
   expect_equal(unname(recall), c(1, 1 / 3, 1 / 2))
   expect_named(recall, c("a", "b", "c"))
   # a model without data sets has no recall
-  expect_identical(unname(deepbmc:::metric_recall(y$pmp[1:2, ], y$true[1:2])[[1]]),
+  expect_identical(unname(deepbmc:::compute_metric("recall", y$true[1:2], pmp = y$pmp[1:2, ])[[1]]),
                    NA_real_)
 })
 

@@ -99,7 +99,7 @@ model_set <- function(..., prior_prob = NULL, inputs = NULL,
   groups <- if (is.null(groups)) {
     rep(as.integer(n_template_groups), 2)
   } else {
-    check_range(groups, max = 1e5)
+    check_range(groups, max = max_resampled_groups)
   }
   available <- available_inputs(models)
   inputs <- check_inputs(inputs, available)
@@ -374,7 +374,8 @@ compile_model <- function(model, frame) {
   sd_rows <- lapply(colnames(frame$z), function(column) {
     prior_of("sd", coef_name(column))
   })
-  has_sigma <- model$family$family %in% c("gaussian", "lognormal")
+  info <- family_info(model$family)
+  has_sigma <- info$sigma
   sigma_prior <- if (has_sigma) {
     stack(list(prior_of("sigma", "")))
   } else {
@@ -382,7 +383,7 @@ compile_model <- function(model, frame) {
   }
   cor_row <- prior[prior$class == "cor", , drop = FALSE]
   list(
-    family = unname(family_codes[[model$family$family]]),
+    family = info$code,
     link = unname(link_codes[[model$family$link]]),
     X = unname(frame$x),
     Z = unname(frame$z),

@@ -83,77 +83,6 @@ hier_model <- function(formula, data, family = gaussian(), prior = NULL) {
   )
 }
 
-# Families and links the C++ simulator implements (src/formula_models.h).
-family_codes <- c(gaussian = 0L, bernoulli = 1L, binomial = 2L, poisson = 3L,
-                  lognormal = 4L)
-link_codes <- c(identity = 0L, logit = 1L, probit = 2L, log = 3L)
-family_links <- list(
-  gaussian = "identity", bernoulli = c("logit", "probit"),
-  binomial = c("logit", "probit"), poisson = "log", lognormal = "identity"
-)
-
-check_family <- function(family, has_trials, call = rlang::caller_env()) {
-  if (is.function(family)) {
-    family <- family()
-  }
-  if (is.character(family) && length(family) == 1 && !is.na(family)) {
-    name <- family
-    link <- NULL
-  } else if (is.list(family) && is.character(family$family)) {
-    name <- family$family
-    link <- family$link
-  } else {
-    abort_deepbmc(
-      c(
-        "{.arg family} must be a family name or a family object such as
-         {.code gaussian()}.",
-        x = "You supplied {describe_value(family)}."
-      ),
-      "type",
-      call = call
-    )
-  }
-  # glm's binomial() with a 0/1 response is Bernoulli.
-  if (name == "binomial" && !has_trials) {
-    name <- "bernoulli"
-  }
-  if (!name %in% names(family_codes)) {
-    abort_deepbmc(
-      c(
-        "Family {.val {name}} is not supported.",
-        i = "Supported families: {.val {names(family_codes)}}."
-      ),
-      "value",
-      call = call
-    )
-  }
-  if (name == "binomial" && !has_trials) {
-    abort_deepbmc("A binomial model needs {.code y | trials(n)}.", "value",
-                  call = call)
-  }
-  if (name != "binomial" && has_trials) {
-    abort_deepbmc(
-      "{.code trials()} belongs to binomial models, not {.val {name}}.",
-      "value",
-      call = call
-    )
-  }
-  allowed <- family_links[[name]]
-  link <- link %||% allowed[[1]]
-  # stats' lognormal-free families: gaussian(link = "log") and friends.
-  if (!link %in% allowed) {
-    abort_deepbmc(
-      c(
-        "The {.val {name}} family supports the link{?s} {.val {allowed}}.",
-        x = "You asked for {.val {link}}."
-      ),
-      "value",
-      call = call
-    )
-  }
-  list(family = name, link = link)
-}
-
 check_model_data <- function(data, parsed, call = rlang::caller_env()) {
   if (!is.data.frame(data)) {
     abort_deepbmc(
@@ -166,29 +95,8 @@ check_model_data <- function(data, parsed, call = rlang::caller_env()) {
     )
   }
   data <- as.data.frame(data)
-  needed <- unique(c(parsed$response, parsed$trials, parsed$group,
-                     all.vars(parsed$fixed), all.vars(parsed$random)))
-  missing_columns <- setdiff(needed, names(data))
-  if (length(missing_columns) > 0) {
-    abort_deepbmc(
-      c(
-        "{.arg data} lacks column{?s} {.val {missing_columns}} used in
-         {.arg formula}.",
-        i = "Columns of {.arg data}: {.val {names(data)}}."
-      ),
-      "data",
-      call = call
-    )
-  }
+  check_formula_columns(list(parsed), data, "data", call)
   group <- data[[parsed$group]]
-  if (anyNA(group)) {
-    abort_deepbmc(
-      "The grouping column {.val {parsed$group}} of {.arg data} has missing
-       values.",
-      "data",
-      call = call
-    )
-  }
   if (length(unique(group)) < 2) {
     abort_deepbmc(
       c(
@@ -196,24 +104,6 @@ check_model_data <- function(data, parsed, call = rlang::caller_env()) {
          groups.",
         x = "It has {length(unique(group))}."
       ),
-      "data",
-      call = call
-    )
-  }
-  if (!is.numeric(data[[parsed$response]]) &&
-        !is.logical(data[[parsed$response]])) {
-    abort_deepbmc(
-      c(
-        "The response {.val {parsed$response}} must be numeric.",
-        x = "It is {describe_value(data[[parsed$response]])}."
-      ),
-      "data",
-      call = call
-    )
-  }
-  if (all(is.na(data[[parsed$response]]))) {
-    abort_deepbmc(
-      "The response {.val {parsed$response}} has no observed value.",
       "data",
       call = call
     )
@@ -231,10 +121,10 @@ model_frames <- function(parsed, data, fixed_terms = NULL, random_terms = NULL,
   if (!is.null(parsed$trials)) {
     trials <- data[[parsed$trials]]
     if (!is.numeric(trials) || anyNA(trials) || any(trials < 1) ||
-          any(trials != round(trials)) || any(trials > 1e6)) {
+          any(trials != round(trials)) || any(trials > max_trials)) {
       abort_deepbmc(
         "The trials column {.val {parsed$trials}} of {.arg {arg}} must hold
-         whole numbers from 1 to 1,000,000.",
+         whole numbers from 1 to {format_count(max_trials)}.",
         "data",
         call = call
       )
@@ -305,18 +195,7 @@ check_response_values <- function(response, trials, family,
                                   call = rlang::caller_env()) {
   observed <- !is.na(response)
   y <- as.double(response[observed])
-  problem <- switch(family$family,
-    gaussian = if (any(!is.finite(y))) "must be finite",
-    lognormal = if (any(!is.finite(y) | y <= 0)) "must be positive",
-    bernoulli = if (any(!y %in% c(0, 1))) "must be 0 or 1",
-    binomial = if (any(!is.finite(y) | y < 0 | y != round(y) |
-                         y > trials[observed])) {
-      "must be whole numbers from 0 to the number of trials"
-    },
-    poisson = if (any(!is.finite(y) | y < 0 | y != round(y))) {
-      "must be counts (whole numbers >= 0)"
-    }
-  )
+  problem <- family_info(family)$check_response(y, trials[observed])
   if (!is.null(problem)) {
     abort_deepbmc(
       "Observed responses of a {.val {family$family}} model {problem}.",

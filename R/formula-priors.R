@@ -150,13 +150,19 @@ parse_distribution <- function(text, class, arg = "prior",
       paste(names(prior_arity), collapse = ", "), "."
     ))
   }
-  args <- vapply(as.list(expr)[-1], function(a) {
-    value <- tryCatch(eval(a, baseenv()), error = function(e) NA_real_)
-    if (!is.numeric(value) || length(value) != 1) NA_real_ else as.double(value)
-  }, numeric(1))
+  # The arguments are read as numbers written out, never evaluated: a prior
+  # string is data, not code (`normal(system("..."), 1)` is an error).
+  args <- vapply(as.list(expr)[-1], numeric_literal, numeric(1))
+  if (!is.null(names(expr)) && any(nzchar(names(expr)[-1]))) {
+    fail("Give the numbers by position, without argument names.")
+  }
   if (length(args) != prior_arity[[name]] || anyNA(args) ||
         any(!is.finite(args))) {
-    fail(paste0(name, "() takes ", prior_arity[[name]], " finite numbers."))
+    fail(paste0(
+      name, "() takes ", prior_arity[[name]], " finite number",
+      if (prior_arity[[name]] == 1) "" else "s",
+      " written out, such as normal(0, 2.5)."
+    ))
   }
   bounded <- class %in% c("sd", "sigma")
   if (bounded && name == "normal") {
@@ -191,6 +197,22 @@ parse_distribution <- function(text, class, arg = "prior",
   list(name = name, args = args, text = format_distribution(name, args))
 }
 
+# The value of a number written out in parsed code (`2.5`, `-1`, `1e-3`,
+# `+2`), or NA for anything else: names, calls, strings, vectors.
+numeric_literal <- function(expr) {
+  sign <- 1
+  while (is.call(expr) && length(expr) == 2 &&
+           (identical(expr[[1]], as.name("-")) ||
+              identical(expr[[1]], as.name("+")))) {
+    if (identical(expr[[1]], as.name("-"))) sign <- -sign
+    expr <- expr[[2]]
+  }
+  if (is.numeric(expr) && length(expr) == 1 && !is.object(expr)) {
+    return(sign * as.double(expr))
+  }
+  NA_real_
+}
+
 format_distribution <- function(name, args) {
   # Each number on its own: format() of a vector pads 0 to "0.0" beside 2.5.
   shown <- vapply(args, format, character(1), digits = 4, trim = TRUE)
@@ -206,8 +228,10 @@ format_distribution <- function(name, args) {
 default_priors <- function(family, response, x, z, correlated) {
   location <- 0
   scale <- 1
-  if (family$family %in% c("gaussian", "lognormal")) {
-    values <- if (family$family == "lognormal") log(response) else response
+  info <- family_info(family)
+  if (info$prior_scale != "linear_predictor") {
+    values <- if (info$prior_scale == "log_response") log(response) else
+      response
     values <- values[is.finite(values)]
     location <- mean(values)
     scale <- if (length(values) > 1 && stats::sd(values) > 0) {
@@ -238,7 +262,7 @@ default_priors <- function(family, response, x, z, correlated) {
   if (correlated && ncol(z) >= 2) {
     rows[[length(rows) + 1]] <- prior_row("cor", "", "lkj", 1)
   }
-  if (family$family %in% c("gaussian", "lognormal")) {
+  if (info$sigma) {
     rows[[length(rows) + 1]] <- prior_row("sigma", "", "exponential",
                                           1 / scale)
   }

@@ -1,0 +1,138 @@
+# Methods for bridge_compare() results: print, summary, plots.
+
+#' @export
+print.deepbmc_bridge_comparison <- function(x, digits = 3, ...) {
+  n_sets <- length(unique(x$data_set))
+  cat("<deepbmc_bridge_comparison> ", n_sets, " data set",
+      if (n_sets != 1) "s", ", ", length(unique(x$model)),
+      " models: network vs bridge sampling\n", sep = "")
+  shown <- as.data.frame.data.frame(x)[c(
+    "data_set", "model", "pmp_network", "pmp_bridge", "logml",
+    "logml_error", "divergent", "max_rhat"
+  )]
+  print(shown, digits = digits, row.names = FALSE)
+  invisible(x)
+}
+
+#' Agreement of a network with bridge sampling
+#'
+#' Summarises a [bridge_compare()] table: how far the network's posterior
+#' model probabilities are from those of bridge sampling, how often both pick
+#' the same model, how well their log Bayes factors correlate, and the MCMC
+#' diagnostics.
+#'
+#' @param object A result of [bridge_compare()].
+#' @param ... Unused.
+#' @return A list of class `"summary.deepbmc_bridge_comparison"` with
+#'   `n_data_sets`, `mean_abs_diff` and `max_abs_diff` (of the PMPs over all
+#'   data sets and models), `decision_agreement` (share of data sets where both
+#'   give the highest probability to the same model), `log_bf_cor`
+#'   (correlation of the log Bayes factors against the first model; `NA` with
+#'   fewer than three data sets), `max_logml_error`, `divergent` (total),
+#'   `max_rhat` and `seconds_per_data_set` (sampling and bridge sampling).
+#' @export
+summary.deepbmc_bridge_comparison <- function(object, ...) {
+  x <- as.data.frame.data.frame(object)
+  difference <- abs(x$pmp_network - x$pmp_bridge)
+  pick <- function(column) {
+    vapply(split(x, x$data_set), function(d) d$model[which.max(d[[column]])],
+           character(1))
+  }
+  others <- x[x$model != x$model[[1]], , drop = FALSE]
+  seconds <- tapply(
+    ifelse(is.na(x$sample_seconds), 0, x$sample_seconds) + x$bridge_seconds,
+    x$data_set, sum
+  )
+  structure(
+    list(
+      n_data_sets = length(unique(x$data_set)),
+      mean_abs_diff = mean(difference),
+      max_abs_diff = max(difference),
+      decision_agreement = mean(pick("pmp_network") == pick("pmp_bridge")),
+      log_bf_cor = if (nrow(others) >= 3) {
+        suppressWarnings(stats::cor(others$log_bf_network,
+                                    others$log_bf_bridge))
+      } else {
+        NA_real_
+      },
+      max_logml_error = max(x$logml_error, na.rm = TRUE),
+      divergent = sum(x$divergent),
+      max_rhat = max(x$max_rhat, na.rm = TRUE),
+      seconds_per_data_set = mean(seconds)
+    ),
+    class = "summary.deepbmc_bridge_comparison"
+  )
+}
+
+#' @export
+print.summary.deepbmc_bridge_comparison <- function(x, digits = 3, ...) {
+  f <- function(v) format(signif(v, digits))
+  cat(
+    "Network vs bridge sampling on ", x$n_data_sets, " data set",
+    if (x$n_data_sets != 1) "s", "\n",
+    "  |PMP difference|: mean ", f(x$mean_abs_diff), ", max ",
+    f(x$max_abs_diff), "\n",
+    "  Same decision:    ", f(100 * x$decision_agreement), "%\n",
+    "  Cor of log BFs:   ", f(x$log_bf_cor), "\n",
+    "  Bridge sampling:  max error of log ML ", f(x$max_logml_error),
+    ", divergent transitions ", x$divergent, ", max R-hat ",
+    f(x$max_rhat), "\n",
+    "  Seconds per data set (sampling + bridge): ",
+    f(x$seconds_per_data_set), "\n",
+    sep = ""
+  )
+  invisible(x)
+}
+
+#' Plots of a bridge-sampling check
+#'
+#' `type = "pmp"` plots the network's posterior model probabilities against
+#' those of bridge sampling, one point per data set and model, with the
+#' identity line; `type = "log_bf"` does the same for the log Bayes factors
+#' of each model against the first. Points on the line mean agreement.
+#'
+#' @param object,x A result of [bridge_compare()].
+#' @param type `"pmp"` or `"log_bf"`.
+#' @param ... Passed from `plot()` to `autoplot()`; otherwise unused.
+#' @return `autoplot()` returns a ggplot object; `plot()` draws it and returns
+#'   it invisibly.
+#' @name bridge_plots
+NULL
+
+#' @rdname bridge_plots
+#' @exportS3Method ggplot2::autoplot
+autoplot.deepbmc_bridge_comparison <- function(object,
+                                               type = c("pmp", "log_bf"),
+                                               ...) {
+  check_dots_empty(...)
+  check_installed_package("ggplot2", "to plot")
+  type <- check_choice(type, c("pmp", "log_bf"))
+  x <- as.data.frame.data.frame(object)
+  if (type == "pmp") {
+    x$network <- x$pmp_network
+    x$bridge <- x$pmp_bridge
+    labels <- c("PMP by bridge sampling", "PMP by the network")
+    limits <- c(0, 1)
+  } else {
+    x <- x[x$model != x$model[[1]], , drop = FALSE]
+    x$network <- x$log_bf_network
+    x$bridge <- x$log_bf_bridge
+    reference <- object$model[[1]]
+    labels <- paste0(c("log BF against ", "log BF against "), reference,
+                     c(" (bridge sampling)", " (network)"))
+    limits <- range(c(x$network, x$bridge))
+  }
+  ggplot2::ggplot(x, ggplot2::aes(x = .data$bridge, y = .data$network,
+                                  colour = .data$model)) +
+    ggplot2::geom_abline(slope = 1, intercept = 0, colour = "grey50",
+                         linetype = "dashed") +
+    ggplot2::geom_point(alpha = 0.8) +
+    ggplot2::coord_equal(xlim = limits, ylim = limits) +
+    ggplot2::labs(x = labels[[1]], y = labels[[2]], colour = "Model")
+}
+
+#' @rdname bridge_plots
+#' @export
+plot.deepbmc_bridge_comparison <- function(x, ...) {
+  draw_autoplot(x, ...)
+}
