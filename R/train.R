@@ -91,8 +91,12 @@
 #' * `input_range`: the smallest and largest value of every input feature
 #'   over all data sets the network was trained on (`lo`, `hi`), against
 #'   which [post_prob()] checks new data;
-#' * `checksum`: a checksum of the weights, the configuration and the model
-#'   set, checked at every use so that a damaged or edited fit is an error;
+#' * `checked_range`: the range of log Bayes factors the network vouches for,
+#'   for every pair of models (see [checked_range()]); [bayes_factor()] and
+#'   [compare_models()] flag values beyond it;
+#' * `checksum`: a checksum of the weights, the configuration, the model
+#'   set and the checked range, checked at every use so that a damaged or
+#'   edited fit is an error;
 #' * `format_version`: the version of this layout.
 #'
 #' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
@@ -498,8 +502,23 @@ run_training <- function(fit, total_steps, progress, source) {
   # The fit is complete, so an interrupt deferred during the clean-up has
   # nothing left to stop.
   tryCatch(cpp_deliver_interrupt(), interrupt = function(e) NULL)
+  finished <- with_training_checked_range(finished, source)
   warn_stopped(finished, total_steps)
   finished
+}
+
+# The fit with the range of log Bayes factors its training vouches for
+# (R/checked-range.R); an interrupt while it is computed leaves it unknown
+# (NULL) rather than losing the fit.
+with_training_checked_range <- function(fit, source) {
+  diverged <- identical(fit$training$stopped, "diverged")
+  range <- if (!diverged) {
+    tryCatch(training_checked_range(fit, source),
+             interrupt = function(e) NULL)
+  }
+  fit$checked_range <- range
+  fit$checksum <- fit_checksum(fit)
+  fit
 }
 
 # The fit from the training state: histories bound, the reason training
