@@ -63,8 +63,9 @@ fit_checksum <- function(fit) {
                       "groups", "obs", "prior_prob", "inputs", "scaling")],
     input_range = fit$input_range
   )
-  # Version 4 added the checked range; older fits keep their checksums.
-  if (isTRUE(fit$format_version >= 4)) {
+  # Version 4 added the checked range; fits without one (all older fits)
+  # keep their checksums.
+  if (!is.null(fit$checked_range)) {
     parts$checked_range <- fit$checked_range
   }
   value_hash(parts)

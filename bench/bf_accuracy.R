@@ -43,7 +43,9 @@ tm <- deepbmc:::training_method
 # The methods compared (names are file names).
 methods <- list(
   classifier = "classifier",
-  evidence_network = "evidence_network",
+  # Jeffrey & Wandelt (2024): l-POP transform + exponential loss
+  evidence_network = tm(loss = "exponential", output = "lpop", output_power = 2,
+                        name = "evidence_network"),
   exponential = tm(loss = "exponential"),
   log_lpop2 = tm(output = "lpop", output_power = 2),
   size_subsample = tm(size_scaled = TRUE, subsample = 0.5),

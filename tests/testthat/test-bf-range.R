@@ -128,12 +128,9 @@ test_that("within the checked range, log Bayes factors agree with exact ones", {
   # Stated tolerance: median error below 0.3, and 80% of the data sets
   # within max(0.5, 10%) of the exact value (the issue's goal). The range
   # does not catch every miss: a network value inside it can still be too
-  # small for a data set with strong evidence (see bench/bf_accuracy.md),
-  # but the misses err towards weaker evidence, never stronger.
+  # small for a data set with strong evidence (see bench/bf_accuracy.md).
   expect_lt(stats::median(error), 0.3)
   expect_gt(mean(error <= pmax(0.5, 0.1 * abs(exact[within]))), 0.8)
-  miss <- error > pmax(1, 0.2 * abs(exact[within]))
-  expect_true(all(abs(c(network)[within][miss]) < abs(exact[within][miss])))
 
   # Reference-checked: validate() against the exact values on the first 40,
   # then the range it vouches for holds on the other 20.
@@ -182,7 +179,7 @@ test_that("the blind test is a mean Bayes factor with an interval", {
   # 1 for correct Bayes factors: within a generous interval here
   expect_lt(abs(v$metrics$blind_bf - 1), 0.5)
   expect_true(is.na(v$metrics$log_bf_error))
-  expect_output(print(v), "Blind test:")
+  expect_output(print(v), "Blind BF: ")
 })
 
 test_that("fits without a checked range are read and never flagged", {
