@@ -21,6 +21,10 @@ cpp_network_config_fields <- function() {
     .Call(`_deepbmc_cpp_network_config_fields`)
 }
 
+cpp_network_head_fields <- function() {
+    .Call(`_deepbmc_cpp_network_head_fields`)
+}
+
 cpp_network_init <- function(config, seed) {
     .Call(`_deepbmc_cpp_network_init`, config, seed)
 }
@@ -33,8 +37,8 @@ cpp_predict_matrices <- function(config, weights, data, threads) {
     .Call(`_deepbmc_cpp_predict_matrices`, config, weights, data, threads)
 }
 
-cpp_loss_grad <- function(config, weights, data, labels, double_precision = TRUE) {
-    .Call(`_deepbmc_cpp_loss_grad`, config, weights, data, labels, double_precision)
+cpp_loss_grad <- function(config, weights, data, labels, double_precision = TRUE, loss = "log") {
+    .Call(`_deepbmc_cpp_loss_grad`, config, weights, data, labels, double_precision, loss)
 }
 
 cpp_select_kernels <- function(which) {
@@ -53,20 +57,24 @@ cpp_check_model_set <- function(config, models) {
     .Call(`_deepbmc_cpp_check_model_set`, config, models)
 }
 
-cpp_trainer_new <- function(config, models, batch_size, seed, threads) {
-    .Call(`_deepbmc_cpp_trainer_new`, config, models, batch_size, seed, threads)
+cpp_trainer_new <- function(config, models, batch_size, seed, threads, method = NULL) {
+    .Call(`_deepbmc_cpp_trainer_new`, config, models, batch_size, seed, threads, method)
 }
 
 cpp_trainer_run <- function(session, weights, optimizer, steps, total_steps, learning_rate) {
     .Call(`_deepbmc_cpp_trainer_run`, session, weights, optimizer, steps, total_steps, learning_rate)
 }
 
-cpp_train <- function(config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads) {
-    .Call(`_deepbmc_cpp_train`, config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads)
+cpp_train <- function(config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads, method = NULL) {
+    .Call(`_deepbmc_cpp_train`, config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads, method)
 }
 
 cpp_validate <- function(config, weights, models, n, seed, threads) {
     .Call(`_deepbmc_cpp_validate`, config, weights, models, n, seed, threads)
+}
+
+cpp_subsample_check <- function(models, model, seed, step, index, prob, log_sizes = FALSE) {
+    .Call(`_deepbmc_cpp_subsample_check`, models, model, seed, step, index, prob, log_sizes)
 }
 
 cpp_deliver_interrupt <- function() {

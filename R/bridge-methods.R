@@ -28,7 +28,13 @@ print.deepbmc_bridge_comparison <- function(x, digits = 3, ...) {
 #'   data sets and models), `decision_agreement` (share of data sets where both
 #'   give the highest probability to the same model), `log_bf_cor`
 #'   (correlation of the log Bayes factors against the first model; `NA` with
-#'   fewer than three data sets), `max_logml_error`, `divergent` (total),
+#'   fewer than three data sets), `max_log_bf_gap` (the largest absolute
+#'   difference of the log Bayes factors against the first model, network
+#'   minus bridge sampling: PMPs can agree to 0.001 while Bayes factors
+#'   differ tenfold), `max_log_bf_gap_data_set` and `max_log_bf_gap_model`
+#'   (where it is; `NA` with one model), `log_bf_bins` (the agreement by
+#'   bins of the bridge-sampling value, see [log_bf_agreement()]),
+#'   `max_logml_error`, `divergent` (total),
 #'   `max_rhat` and `seconds_per_data_set` (sampling and bridge sampling).
 #' @export
 summary.deepbmc_bridge_comparison <- function(object, ...) {
@@ -39,6 +45,8 @@ summary.deepbmc_bridge_comparison <- function(object, ...) {
            character(1))
   }
   others <- x[x$model != x$model[[1]], , drop = FALSE]
+  gap <- others$log_bf_network - others$log_bf_bridge
+  largest <- if (length(gap) > 0 && any(!is.na(gap))) which.max(abs(gap))
   seconds <- tapply(
     ifelse(is.na(x$sample_seconds), 0, x$sample_seconds) + x$bridge_seconds,
     x$data_set, sum
@@ -55,6 +63,10 @@ summary.deepbmc_bridge_comparison <- function(object, ...) {
       } else {
         NA_real_
       },
+      max_log_bf_gap = if (is.null(largest)) NA_real_ else gap[[largest]],
+      max_log_bf_gap_data_set = if (is.null(largest)) NA else others$data_set[[largest]],
+      max_log_bf_gap_model = if (is.null(largest)) NA_character_ else others$model[[largest]],
+      log_bf_bins = if (!is.null(largest)) log_bf_agreement(object),
       max_logml_error = max(x$logml_error, na.rm = TRUE),
       divergent = sum(x$divergent),
       max_rhat = max(x$max_rhat, na.rm = TRUE),
@@ -74,6 +86,11 @@ print.summary.deepbmc_bridge_comparison <- function(x, digits = 3, ...) {
     f(x$max_abs_diff), "\n",
     "  Same decision:    ", f(100 * x$decision_agreement), "%\n",
     "  Cor of log BFs:   ", f(x$log_bf_cor), "\n",
+    if (!is.na(x$max_log_bf_gap)) {
+      paste0("  Largest log BF gap: ", f(x$max_log_bf_gap),
+             " (network - bridge; data set ", x$max_log_bf_gap_data_set,
+             ", ", x$max_log_bf_gap_model, ")\n")
+    },
     "  Bridge sampling:  max error of log ML ", f(x$max_logml_error),
     ", divergent transitions ", x$divergent, ", max R-hat ",
     f(x$max_rhat), "\n",

@@ -357,6 +357,7 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
     }
   }
   check_fit_models(fit, arg = arg, call = call)
+  check_fit_checked_range(fit, arg = arg, call = call)
   if (weights) {
     check_fit_weights(fit, arg = arg, call = call)
     check_fit_checksum(fit, arg = arg, call = call)
@@ -389,11 +390,39 @@ check_fit_models <- function(fit, arg, call) {
     damaged("its network is not an architecture from hierarchical_network().")
   }
   expected <- tryCatch(
-    network_config(fit$network, models, call = call),
+    method_config(network_config(fit$network, models, call = call),
+                  fit$training$method %||% training_method(), models),
     error = function(e) NULL
   )
   if (is.null(expected) || !identical(fit$config, expected)) {
     damaged("its configuration does not match its network and model set.")
+  }
+  invisible(fit)
+}
+
+# A fit's checked range (R/checked-range.R) is NULL or a K x K numeric
+# matrix of upper bounds in `upper`.
+check_fit_checked_range <- function(fit, arg, call) {
+  range <- fit$checked_range
+  if (is.null(range)) {
+    return(invisible(fit))
+  }
+  k <- fit$models$n_models
+  upper <- if (is.list(range)) range$upper
+  if (!is.matrix(upper) || !is.numeric(upper) ||
+        !identical(dim(upper), c(as.integer(k), as.integer(k))) ||
+        any(is.infinite(upper)) ||
+        any(!is.na(upper[row(upper) != col(upper)]) &
+              upper[row(upper) != col(upper)] < 0, na.rm = TRUE)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is damaged: its checked range of log Bayes factors is
+         not a {k} x {k} matrix of bounds.",
+        i = "Train the network again, or load an undamaged copy."
+      ),
+      "fit",
+      call = call
+    )
   }
   invisible(fit)
 }

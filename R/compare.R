@@ -20,8 +20,14 @@
 #'   model, ordered by posterior probability (best first) and columns `model`,
 #'   `pmp` (posterior model probability), `log_pmp` and `log_bf` (log Bayes
 #'   factor of the model against the first row: 0 for the best model and
-#'   negative for the others when the prior is uniform). The attribute
-#'   `prior_prob` holds the prior probabilities used.
+#'   negative for the others when the prior is uniform), `beyond_checked`
+#'   (is `log_bf` beyond the fit's checked range of log Bayes factors for
+#'   this pair of models, see [checked_range()]? `NA` for fits without one)
+#'   and `checked_bound` (the bound it is checked against: the smallest log
+#'   Bayes factor against the best model the fit vouches for; `NA` for the
+#'   best model). Beyond it, `log_bf` is only a bound of the evidence against
+#'   the model and prints as `"< bound"`. The attribute `prior_prob` holds
+#'   the prior probabilities used.
 #'
 #'   For several data sets, a plain data frame with one row per data set and
 #'   model, ordered by data set and then best first, with the columns
@@ -49,6 +55,7 @@ compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
   prediction <- predict_logits(fit, data, group, response, threads)
   model_names <- fit$models$model_names
   comparison <- ranked_models(prediction$logits, prior_prob, model_names)
+  comparison <- with_checked_flags(comparison, fit)
   attr(comparison, "prior_prob") <- stats::setNames(prior_prob, model_names)
   if (!prediction$single) {
     return(comparison)
@@ -56,6 +63,30 @@ compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
   comparison$data_set <- NULL
   comparison$rank <- NULL
   class(comparison) <- c("deepbmc_comparison", "data.frame")
+  comparison
+}
+
+# Flags of the log BFs of a ranked table (against each data set's best
+# model) beyond the fit's checked range.
+with_checked_flags <- function(comparison, fit) {
+  names <- fit$models$model_names
+  upper <- fit$checked_range$upper
+  model <- match(comparison$model, names)
+  best <- model[!duplicated(comparison$data_set)][
+    match(comparison$data_set, unique(comparison$data_set))
+  ]
+  bound <- if (is.null(upper)) {
+    rep(NA_real_, nrow(comparison))
+  } else {
+    -upper[cbind(best, model)]
+  }
+  bound[model == best] <- NA_real_
+  comparison$beyond_checked <- if (is.null(upper)) {
+    rep(NA, nrow(comparison))
+  } else {
+    !is.na(bound) & comparison$log_bf < bound
+  }
+  comparison$checked_bound <- bound
   comparison
 }
 
@@ -97,10 +128,15 @@ print.deepbmc_comparison <- function(x, digits = 3, ...) {
   shown <- data.frame(
     pmp = format_probability(x$pmp, digits),
     log_pmp = formatC(x$log_pmp, digits = 2, format = "f"),
-    log_bf = formatC(x$log_bf, digits = 2, format = "f"),
+    log_bf = format_log_bf(x$log_bf, x$checked_bound %||% NA_real_, NA_real_),
     row.names = x$model
   )
   print(shown, right = TRUE)
+  if (any(x$beyond_checked %in% TRUE)) {
+    cat("< bound: beyond the log BF range the fit was checked over (the\n",
+        "network's value is only a bound of the evidence); see ?checked_range\n",
+        sep = "")
+  }
   invisible(x)
 }
 

@@ -14,9 +14,13 @@
 #    input feature in training) and `training$stopped`. Fits of versions 1
 #    and 2 are still read; without a checksum their model set is checked in
 #    C++ at every use instead.
+# 4. Adds `checked_range` (the range of log Bayes factors the fit vouches
+#    for, R/checked-range.R; in the checksum) and `training$method`. Fits of
+#    versions 1 to 3 are still read: they were trained as classifiers and
+#    have no checked range, so their log BFs are never flagged (flags NA).
 
-fit_format_version <- 3L
-fit_format_versions <- 1:3
+fit_format_version <- 4L
+fit_format_versions <- 1:4
 
 new_deepbmc_fit <- function(models, network, config, weights, optimizer,
                             history, holdout_history, training) {
@@ -31,6 +35,7 @@ new_deepbmc_fit <- function(models, network, config, weights, optimizer,
       holdout_history = holdout_history,
       training = training,
       input_range = NULL,
+      checked_range = NULL,
       checksum = NULL,
       format_version = fit_format_version
     ),
@@ -48,7 +53,7 @@ new_deepbmc_fit <- function(models, network, config, weights, optimizer,
 # while any changed value (a damaged file, an edited fit) changes it.
 fit_checksum <- function(fit) {
   models <- fit$models
-  value_hash(list(
+  parts <- list(
     # As the network uses them: in single precision.
     weights = single_precision(fit$weights),
     config = fit$config,
@@ -57,7 +62,13 @@ fit_checksum <- function(fit) {
     models = models[c("model_names", "n_models", "n_features", "n_levels",
                       "groups", "obs", "prior_prob", "inputs", "scaling")],
     input_range = fit$input_range
-  ))
+  )
+  # Version 4 added the checked range; fits without one (all older fits)
+  # keep their checksums.
+  if (!is.null(fit$checked_range)) {
+    parts$checked_range <- fit$checked_range
+  }
+  value_hash(parts)
 }
 
 # A hash of the values in nested lists of atomic vectors. Every vector

@@ -38,6 +38,44 @@ validation_metrics <- list(
     in_sweep = TRUE,
     value = function(inputs, rows, cache) mean(inputs$brier[rows])
   ),
+  blind_bf = list(
+    # Jeffrey & Wandelt's blind test, which needs no reference values: for
+    # data sets simulated from the first model M, the mean Bayes factor of
+    # any other model against M is exactly 1, since
+    # E_M[p(x | M_k) / p(x | M)] = integral of p(x | M_k) = 1. Averaged over
+    # the other models; NA without data sets of the first model. Dominated by
+    # the few data sets that favour another model, so a network whose log
+    # BFs are too small there gives a value below 1, and its bootstrap
+    # interval is wide.
+    label = "Blind BF", long_label = "Blind test (mean BF vs first model)",
+    per_model = FALSE, extra_digits = 0,
+    note = "(mean BF of the others vs the first model on its data sets; 1 if exact)",
+    in_sweep = FALSE,
+    value = function(inputs, rows, cache) {
+      first <- rows[inputs$true[rows] == 1L]
+      if (length(first) == 0 || inputs$n_models < 2) {
+        return(NA_real_)
+      }
+      mean(exp(inputs$log_bf[first, -1, drop = FALSE]))
+    }
+  ),
+  log_bf_error = list(
+    # Mean absolute difference between the network's log BFs against the
+    # first model and reference values (validate(reference_log_bf =)), over
+    # the data sets and other models with a reference; NA without any.
+    label = "BF error", long_label = "Mean |log BF - reference|",
+    per_model = FALSE, extra_digits = 0,
+    note = "(mean |network - reference| log BF vs the first model)",
+    in_sweep = FALSE,
+    value = function(inputs, rows, cache) {
+      if (is.null(inputs$reference)) {
+        return(NA_real_)
+      }
+      error <- abs(inputs$log_bf[rows, -1, drop = FALSE] -
+                     inputs$reference[rows, -1, drop = FALSE])
+      if (all(is.na(error))) NA_real_ else mean(error, na.rm = TRUE)
+    }
+  ),
   ece = list(
     # Expected calibration error per model, one-vs-rest as in BayesFlow:
     # ECE_k = sum over non-empty bins b of (n_b / n) *
@@ -197,9 +235,13 @@ confusion_matrix <- function(pmp, true, model_names = colnames(pmp)) {
 
 # What every metric needs, computed once per validation: the bins, gaps and
 # hits per data set. Resamples then only index into it.
-prepare_metrics <- function(pmp, log_pmp, true, bins) {
+prepare_metrics <- function(pmp, log_pmp, true, bins, reference = NULL) {
   predicted <- max.col(pmp, ties.method = "first")
   list(
+    # log BFs of every model against the first (the logits' differences)
+    log_bf = log_pmp - log_pmp[, 1],
+    # reference log BFs against the first model (n x K, NA where missing)
+    reference = reference,
     n_models = ncol(pmp),
     model_names = colnames(pmp) %||% paste0("M", seq_len(ncol(pmp))),
     bins = bins,

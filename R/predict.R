@@ -47,6 +47,20 @@
 #'   have more or fewer groups, or observations per group, than the network
 #'   was trained on: its probabilities may then be unreliable.
 #'
+#' @section Probabilities near 0 and 1:
+#' The PMPs are calibrated on data like the training data: among data sets
+#' given a PMP of 0.9, about 90% come from that model. In the tails this says
+#' only that the evidence is strong. A PMP of \eqn{1 - 10^{-6}} and one of
+#' \eqn{1 - 10^{-12}} are both "beyond doubt" for every decision, but their
+#' log odds, the log Bayes factors 13.8 and 27.6, are not learnt by a network
+#' trained with the log loss: data sets it already classifies with such
+#' confidence add almost no gradient, so its log odds saturate (on Study 1
+#' the network says about 13 where the exact log Bayes factor is 30 to 100).
+#' Tiny tail probabilities (`log = TRUE`) are therefore exact functions of the
+#' network's logits but not estimates of the true posterior probabilities
+#' beyond the fit's checked range of log Bayes factors ([checked_range()]),
+#' which [bayes_factor()] and [compare_models()] flag.
+#'
 #' @seealso [bayes_factor.deepbmc_fit()], [compare_models()]
 #' @method post_prob deepbmc_fit
 #' @export
@@ -102,6 +116,13 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
 #' Bayes factors of well separated models can exceed the largest double, the
 #' default is `log = TRUE`, unlike bridgesampling's.
 #'
+#' A network learns log Bayes factors only as far as its training data
+#' constrain them; beyond that its values saturate (see [checked_range()]).
+#' Values beyond the fit's checked range are flagged: printed as
+#' `"> upper"` or `"< lower"`, and marked in the result. There they are
+#' lower bounds of the evidence in magnitude, not estimates: the true log
+#' Bayes factor is usually larger in magnitude.
+#'
 #' The method's arguments follow the generic, whose third argument is `log`:
 #' name `model1` and `model2` in calls (`bayes_factor(fit, x, model1 = "M1",
 #' model2 = "M0")`).
@@ -118,9 +139,13 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
 #' @inheritParams deepbmc_threads
 #'
 #' @return For one data set, an object of class `"deepbmc_bf"`: a list with
-#'   `bf` (the (log) Bayes factor) and `log`, and the attribute `model_names`,
-#'   printed like bridgesampling's Bayes factors. For several data sets, a
-#'   numeric vector with one (log) Bayes factor per data set.
+#'   `bf` (the (log) Bayes factor), `log`, `beyond_checked` (is the log Bayes
+#'   factor beyond the fit's checked range? `NA` for fits without one) and
+#'   `checked_range` (its bounds `c(lower, upper)` for this pair of models),
+#'   and the attribute `model_names`, printed like bridgesampling's Bayes
+#'   factors. For several data sets, a numeric vector with one (log) Bayes
+#'   factor per data set and the attributes `beyond_checked` (one flag per
+#'   data set) and `checked_range`.
 #'
 #' @seealso [post_prob.deepbmc_fit()], [compare_models()]
 #' @method bayes_factor deepbmc_fit
@@ -147,6 +172,8 @@ bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
 
   # unname(): a one-row logit matrix would otherwise pass a column name on.
   log_bf <- unname(prediction$logits[, model1] - prediction$logits[, model2])
+  bounds <- checked_bounds(x1, model1, model2)
+  beyond <- beyond_bounds(log_bf, bounds)
   bf <- if (log) log_bf else exp(log_bf)
   if (!log && any(is.infinite(bf))) {
     cli::cli_warn(
@@ -158,10 +185,12 @@ bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
     )
   }
   if (!prediction$single) {
+    attr(bf, "beyond_checked") <- beyond
+    attr(bf, "checked_range") <- bounds
     return(bf)
   }
   structure(
-    list(bf = bf, log = log),
+    list(bf = bf, log = log, beyond_checked = beyond, checked_range = bounds),
     model_names = model_names[c(model1, model2)],
     class = "deepbmc_bf"
   )
@@ -170,12 +199,32 @@ bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
 #' @export
 print.deepbmc_bf <- function(x, ...) {
   model_names <- attr(x, "model_names")
+  beyond <- isTRUE(x$beyond_checked)
+  value <- if (beyond) {
+    bounds <- x$checked_range
+    log_bf <- if (x$log) x$bf else log(x$bf)
+    bound <- if (log_bf > bounds[["upper"]]) bounds[["upper"]] else bounds[["lower"]]
+    paste0(if (bound > 0) "> " else "< ",
+           formatC(if (x$log) bound else exp(bound), digits = 1,
+                   format = if (x$log) "f" else "g"))
+  } else {
+    formatC(x$bf, digits = 5, format = "f")
+  }
   cat(
     "Estimated ", if (x$log) "log " else NULL, "Bayes factor in favor of ",
-    model_names[[1]], " over ", model_names[[2]], ": ",
-    formatC(x$bf, digits = 5, format = "f"), "\n",
+    model_names[[1]], " over ", model_names[[2]], ": ", value, "\n",
     sep = ""
   )
+  if (beyond) {
+    cat(
+      "  (the network says ", formatC(x$bf, digits = 5, format = "f"),
+      ", beyond the log BF range [",
+      formatC(x$checked_range[["lower"]], digits = 1, format = "f"), ", ",
+      formatC(x$checked_range[["upper"]], digits = 1, format = "f"),
+      "] it was checked over: a bound, not an estimate; see ?checked_range)\n",
+      sep = ""
+    )
+  }
   invisible(x)
 }
 

@@ -22,7 +22,19 @@
 #'   whose true model is \eqn{k} and \eqn{\bar{p}_b} their mean PMP of
 #'   \eqn{k};
 #' * `mce` (per model): maximum calibration error,
-#'   \eqn{\max_b |\bar{y}_b - \bar{p}_b|}.
+#'   \eqn{\max_b |\bar{y}_b - \bar{p}_b|};
+#' * `blind_bf`: Jeffrey & Wandelt's (2024) blind test of the Bayes factors,
+#'   which needs no reference values: over the data sets of the first model
+#'   \eqn{M}, the mean Bayes factor of the other models against \eqn{M}
+#'   (exactly 1 for correct Bayes factors, since
+#'   \eqn{E_M[p(x \mid M_k) / p(x \mid M)] = 1}). Its interval is wide: it is
+#'   dominated by the few data sets that favour another model;
+#' * `log_bf_error`: with `reference_log_bf`, the mean absolute difference
+#'   between the network's log Bayes factors against the first model and the
+#'   reference values (`NA` without references). `log_bf_bins` then has the
+#'   agreement by bins of the reference value, [bayes_factor_recovery()] the
+#'   data for a plot, and [update_checked_range()] turns it into the range
+#'   of log Bayes factors the fit vouches for.
 #'
 #' Every metric comes with a percentile bootstrap interval from `boot`
 #' resamples of the data sets. ECE and MCE are biased upwards in finite
@@ -54,6 +66,13 @@
 #'   in any form of [deepbmc_data], or the result of [simulate_datasets()].
 #' @param true_model With `data`: the true model of each data set, by index or
 #'   by name. Not needed for [simulate_datasets()] results, which carry them.
+#' @param reference_log_bf With `data`: reference log Bayes factors of the
+#'   data sets, e.g. exact ones from numerical integration or from bridge
+#'   sampling. For two models a numeric vector (log Bayes factor of the
+#'   second model over the first, one per data set); for any number of models
+#'   a matrix with one row per data set and one column per model of log
+#'   marginal likelihoods (or log Bayes factors against any one model). `NA`
+#'   marks data sets without a reference.
 #'
 #' @return A list of class `"deepbmc_validation"` with
 #' * `model`: true model index of each data set (integer);
@@ -75,7 +94,11 @@
 #'   `null_median` and `null_upper` (median and `level` quantile of the ECE of
 #'   a calibrated network with these PMPs) and `p_value`;
 #' * `n`, `bins`, `boot`, `level`, `seed` and `source` (`"simulated"` or
-#'   `"data"`).
+#'   `"data"`);
+#' * `reference_log_bf`: `NULL`, or the reference log Bayes factors against
+#'   the first model (one row per data set, one column per model);
+#' * `log_bf_bins`: `NULL`, or the agreement of the log Bayes factors by bins
+#'   of the reference value (see [log_bf_agreement()]).
 #'
 #' `as.data.frame()` and `summary()` give the `estimates` table;
 #' `as.data.frame(x, what = "data_sets")` gives one row per data set with its
@@ -100,7 +123,8 @@
 #' validate(fit, data = sims$data, true_model = sims$model, boot = 0)
 validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
                      threads = default_threads(), bins = 10, boot = 200,
-                     level = 0.95, data = NULL, true_model = NULL) {
+                     level = 0.95, data = NULL, true_model = NULL,
+                     reference_log_bf = NULL) {
   check_fit(fit)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
@@ -133,6 +157,20 @@ validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
       )
     }
     held_out <- predict_for_validation(fit, data, true_model, threads)
+  }
+  if (!is.null(reference_log_bf)) {
+    if (is.null(data)) {
+      abort_deepbmc(
+        c(
+          "{.arg reference_log_bf} goes with {.arg data}.",
+          i = "Give the data sets the reference values belong to."
+        ),
+        "mismatch"
+      )
+    }
+    held_out$reference <- check_reference_log_bf(
+      reference_log_bf, length(held_out$model), fit$models$model_names
+    )
   }
   validation_from_logits(
     held_out,
@@ -237,7 +275,7 @@ validation_from_logits <- function(held_out, model_names, settings) {
   boot <- settings$boot
   level <- settings$level
 
-  inputs <- prepare_metrics(pmp, log_pmp, true, bins)
+  inputs <- prepare_metrics(pmp, log_pmp, true, bins, held_out$reference)
   estimate <- metric_values(inputs)
   # The bootstrap and the calibration test draw from R's generator, seeded
   # from `seed` so that a validation is reproducible as a whole.
@@ -280,7 +318,14 @@ validation_from_logits <- function(held_out, model_names, settings) {
       boot = boot,
       level = level,
       seed = settings$seed,
-      source = held_out$source
+      source = held_out$source,
+      reference_log_bf = held_out$reference,
+      log_bf_bins = if (!is.null(held_out$reference)) {
+        log_bf_agreement(
+          bayes_factor_recovery_table(log_pmp - log_pmp[, 1],
+                                      held_out$reference, model_names)
+        )
+      }
     ),
     class = "deepbmc_validation"
   )
@@ -372,6 +417,8 @@ print.deepbmc_validation <- function(x, digits = 3, ...) {
   estimates <- x$estimates
   overall <- estimates[is.na(estimates$model), ]
   width <- max(nchar(vapply(validation_metrics, `[[`, "", "label"))) + 2
+  # metrics that need what this validation lacks (reference values) are NA
+  overall <- overall[!is.na(overall$estimate), ]
   for (i in seq_len(nrow(overall))) {
     metric <- validation_metrics[[overall$metric[[i]]]]
     cat(
@@ -403,6 +450,11 @@ print.deepbmc_validation <- function(x, digits = 3, ...) {
   print_calibration_verdict(x$calibration_test)
   cat("Confusion matrix (rows: true, columns: predicted):\n")
   print(x$confusion)
+  if (!is.null(x$log_bf_bins)) {
+    cat("Log BF against ", model_names[[1]], " by bins of the reference:\n",
+        sep = "")
+    print(x$log_bf_bins, digits = digits, row.names = FALSE)
+  }
   invisible(x)
 }
 

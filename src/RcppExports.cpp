@@ -74,6 +74,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_network_head_fields
+std::vector<std::string> cpp_network_head_fields();
+RcppExport SEXP _deepbmc_cpp_network_head_fields() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_network_head_fields());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_network_init
 Rcpp::NumericVector cpp_network_init(Rcpp::List config, double seed);
 RcppExport SEXP _deepbmc_cpp_network_init(SEXP configSEXP, SEXP seedSEXP) {
@@ -115,8 +125,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_loss_grad
-Rcpp::List cpp_loss_grad(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, Rcpp::IntegerVector labels, bool double_precision);
-RcppExport SEXP _deepbmc_cpp_loss_grad(SEXP configSEXP, SEXP weightsSEXP, SEXP dataSEXP, SEXP labelsSEXP, SEXP double_precisionSEXP) {
+Rcpp::List cpp_loss_grad(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, Rcpp::IntegerVector labels, bool double_precision, std::string loss);
+RcppExport SEXP _deepbmc_cpp_loss_grad(SEXP configSEXP, SEXP weightsSEXP, SEXP dataSEXP, SEXP labelsSEXP, SEXP double_precisionSEXP, SEXP lossSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -125,7 +135,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< Rcpp::List >::type data(dataSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type labels(labelsSEXP);
     Rcpp::traits::input_parameter< bool >::type double_precision(double_precisionSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_loss_grad(config, weights, data, labels, double_precision));
+    Rcpp::traits::input_parameter< std::string >::type loss(lossSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_loss_grad(config, weights, data, labels, double_precision, loss));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -178,8 +189,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_trainer_new
-SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, double seed, int threads);
-RcppExport SEXP _deepbmc_cpp_trainer_new(SEXP configSEXP, SEXP modelsSEXP, SEXP batch_sizeSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, double seed, int threads, SEXP method);
+RcppExport SEXP _deepbmc_cpp_trainer_new(SEXP configSEXP, SEXP modelsSEXP, SEXP batch_sizeSEXP, SEXP seedSEXP, SEXP threadsSEXP, SEXP methodSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -188,7 +199,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type batch_size(batch_sizeSEXP);
     Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_trainer_new(config, models, batch_size, seed, threads));
+    Rcpp::traits::input_parameter< SEXP >::type method(methodSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_trainer_new(config, models, batch_size, seed, threads, method));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -209,8 +221,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_train
-Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List optimizer, Rcpp::List models, int steps, double total_steps, int batch_size, double learning_rate, double seed, int threads);
-RcppExport SEXP _deepbmc_cpp_train(SEXP configSEXP, SEXP weightsSEXP, SEXP optimizerSEXP, SEXP modelsSEXP, SEXP stepsSEXP, SEXP total_stepsSEXP, SEXP batch_sizeSEXP, SEXP learning_rateSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List optimizer, Rcpp::List models, int steps, double total_steps, int batch_size, double learning_rate, double seed, int threads, SEXP method);
+RcppExport SEXP _deepbmc_cpp_train(SEXP configSEXP, SEXP weightsSEXP, SEXP optimizerSEXP, SEXP modelsSEXP, SEXP stepsSEXP, SEXP total_stepsSEXP, SEXP batch_sizeSEXP, SEXP learning_rateSEXP, SEXP seedSEXP, SEXP threadsSEXP, SEXP methodSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -224,7 +236,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type learning_rate(learning_rateSEXP);
     Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_train(config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads));
+    Rcpp::traits::input_parameter< SEXP >::type method(methodSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_train(config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads, method));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -241,6 +254,23 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(cpp_validate(config, weights, models, n, seed, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_subsample_check
+Rcpp::List cpp_subsample_check(Rcpp::List models, int model, double seed, double step, int index, double prob, bool log_sizes);
+RcppExport SEXP _deepbmc_cpp_subsample_check(SEXP modelsSEXP, SEXP modelSEXP, SEXP seedSEXP, SEXP stepSEXP, SEXP indexSEXP, SEXP probSEXP, SEXP log_sizesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type models(modelsSEXP);
+    Rcpp::traits::input_parameter< int >::type model(modelSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< double >::type step(stepSEXP);
+    Rcpp::traits::input_parameter< int >::type index(indexSEXP);
+    Rcpp::traits::input_parameter< double >::type prob(probSEXP);
+    Rcpp::traits::input_parameter< bool >::type log_sizes(log_sizesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_subsample_check(models, model, seed, step, index, prob, log_sizes));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -275,18 +305,20 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 8},
     {"_deepbmc_cpp_network_size", (DL_FUNC) &_deepbmc_cpp_network_size, 1},
     {"_deepbmc_cpp_network_config_fields", (DL_FUNC) &_deepbmc_cpp_network_config_fields, 0},
+    {"_deepbmc_cpp_network_head_fields", (DL_FUNC) &_deepbmc_cpp_network_head_fields, 0},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
     {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 4},
     {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},
-    {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 5},
+    {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 6},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
     {"_deepbmc_cpp_arena_concurrency", (DL_FUNC) &_deepbmc_cpp_arena_concurrency, 1},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},
     {"_deepbmc_cpp_check_model_set", (DL_FUNC) &_deepbmc_cpp_check_model_set, 2},
-    {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 5},
+    {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 6},
     {"_deepbmc_cpp_trainer_run", (DL_FUNC) &_deepbmc_cpp_trainer_run, 6},
-    {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 10},
+    {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 11},
     {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},
+    {"_deepbmc_cpp_subsample_check", (DL_FUNC) &_deepbmc_cpp_subsample_check, 7},
     {"_deepbmc_cpp_deliver_interrupt", (DL_FUNC) &_deepbmc_cpp_deliver_interrupt, 0},
     {"_deepbmc_cpp_stored_order", (DL_FUNC) &_deepbmc_cpp_stored_order, 5},
     {NULL, NULL, 0}

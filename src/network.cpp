@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "loss.h"
+
 namespace deepbmc {
 
 template <class T>
@@ -79,7 +81,9 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
       present += count > 0;
       total += count;
     }
-    h0(0, summary_dim + k) = static_cast<T>(present > 0 ? std::sqrt(total / present) : 0.0);
+    // The Laplace form keeps every size dependence explicit: its head sees 0.
+    h0(0, summary_dim + k) =
+        static_cast<T>(present > 0 && !spec_.laplace() ? std::sqrt(total / present) : 0.0);
   }
 
   ws.head.resize(spec_.head.size());
@@ -89,7 +93,70 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
     h = &ws.head[i];
   }
   dense_forward(ws.logits, *h, params_, spec_.logits, Activation::linear, training);
-  for (int j = 0; j < spec_.config.n_models; ++j) logits[j] = ws.logits.val.data[j];
+  if (spec_.separate_rates()) {
+    dense_forward(ws.rates, *elements, params_, spec_.rates, Activation::linear, training);
+  }
+  head_output_forward(ws, logits);
+}
+
+// head_output_forward
+//   raw (1 x head_outputs), rates g (n_models x n_levels, level-major: the
+//   head's outputs after the first n_models, or the summary's rate layer,
+//   followed there by a of the same shape for the Laplace form)
+//   -> pre (n_models): pre_k = raw_k + sum_l f_l g[n_models l + k]
+//   (+ log(f_l) a[n_models l + k]) with f_l = size_factors[l];
+//   logits (n_models) = pre, or lpop(pre).
+template <class T>
+void Network<T>::head_output_forward(Workspace<T>& ws, double* logits) const {
+  const int k = spec_.config.n_models;
+  const int n_levels = spec_.n_levels();
+  const T* raw = ws.logits.val.data.data();
+  const T* rate = spec_.separate_rates() ? ws.rates.val.data.data() : raw + k;
+  ws.size_factors.assign(spec_.size_scaled() ? n_levels : 0, 0.0);
+  for (size_t l = 0; l < ws.size_factors.size(); ++l) {
+    double present = 0.0;
+    for (int count : ws.counts[l]) present += count;
+    // at least one present element per level (an all-missing data set is
+    // never predicted), so log(f) stays finite
+    ws.size_factors[l] = std::max(present, 1.0) / spec_.config.size_reference[l];
+  }
+  const T* log_rate = rate + k * n_levels;
+  ws.pre_transform.resize(k);
+  for (int j = 0; j < k; ++j) {
+    double pre = raw[j];
+    for (size_t l = 0; l < ws.size_factors.size(); ++l) {
+      pre += ws.size_factors[l] * rate[k * l + j];
+      if (spec_.laplace()) pre += std::log(ws.size_factors[l]) * log_rate[k * l + j];
+    }
+    ws.pre_transform[j] = pre;
+    logits[j] = spec_.config.output == OutputTransform::lpop
+                    ? lpop_forward(pre, spec_.config.output_power)
+                    : pre;
+  }
+}
+
+// head_output_backward
+//   dlogits (n_models) -> raw.grad (1 x head_outputs), rate grads: dpre_k =
+//   dlogits_k * lpop'(pre_k) (or dlogits_k), raw.grad[k] = dpre_k,
+//   dg[n_models l + k] = f_l dpre_k, da[n_models l + k] = log(f_l) dpre_k.
+template <class T>
+void Network<T>::head_output_backward(Workspace<T>& ws, const double* dlogits) const {
+  const int k = spec_.config.n_models;
+  T* raw_grad = ws.logits.grad.data.data();
+  const int n_levels = spec_.n_levels();
+  T* rate_grad = spec_.separate_rates() ? ws.rates.grad.data.data() : raw_grad + k;
+  for (int j = 0; j < k; ++j) {
+    const double dpre = spec_.config.output == OutputTransform::lpop
+                            ? dlogits[j] * lpop_grad(ws.pre_transform[j], spec_.config.output_power)
+                            : dlogits[j];
+    raw_grad[j] = static_cast<T>(dpre);
+    for (size_t l = 0; l < ws.size_factors.size(); ++l) {
+      rate_grad[k * l + j] = static_cast<T>(ws.size_factors[l] * dpre);
+      if (spec_.laplace()) {
+        rate_grad[k * (n_levels + l) + j] = static_cast<T>(std::log(ws.size_factors[l]) * dpre);
+      }
+    }
+  }
 }
 
 template <class T>
@@ -97,7 +164,7 @@ void Network<T>::backward(const Dataset<T>& data, Workspace<T>& ws, const double
                           T* grads, bool input_grad) const {
   const int n_levels = spec_.n_levels();
   const Activation act = spec_.config.activation;
-  for (int j = 0; j < spec_.config.n_models; ++j) ws.logits.grad.data[j] = static_cast<T>(dlogits[j]);
+  head_output_backward(ws, dlogits);
 
   const size_t n_head = spec_.head.size();
   dense_backward(n_head == 0 ? ws.head_input : ws.head[n_head - 1], ws.logits, params_, grads,
@@ -109,6 +176,10 @@ void Network<T>::backward(const Dataset<T>& data, Workspace<T>& ws, const double
   const int summary_dim = spec_.config.summary_dim.back();
   ws.levels[n_levels - 1].summary.grad.mat().row(0) +=
       ws.head_input.grad.mat().leftCols(summary_dim);
+  if (spec_.separate_rates()) {
+    dense_backward(ws.levels[n_levels - 1].summary, ws.rates, params_, grads, spec_.rates,
+                   Activation::linear);
+  }
 
   for (int k = n_levels; k-- > 0;) {
     Node<T>& elements = k == 0 ? ws.input : ws.levels[k - 1].summary;

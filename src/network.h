@@ -19,7 +19,10 @@ struct Workspace {
   std::vector<std::vector<uint8_t>> set_masks;  // per level: set has a present element
   Node<T> head_input;                           // (1 x summary_dim + n_levels)
   std::vector<Node<T>> head;
-  Node<T> logits;  // (1 x n_models)
+  Node<T> logits;  // raw head output (1 x spec.head_outputs())
+  Node<T> rates;   // (1 x n_models * n_levels) with rates from the summary
+  std::vector<double> size_factors;  // per level: n_l / size_reference[l] (size-scaled head)
+  std::vector<double> pre_transform;  // (n_models) logits before the output transform
 };
 
 template <class T>
@@ -47,6 +50,8 @@ class Network {
 
  private:
   Partition partition(const Dataset<T>& data, const Workspace<T>& ws, int level) const;
+  void head_output_forward(Workspace<T>& ws, double* logits) const;
+  void head_output_backward(Workspace<T>& ws, const double* dlogits) const;
   const NetworkSpec& spec_;
   std::vector<DenseSpec> dense_;  // every dense layer, for the transposition
   std::vector<T> transposed_;

@@ -53,6 +53,14 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
             "layer widths must be at least 1");
   }
 
+  require(config.output_power >= 1.0 && config.output_power <= 4.0,
+          "output_power must be in [1, 4]");
+  require(config.size_reference.empty() || config.size_reference.size() == n_levels,
+          "size_reference needs one entry per level");
+  for (double r : config.size_reference) {
+    require(std::isfinite(r) && r > 0.0, "size_reference entries must be positive");
+  }
+
   NetworkSpec spec;
   spec.config = config;
   Allocator alloc;
@@ -77,7 +85,10 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
   }
   spec.head = alloc.stack(spec.head_input_dim(), config.head_units, config.head_layers);
   spec.logits = alloc.dense(config.head_layers > 0 ? config.head_units : spec.head_input_dim(),
-                            config.n_models);
+                            spec.head_outputs());
+  if (spec.separate_rates()) {
+    spec.rates = alloc.dense(config.summary_dim.back(), spec.n_rates());
+  }
   spec.n_params = alloc.next;
   return spec;
 }
@@ -96,6 +107,7 @@ std::vector<DenseSpec> NetworkSpec::all_dense() const {
   }
   append(all, head);
   all.push_back(logits);
+  if (separate_rates()) all.push_back(rates);
   return all;
 }
 

@@ -42,6 +42,11 @@ struct LevelSpec {
   int in_dim = 0;
 };
 
+// How the head's outputs become logits (see loss.h): as they are, or through
+// the leaky parity-odd power transform o + o |o|^(output_power - 1).
+enum class OutputTransform { linear = 0, lpop = 1 };
+enum class RateSource { head = 0, summary = 1, laplace = 2 };
+
 struct NetworkConfig {
   int input_dim = 1;
   int n_models = 2;
@@ -51,18 +56,47 @@ struct NetworkConfig {
   int n_equivariant = 2;
   int head_units = 64;
   int head_layers = 3;
+  OutputTransform output = OutputTransform::linear;
+  double output_power = 2.0;
+  // Size-scaled head when not empty (one entry per level): the linear layer
+  // gives n_models * (1 + n_levels) outputs, and
+  //   logit_k = c_k + sum over levels l of (n_l / size_reference[l]) g_{k,l}
+  // with n_l the present elements of level l in the data set (observations,
+  // groups). Log Bayes factors grow about linearly with the amount of data
+  // at a fixed effect, so the rates g are intensive quantities the head can
+  // learn on small data sets, where labels are informative.
+  std::vector<double> size_reference;
+  // Where the rates g come from: extra outputs of the head's last layer
+  // (head), or a linear layer on the top summary alone (summary), which does
+  // not see the sizes, so the rates stay intensive by construction. laplace:
+  // the form of a Laplace (BIC) expansion of each log evidence,
+  //   logit_k = c_k + sum_l (f_l g_{k,l} + log(f_l) a_{k,l}),  f_l = n_l / reference_l,
+  // with c from a head that does not see the sizes and g, a linear in the
+  // summary, so that all dependence on the sizes is in this explicit form.
+  RateSource rates = RateSource::head;
 };
 
 struct NetworkSpec {
   NetworkConfig config;
   std::vector<LevelSpec> levels;
   std::vector<DenseSpec> head;  // dense layers with the activation
-  DenseSpec logits;             // linear, to n_models
+  DenseSpec logits;             // linear, to head_outputs()
+  DenseSpec rates;              // linear, summary -> n_rates() (separate_rates() only)
   size_t n_params = 0;
 
   int n_levels() const { return static_cast<int>(levels.size()); }
   // Head input: the top summary plus sqrt(mean set size) for every level.
   int head_input_dim() const { return config.summary_dim.back() + n_levels(); }
+  bool size_scaled() const { return !config.size_reference.empty(); }
+  bool separate_rates() const { return size_scaled() && config.rates != RateSource::head; }
+  bool laplace() const { return size_scaled() && config.rates == RateSource::laplace; }
+  // Rates per model and level: g, and for the Laplace form also a.
+  int n_rates() const { return config.n_models * n_levels() * (laplace() ? 2 : 1); }
+  // Outputs of the final linear layer: c (n_models), then g (n_models per
+  // level) if size scaled with rates from the head.
+  int head_outputs() const {
+    return config.n_models * (1 + (size_scaled() && !separate_rates() ? n_levels() : 0));
+  }
   std::vector<DenseSpec> all_dense() const;
 };
 

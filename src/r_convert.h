@@ -72,12 +72,27 @@ inline const std::vector<NetworkConfigField>& network_config_fields() {
   return fields;
 }
 
-// Exactly the elements of network_config_fields(), each read by name: a
-// missing or an extra element is an error, never a default.
+// The optional elements that describe the output head of a training method
+// (network_head_fields in R/training-method.R): a fit of the default method,
+// and every fit saved before methods existed, has none of them and a plain
+// linear head.
+inline const std::vector<std::string>& network_head_fields() {
+  static const std::vector<std::string> fields = {"output", "output_power", "size_reference",
+                                                  "rates"};
+  return fields;
+}
+
+// Exactly the elements of network_config_fields(), each read by name, plus
+// any of network_head_fields(): a missing or an unknown element is an error,
+// never a default.
 inline NetworkSpec r_network_spec(const Rcpp::List& config) {
   const std::vector<NetworkConfigField>& fields = network_config_fields();
-  if (static_cast<size_t>(config.size()) != fields.size()) {
-    Rcpp::stop("internal: the network configuration needs exactly %d elements, not %d",
+  const std::vector<std::string>& head = network_head_fields();
+  size_t n_head = 0;
+  for (const std::string& name : head) n_head += config.containsElementNamed(name.c_str());
+  if (static_cast<size_t>(config.size()) != fields.size() + n_head) {
+    Rcpp::stop("internal: the network configuration needs exactly %d elements (and optional head "
+               "elements), not %d",
                static_cast<int>(fields.size()), static_cast<int>(config.size()));
   }
   NetworkConfig c;
@@ -90,6 +105,21 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
       const std::string act = r_string(config, field.name);
       if (!parse_activation(act, &c.activation)) Rcpp::stop("unknown activation '%s'", act);
     }
+  }
+  if (config.containsElementNamed("output")) {
+    const std::string output = r_string(config, "output");
+    if (output == "lpop") c.output = OutputTransform::lpop;
+    else if (output != "linear") Rcpp::stop("unknown output transform '%s'", output);
+  }
+  if (config.containsElementNamed("output_power")) c.output_power = r_double(config, "output_power");
+  if (config.containsElementNamed("size_reference")) {
+    c.size_reference = Rcpp::as<std::vector<double>>(config["size_reference"]);
+  }
+  if (config.containsElementNamed("rates")) {
+    const std::string rates = r_string(config, "rates");
+    if (rates == "summary") c.rates = RateSource::summary;
+    else if (rates == "laplace") c.rates = RateSource::laplace;
+    else if (rates != "head") Rcpp::stop("unknown rate source '%s'", rates);
   }
   try {
     return build_network_spec(c);

@@ -24,6 +24,11 @@ std::vector<std::string> cpp_network_config_fields() {
   return names;
 }
 
+// The optional head elements r_network_spec() also reads (test-network.R
+// checks them against R's network_head_fields).
+// [[Rcpp::export]]
+std::vector<std::string> cpp_network_head_fields() { return network_head_fields(); }
+
 // [[Rcpp::export]]
 Rcpp::NumericVector cpp_network_init(Rcpp::List config, double seed) {
   const NetworkSpec spec = r_network_spec(config);
@@ -119,7 +124,8 @@ Rcpp::List cpp_predict_matrices(Rcpp::List config, Rcpp::NumericVector weights,
 
 template <class T>
 static Rcpp::List loss_grad(const NetworkSpec& spec, const Rcpp::NumericVector& weights,
-                            const Rcpp::List& data, const Rcpp::IntegerVector& labels) {
+                            const Rcpp::List& data, const Rcpp::IntegerVector& labels,
+                            LossKind kind) {
   std::vector<T> params(weights.begin(), weights.end());
   const std::vector<Dataset<T>> sets = r_datasets<T>(data, spec);
   const int k = spec.config.n_models;
@@ -136,7 +142,8 @@ static Rcpp::List loss_grad(const NetworkSpec& spec, const Rcpp::NumericVector& 
   double loss = 0.0;
   for (size_t b = 0; b < sets.size(); ++b) {
     net.forward(sets[b], ws, true, logits.data());
-    loss += cross_entropy(logits.data(), k, labels[b] - 1, 1.0 / sets.size(), dlogits.data());
+    loss += loss_and_grad(kind, logits.data(), k, labels[b] - 1, 1.0 / sets.size(),
+                          dlogits.data());
     net.backward(sets[b], ws, dlogits.data(), grads.data(), true);
     input_grad.insert(input_grad.end(), ws.input.grad.data.begin(),
                       ws.input.grad.data.begin() + ws.input.grad.size());
@@ -149,15 +156,21 @@ static Rcpp::List loss_grad(const NetworkSpec& spec, const Rcpp::NumericVector& 
       Rcpp::Named("logits") = logit_out);
 }
 
-// Mean cross-entropy over the data sets, its gradient with respect to the
-// weights and to the observed values (row-major, data set after data set).
+// Mean loss over the data sets ("log": cross-entropy, "exponential",
+// "weighted_log": see loss.h), its gradient with respect to the weights and to the observed values
+// (row-major, data set after data set).
 // [[Rcpp::export]]
 Rcpp::List cpp_loss_grad(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data,
-                         Rcpp::IntegerVector labels, bool double_precision = true) {
+                         Rcpp::IntegerVector labels, bool double_precision = true,
+                         std::string loss = "log") {
   const NetworkSpec spec = r_network_spec(config);
   if (static_cast<size_t>(weights.size()) != spec.n_params) Rcpp::stop("internal: wrong number of weights");
-  return double_precision ? loss_grad<double>(spec, weights, data, labels)
-                          : loss_grad<float>(spec, weights, data, labels);
+  LossKind kind = LossKind::cross_entropy;
+  if (loss == "exponential") kind = LossKind::exponential;
+  else if (loss == "weighted_log") kind = LossKind::weighted_cross_entropy;
+  else if (loss != "log") Rcpp::stop("internal: unknown loss '%s'", loss);
+  return double_precision ? loss_grad<double>(spec, weights, data, labels, kind)
+                          : loss_grad<float>(spec, weights, data, labels, kind);
 }
 
 // Chooses the float kernels: "auto", "avx2" or "baseline" (tests compare both

@@ -64,11 +64,40 @@ TrainingSession* session_of(SEXP session) {
 
 }  // namespace
 
+// list(loss = "log" | "exponential" | "weighted_log", subsample = probability,
+// weight_cap = number >= 1, log_sizes = flag); NULL or
+// missing elements: the defaults (log loss, no subsampling).
+TrainingMethod r_training_method(SEXP method) {
+  TrainingMethod out;
+  if (Rf_isNull(method)) return out;
+  const Rcpp::List m(method);
+  if (m.containsElementNamed("loss")) {
+    const std::string loss = Rcpp::as<std::string>(m["loss"]);
+    if (loss == "exponential") out.loss = LossKind::exponential;
+    else if (loss == "weighted_log") out.loss = LossKind::weighted_cross_entropy;
+    else if (loss != "log") Rcpp::stop("internal: unknown loss '%s'", loss);
+  }
+  if (m.containsElementNamed("weight_cap")) {
+    out.weight_cap = Rcpp::as<double>(m["weight_cap"]);
+    if (!(out.weight_cap >= 1.0) || !std::isfinite(out.weight_cap)) {
+      Rcpp::stop("internal: weight_cap must be at least 1");
+    }
+  }
+  if (m.containsElementNamed("log_sizes")) out.log_sizes = Rcpp::as<bool>(m["log_sizes"]);
+  if (m.containsElementNamed("subsample")) {
+    out.subsample = Rcpp::as<double>(m["subsample"]);
+    if (!(out.subsample >= 0.0 && out.subsample <= 1.0)) {
+      Rcpp::stop("internal: subsample must be a probability");
+    }
+  }
+  return out;
+}
+
 // `models` is a model set's spec (models_spec()) for online training, or
 // stored simulations (see r_stored_source()) for offline training.
 // [[Rcpp::export]]
 SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, double seed,
-                     int threads) {
+                     int threads, SEXP method = R_NilValue) {
   if (batch_size < 1) Rcpp::stop("internal: batch_size must be at least 1");
   r_check_threads(threads);
   std::unique_ptr<TrainingSession> session(new TrainingSession());
@@ -80,7 +109,8 @@ SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, doubl
     r_check_model_set(session->spec, *session->models);
     session->source.reset(new SimulatorSource(*session->models, r_seed(seed)));
   }
-  session->trainer.reset(new Trainer(session->spec, *session->source, batch_size, threads));
+  session->trainer.reset(new Trainer(session->spec, *session->source, batch_size, threads,
+                                     r_training_method(method), r_seed(seed)));
   return Rcpp::XPtr<TrainingSession>(session.release(), true);
 }
 
@@ -140,8 +170,9 @@ Rcpp::List cpp_trainer_run(SEXP session, Rcpp::NumericVector weights, Rcpp::List
 // [[Rcpp::export]]
 Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List optimizer,
                      Rcpp::List models, int steps, double total_steps, int batch_size,
-                     double learning_rate, double seed, int threads) {
-  const SEXP session = PROTECT(cpp_trainer_new(config, models, batch_size, seed, threads));
+                     double learning_rate, double seed, int threads,
+                     SEXP method = R_NilValue) {
+  const SEXP session = PROTECT(cpp_trainer_new(config, models, batch_size, seed, threads, method));
   Rcpp::List result;
   try {
     result = cpp_trainer_run(session, weights, optimizer, steps, total_steps, learning_rate);
@@ -178,6 +209,29 @@ Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::Li
   return Rcpp::List::create(Rcpp::Named("logits") = logit_out, Rcpp::Named("model") = model_out,
                             Rcpp::Named("groups") = Rcpp::IntegerVector(groups.begin(), groups.end()),
                             Rcpp::Named("obs") = Rcpp::NumericVector(obs.begin(), obs.end()));
+}
+
+// Simulates data set `index` of model `model` (1-based) with the training
+// stream of (seed, step) and subsamples it with probability `prob`, as a
+// training step does; returns the data (rows x features), the mask and the
+// group offsets, for the tests of subsample_dataset.
+// [[Rcpp::export]]
+Rcpp::List cpp_subsample_check(Rcpp::List models, int model, double seed, double step,
+                               int index, double prob, bool log_sizes = false) {
+  const std::unique_ptr<ModelSet> model_set = r_model_set(models);
+  if (model < 1 || model > model_set->n_models() || index < 0 || !(step >= 0) ||
+      !(prob >= 0 && prob <= 1)) {
+    Rcpp::stop("internal: invalid subsample check arguments");
+  }
+  Dataset<float> data;
+  Rng rng(stream_key(r_seed(seed), StreamPurpose::train, static_cast<uint64_t>(step), index));
+  model_set->simulate(model - 1, rng, data);
+  Rng sub(stream_key(r_seed(seed), StreamPurpose::subsample, static_cast<uint64_t>(step), index));
+  subsample_dataset(data, prob, sub, log_sizes);
+  return Rcpp::List::create(
+      Rcpp::Named("x") = Rcpp::NumericVector(data.x.begin(), data.x.end()),
+      Rcpp::Named("mask") = Rcpp::LogicalVector(data.mask.begin(), data.mask.end()),
+      Rcpp::Named("group_offsets") = Rcpp::IntegerVector(data.offsets[0].begin(), data.offsets[0].end()));
 }
 
 // Delivers an interrupt that arrived while interrupts were suspended, now,

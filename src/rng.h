@@ -17,7 +17,16 @@ inline uint64_t splitmix64(uint64_t& state) {
 // Purposes keep streams for different jobs apart even at equal (seed, step, index).
 // validate() reuses the simulate stream on purpose: its data sets are the ones
 // simulate_datasets() returns for the same seed.
-enum class StreamPurpose : uint64_t { init = 1, train = 2, simulate = 3, shuffle = 4 };
+// shuffle orders the stored simulations of offline training; subsample draws
+// which groups and observations a training data set keeps (their own streams,
+// so that training without them is unchanged).
+enum class StreamPurpose : uint64_t {
+  init = 1,
+  train = 2,
+  simulate = 3,
+  shuffle = 4,
+  subsample = 5
+};
 
 inline uint64_t stream_key(uint64_t seed, StreamPurpose purpose, uint64_t step,
                            uint64_t index) {

@@ -26,6 +26,23 @@ constexpr size_t kParamBlock = 4096;
 // rather than one per data set (15 MB per step for the Study 1 network).
 constexpr int kSlotSize = 4;
 
+// First row of set s of level `level` (sets of level 0 are groups of rows).
+int first_row(const Dataset<float>& d, int level, int s) {
+  for (int k = level; k >= 0; --k) s = d.offsets[k][s];
+  return s;
+}
+
+// Keeps `keep` of the present elements among `present` (indices), chosen at
+// random by a partial Fisher-Yates shuffle; calls drop(e) for the others.
+template <class Drop>
+void keep_random(std::vector<int>& present, int keep, Rng& rng, const Drop& drop) {
+  const int n = static_cast<int>(present.size());
+  for (int i = 0; i < keep && i < n - 1; ++i) {
+    std::swap(present[i], present[rng.uniform_int(i, n - 1)]);
+  }
+  for (int i = keep; i < n; ++i) drop(present[i]);
+}
+
 // A mean log loss above this means training has blown up, even while every
 // number is still finite: chance is log(K), and a network whose logits are
 // off by a thousand on average has left any useful state (too large a
@@ -34,10 +51,68 @@ constexpr double kDivergedLoss = 1000.0;
 
 }  // namespace
 
+void subsample_dataset(Dataset<float>& d, double prob, Rng& rng, bool log_sizes) {
+  if (!(prob > 0.0)) return;
+  const int n_levels = d.levels();
+  std::vector<int> present;
+  // Top level: its single set's elements are rows (one level) or sets of the
+  // level below, each a contiguous run of rows.
+  if (rng.uniform() < prob) {
+    const int top = n_levels - 1;
+    const int n_elements = d.offsets[top].back();
+    auto rows_of = [&](int e, int* begin, int* end) {
+      *begin = top == 0 ? e : first_row(d, top - 1, e);
+      *end = top == 0 ? e + 1 : first_row(d, top - 1, e + 1);
+    };
+    present.clear();
+    for (int e = 0; e < n_elements; ++e) {
+      int begin, end;
+      rows_of(e, &begin, &end);
+      for (int r = begin; r < end; ++r) {
+        if (d.mask[r]) {
+          present.push_back(e);
+          break;
+        }
+      }
+    }
+    if (!present.empty()) {
+      const int n = static_cast<int>(present.size());
+      const int keep =
+          log_sizes ? std::min(n, std::max(1, static_cast<int>(std::lround(
+                                                  std::exp(rng.uniform() * std::log(n + 0.5))))))
+                    : rng.uniform_int(1, n);
+      keep_random(present, keep, rng, [&](int e) {
+        int begin, end;
+        rows_of(e, &begin, &end);
+        std::fill(d.mask.begin() + begin, d.mask.begin() + end, uint8_t(0));
+      });
+    }
+  }
+  // Observations within groups (data with groups only).
+  if (n_levels >= 2 && rng.uniform() < prob) {
+    const int n_groups = static_cast<int>(d.offsets[0].size()) - 1;
+    int largest = 1;
+    for (int g = 0; g < n_groups; ++g) largest = std::max(largest, d.offsets[0][g + 1] - d.offsets[0][g]);
+    const double share = log_sizes ? std::exp(-rng.uniform() * std::log(largest + 0.5))
+                                   : 1.0 - rng.uniform();  // (0, 1]
+    for (int g = 0; g < n_groups; ++g) {
+      present.clear();
+      for (int r = d.offsets[0][g]; r < d.offsets[0][g + 1]; ++r) {
+        if (d.mask[r]) present.push_back(r);
+      }
+      if (present.empty()) continue;
+      const int keep = std::max(1, static_cast<int>(std::ceil(share * present.size())));
+      keep_random(present, keep, rng, [&](int r) { d.mask[r] = 0; });
+    }
+  }
+}
+
 struct Trainer::Impl {
   const NetworkSpec& spec;
   BatchSource& source;
   int batch_size;
+  uint64_t seed;
+  TrainingMethod method;
   tbb::task_arena arena;
   std::vector<Dataset<float>> batch;
   int n_slots;
@@ -54,8 +129,10 @@ struct Trainer::Impl {
   tbb::enumerable_thread_specific<Workspace<float>> workspaces;
   Network<float> net;  // re-pointed at the parameters every step
 
-  Impl(const NetworkSpec& s, BatchSource& m, int b, int threads)
-      : spec(s), source(m), batch_size(b), arena(arena_threads(threads)), batch(b),
+  Impl(const NetworkSpec& s, BatchSource& m, int b, int threads, const TrainingMethod& tm,
+       uint64_t sd)
+      : spec(s), source(m), batch_size(b), seed(sd), method(tm), arena(arena_threads(threads)),
+        batch(b),
         n_slots((b + kSlotSize - 1) / kSlotSize),
         grad_slots(static_cast<size_t>(n_slots) * s.n_params), grads(s.n_params),
         logits(static_cast<size_t>(b) * s.config.n_models), dlogits(logits.size()),
@@ -82,10 +159,19 @@ struct Trainer::Impl {
         const int model = source.fill(step_index, b, batch[b]);
         batch[b].widen_ranges(&seen_lo[static_cast<size_t>(b) * dim],
                               &seen_hi[static_cast<size_t>(b) * dim]);
+        if (method.subsample > 0.0) {
+          Rng sub(stream_key(seed, StreamPurpose::subsample, static_cast<uint64_t>(step_index), b));
+          subsample_dataset(batch[b], method.subsample, sub, method.log_sizes);
+        }
         double* z = &logits[static_cast<size_t>(b) * k];
         double* dz = &dlogits[static_cast<size_t>(b) * k];
         net.forward(batch[b], ws, true, z);
+        // The log loss is reported whatever the training loss, so that
+        // histories of different methods compare.
         losses[b] = cross_entropy(z, k, model, 1.0 / batch_size, dz);
+        if (method.loss != LossKind::cross_entropy) {
+          loss_and_grad(method.loss, z, k, model, 1.0 / batch_size, dz, method.weight_cap);
+        }
         correct[b] = argmax(z, k) == model;
         net.backward(batch[b], ws, dz, slot);
       }
@@ -138,8 +224,9 @@ struct Trainer::Impl {
   }
 };
 
-Trainer::Trainer(const NetworkSpec& spec, BatchSource& source, int batch_size, int threads)
-    : impl_(new Impl(spec, source, batch_size, threads)) {}
+Trainer::Trainer(const NetworkSpec& spec, BatchSource& source, int batch_size, int threads,
+                 const TrainingMethod& method, uint64_t seed)
+    : impl_(new Impl(spec, source, batch_size, threads, method, seed)) {}
 
 Trainer::~Trainer() = default;
 

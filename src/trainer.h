@@ -10,28 +10,54 @@
 #include "adam.h"
 #include "batch_source.h"
 #include "dataset.h"
+#include "loss.h"
 #include "network_spec.h"
 #include "packed_batch.h"
 #include "simulators.h"
 
 namespace deepbmc {
 
+// How the network is trained: the loss (loss.h) and the share of training
+// data sets subsampled to smaller designs (see subsample_dataset).
+struct TrainingMethod {
+  LossKind loss = LossKind::cross_entropy;
+  double subsample = 0.0;  // probability, per data set and per level, of subsampling
+  double weight_cap = kWeightCap;  // of the weighted log loss
+  bool log_sizes = false;  // subsampled sizes log-uniform rather than uniform
+};
+
+// Masks part of a data set so that training also sees the prior predictive of
+// smaller designs: groups and observations within groups are exchangeable in a
+// hierarchical model, so a random subset of them is a draw for the smaller
+// design. With probability `prob` it keeps a uniform number 1..G of the G
+// present top-level elements (groups of a two-level data set); independently
+// with probability `prob`, in every group a share f ~ U(0, 1] (one f per data
+// set) of its present rows, at least one. With log_sizes, the number of groups
+// kept is exp(U(0, log G)) rounded, and f = exp(U(log(1 / n), 0)) with n the
+// largest group, so small designs are drawn more often. Masked rows are never
+// unmasked.
+void subsample_dataset(Dataset<float>& data, double prob, Rng& rng, bool log_sizes = false);
+
 struct StepStats {
-  double loss = 0.0;      // mean cross-entropy over the batch
+  double loss = 0.0;      // mean cross-entropy (log loss) over the batch, whatever the training loss
   double accuracy = 0.0;  // share of the batch whose largest logit is the true model
 };
 
 class Trainer {
  public:
-  // The source (which must outlive the trainer) provides every batch.
-  Trainer(const NetworkSpec& spec, BatchSource& source, int batch_size, int threads);
+  // The source (which must outlive the trainer) provides every batch; the
+  // method says how it is trained, and `seed` keys its subsampling stream.
+  Trainer(const NetworkSpec& spec, BatchSource& source, int batch_size, int threads,
+          const TrainingMethod& method = TrainingMethod(), uint64_t seed = 0);
   ~Trainer();
   // Runs up to n_steps steps from adam.step on: a batch from the source
-  // (balanced over the models), forward, backward, Adam update. Training has diverged when a step's gradient is not finite, its
-  // mean loss is not below 1000 (kDivergedLoss), or its update would make a
-  // weight or Adam's state non-finite: run()
-  // then stops before that update, so params and adam keep the last finite
-  // state, and returns the number of steps done (n_steps when none diverged).
+  // (balanced over the models; subsampled as the method says), forward,
+  // backward of the method's loss, Adam update. Training has diverged when a
+  // step's gradient is not finite, its mean loss is not below 1000
+  // (kDivergedLoss), or its update would make a weight or Adam's state
+  // non-finite: run() then stops before that update, so params and adam keep
+  // the last finite state, and returns the number of steps done (n_steps when
+  // none diverged).
   int run(int n_steps, float* params, AdamState& adam, const AdamOptions& options,
           StepStats* stats);
 

@@ -172,8 +172,12 @@ read_stack <- function(read, n_in, width, depth) {
   lapply(seq_len(depth), function(i) read(if (i == 1L) n_in else width, width))
 }
 
-# Forward pass of one data set (list of groups); returns the logits.
-ref_forward <- function(config, weights, dataset, n_features = config$input_dim) {
+# Forward pass of one data set (list of groups); returns the logits, or with
+# parts = TRUE a list of the logits and the top summary. `extra` weights
+# after the logits layer belong to other layers (a size-scaled head's rates);
+# head_sizes = FALSE gives the head zeros for the sizes (the Laplace head).
+ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
+                        parts = FALSE, extra = 0L, head_sizes = TRUE) {
   read <- weight_reader(weights)
   f <- ref_activation(config$activation)
   n_levels <- length(config$s1)
@@ -204,7 +208,7 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
   logits_layer <- read(if (config$head_layers > 0) config$head_units else head_in,
                        config$n_models)
   # every weight belongs to exactly one layer
-  stopifnot(environment(read)$pos == length(weights))
+  stopifnot(environment(read)$pos == length(weights) - extra)
 
   invariant <- function(x, m) {
     h <- ref_stack(x, m$s1, f)
@@ -225,9 +229,10 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
   summaries <- do.call(rbind, lapply(groups, deepset, level = levels[[1]]))
   top <- deepset(summaries, levels[[2]])
   sizes <- vapply(groups, nrow, 1L)
-  h <- matrix(c(top, sqrt(mean(sizes)), sqrt(length(groups))), 1)
+  h <- matrix(c(top, head_sizes * c(sqrt(mean(sizes)), sqrt(length(groups)))), 1)
   h <- ref_stack(h, head, f)
-  as.vector(ref_dense(h, logits_layer, identity))
+  logits <- as.vector(ref_dense(h, logits_layer, identity))
+  if (parts) list(logits = logits, summary = as.vector(top)) else logits
 }
 
 # Logits from the core's prediction entry point, which returns them with a

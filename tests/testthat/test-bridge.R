@@ -184,6 +184,17 @@ test_that("summary() of a bridge comparison measures agreement", {
                stats::cor(x$log_bf_network[m1], x$log_bf_bridge[m1]))
   expect_equal(s$divergent, 1)
   expect_equal(s$seconds_per_data_set, 5)
+  # the largest log BF gap, network minus bridge sampling (issue 14)
+  gap <- x$log_bf_network[m1] - x$log_bf_bridge[m1]
+  expect_equal(s$max_log_bf_gap, gap[which.max(abs(gap))])
+  expect_identical(s$max_log_bf_gap_data_set, 3L)
+  expect_identical(s$max_log_bf_gap_model, "M1")
+  expect_equal(sum(s$log_bf_bins$n), 4)
+  expect_output(print(s), "Largest log BF gap: -0.606 (network - bridge; data set 3, M1)",
+                fixed = TRUE)
+  recovery <- bayes_factor_recovery(x)
+  expect_equal(recovery$network, x$log_bf_network[m1])
+  expect_equal(recovery$reference, x$log_bf_bridge[m1])
   expect_output(print(s), "Same decision: +75%")
   expect_output(print(x), "4 data sets, 2 models")
 })

@@ -367,7 +367,7 @@ test_that("training_history() checks its input", {
   expect_deepbmc_error(training_history("fit"), "fit", "fit")
   expect_deepbmc_error(training_history(list(history = 1)), "fit", "fit")
   newer <- history_fit()
-  newer$format_version <- 4L
+  newer$format_version <- 5L
   expect_deepbmc_error(training_history(newer), "version", "fit")
   # a fit interrupted before its first step has an empty history
   empty <- history_fit()

@@ -143,6 +143,9 @@ test_that("R and the C++ glue spell the configuration alike", {
   # the fields other than the model set's sizes are the network's
   expect_true(all(setdiff(names(fields), c("input_dim", "n_models")) %in%
                     names(api_network())))
+  # the optional head elements of training methods (issue 14)
+  expect_identical(deepbmc:::cpp_network_head_fields(),
+                   names(deepbmc:::network_head_fields))
 })
 
 test_that("format() and print() describe the architecture", {

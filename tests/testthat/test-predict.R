@@ -75,7 +75,7 @@ test_that("prior_prob reweights the uniform-prior probabilities", {
     expect_equal(got, expected, tolerance = 1e-12)
     # posterior odds = Bayes factor x prior odds
     expect_equal(got[, 2] / got[, 1],
-                 exp(bayes_factor(fit, sets, model1 = 2, model2 = 1)) *
+                 exp(c_bf(fit, sets, model1 = 2, model2 = 1)) *
                    prior[[2]] / prior[[1]],
                  tolerance = 1e-10)
   }
@@ -98,22 +98,45 @@ test_that("bayes_factor() is the ratio of the uniform-prior probabilities", {
   fit <- api_fit()
   sets <- predict_sets()
   pmp <- post_prob(fit, sets)
-  log_bf <- bayes_factor(fit, sets, model1 = "M1", model2 = "M0")
+  log_bf <- c_bf(fit, sets, model1 = "M1", model2 = "M0")
   expect_type(log_bf, "double")
   expect_length(log_bf, 4)
   expect_equal(log_bf, unname(log(pmp[, "M1"] / pmp[, "M0"])), tolerance = 1e-10)
   # antisymmetric, zero against itself
-  expect_equal(bayes_factor(fit, sets, model1 = "M0", model2 = "M1"), -log_bf,
+  expect_equal(c_bf(fit, sets, model1 = "M0", model2 = "M1"), -log_bf,
                tolerance = 1e-14)
-  expect_identical(bayes_factor(fit, sets, model1 = "M1", model2 = "M1"),
+  expect_identical(c_bf(fit, sets, model1 = "M1", model2 = "M1"),
                    rep(0, 4))
   # names and indices agree; the defaults are model1 = 1, model2 = 2
-  expect_identical(bayes_factor(fit, sets, model1 = 2, model2 = 1), log_bf)
-  expect_identical(bayes_factor(fit, sets, model1 = 2L, model2 = "M0"), log_bf)
-  expect_identical(bayes_factor(fit, sets), -log_bf)
+  expect_identical(c_bf(fit, sets, model1 = 2, model2 = 1), log_bf)
+  expect_identical(c_bf(fit, sets, model1 = 2L, model2 = "M0"), log_bf)
+  expect_identical(c_bf(fit, sets), -log_bf)
   # log = FALSE gives the Bayes factor itself (log is the generic's 3rd argument)
-  expect_equal(bayes_factor(fit, sets, FALSE, model1 = "M1", model2 = "M0"),
+  expect_equal(c_bf(fit, sets, FALSE, model1 = "M1", model2 = "M0"),
                exp(log_bf), tolerance = 1e-14)
+})
+
+test_that("bayes_factor() flags values beyond the checked range", {
+  fit <- api_fit()
+  sets <- predict_sets()
+  log_bf <- bayes_factor(fit, sets, model1 = "M1", model2 = "M0")
+  bounds <- attr(log_bf, "checked_range")
+  range <- checked_range(fit)
+  expect_equal(bounds, c(lower = range$lower[range$model1 == "M1"],
+                         upper = range$upper[range$model1 == "M1"]))
+  expect_identical(attr(log_bf, "beyond_checked"),
+                   c(log_bf) > bounds[["upper"]] | c(log_bf) < bounds[["lower"]])
+  # the other way round: the same flags, the bounds negated and swapped
+  reverse <- bayes_factor(fit, sets, model1 = "M0", model2 = "M1")
+  expect_identical(attr(reverse, "beyond_checked"), attr(log_bf, "beyond_checked"))
+  expect_equal(unname(attr(reverse, "checked_range")), -rev(unname(bounds)))
+  # a model against itself is never flagged: there is nothing to check
+  expect_identical(attr(bayes_factor(fit, sets, model1 = 1, model2 = 1),
+                        "beyond_checked"), rep(NA, 4))
+  # overwhelming logits are beyond any range
+  strong <- shift_logits(fit, c(0, 2000))
+  expect_true(all(attr(bayes_factor(strong, sets, model1 = 2, model2 = 1),
+                       "beyond_checked")))
 })
 
 test_that("bayes_factor() for one data set is a printable deepbmc_bf", {
@@ -140,11 +163,11 @@ test_that("bayes_factor() for one data set is a printable deepbmc_bf", {
 test_that("overwhelming evidence gives finite log probabilities and Bayes factors", {
   fit <- api_fit()
   sets <- predict_sets()
-  base_log_bf <- bayes_factor(fit, sets, model1 = "M1", model2 = "M0")
+  base_log_bf <- c_bf(fit, sets, model1 = "M1", model2 = "M0")
   # logits of M1 about 2000 above those of M0: probabilities of M0 near
   # exp(-2000), far below the smallest double
   strong <- shift_logits(fit, c(0, 2000))
-  log_bf <- bayes_factor(strong, sets, model1 = "M1", model2 = "M0")
+  log_bf <- c_bf(strong, sets, model1 = "M1", model2 = "M0")
   expect_true(all(is.finite(log_bf)))
   # the shift is added to logits in single precision: error ~ 2000 * 2^-24
   expect_equal(log_bf - base_log_bf, rep(2000, 4), tolerance = 1e-3 / 2000)
@@ -164,18 +187,18 @@ test_that("overwhelming evidence gives finite log probabilities and Bayes factor
 
   # and the same the other way round
   weak <- shift_logits(fit, c(1500, -1500))
-  expect_equal(bayes_factor(weak, sets, model1 = "M1", model2 = "M0") - base_log_bf,
+  expect_equal(c_bf(weak, sets, model1 = "M1", model2 = "M0") - base_log_bf,
                rep(-3000, 4), tolerance = 1e-3 / 3000)
   expect_true(all(is.finite(post_prob(weak, sets, log = TRUE))))
 
   # the Bayes factor itself overflows: Inf with a classed warning
   expect_warning(
-    bf <- bayes_factor(strong, sets, log = FALSE, model1 = "M1", model2 = "M0"),
+    bf <- c_bf(strong, sets, log = FALSE, model1 = "M1", model2 = "M0"),
     class = "deepbmc_overflow_warning"
   )
   expect_identical(bf, rep(Inf, 4))
   expect_no_warning(
-    tiny <- bayes_factor(strong, sets, log = FALSE, model1 = "M0", model2 = "M1")
+    tiny <- c_bf(strong, sets, log = FALSE, model1 = "M0", model2 = "M1")
   )
   expect_identical(tiny, rep(0, 4))
 })
@@ -215,7 +238,8 @@ test_that("compare_models() ranks the models, best first", {
     comparison <- compare_models(fit, x)
     expect_s3_class(comparison, c("deepbmc_comparison", "data.frame"),
                     exact = TRUE)
-    expect_named(comparison, c("model", "pmp", "log_pmp", "log_bf"))
+    expect_named(comparison, c("model", "pmp", "log_pmp", "log_bf",
+                               "beyond_checked", "checked_bound"))
     expect_identical(nrow(comparison), 2L)
     pmp <- post_prob(fit, x)
     expect_identical(comparison$model, names(sort(pmp, decreasing = TRUE)))
@@ -278,12 +302,12 @@ test_that("three models: probabilities, priors, Bayes factors and ranking agree"
   expect_equal(post_prob(fit, sets, prior_prob = prior),
                unnormalised / rowSums(unnormalised), tolerance = 1e-12)
   # log Bayes factors chain: A:C = A:B + B:C
-  ab <- bayes_factor(fit, sets, model1 = "A", model2 = "B")
-  bc <- bayes_factor(fit, sets, model1 = "B", model2 = "C")
-  ac <- bayes_factor(fit, sets, model1 = "A", model2 = "C")
+  ab <- c_bf(fit, sets, model1 = "A", model2 = "B")
+  bc <- c_bf(fit, sets, model1 = "B", model2 = "C")
+  ac <- c_bf(fit, sets, model1 = "A", model2 = "C")
   expect_equal(ac, ab + bc, tolerance = 1e-12)
   expect_equal(ac, unname(log(pmp[, "A"] / pmp[, "C"])), tolerance = 1e-10)
-  expect_identical(bayes_factor(fit, sets, model1 = 3, model2 = 1), -ac)
+  expect_identical(c_bf(fit, sets, model1 = 3, model2 = 1), -ac)
 
   orders <- character(0)
   for (i in seq_along(sets)) {
@@ -502,7 +526,7 @@ test_that("compare_models() stacks the rankings of several data sets", {
     stacked <- compare_models(fit, sets, prior_prob = prior_prob)
     expect_s3_class(stacked, "data.frame", exact = TRUE)
     expect_named(stacked, c("data_set", "rank", "model", "pmp", "log_pmp",
-                            "log_bf"))
+                            "log_bf", "beyond_checked", "checked_bound"))
     expect_identical(nrow(stacked), 12L)
     expect_identical(stacked$data_set, rep(1:4, each = 3))
     expect_identical(stacked$rank, rep(1:3, times = 4))
@@ -577,7 +601,7 @@ test_that("many data sets are predicted in chunks with identical results", {
   expect_identical(unlist(chunks), seq_along(groups))
   withr::local_options(deepbmc.chunk_values = 500)
   expect_identical(post_prob(fit, groups, log = TRUE), whole)
-  expect_equal(bayes_factor(fit, groups), unname(whole[, 1] - whole[, 2]),
+  expect_equal(c_bf(fit, groups), unname(whole[, 1] - whole[, 2]),
                tolerance = 1e-12)
   # one warning for all chunks
   outside <- c(sims$data, list(matrix(0.1, 30, 3)))

@@ -269,7 +269,8 @@ test_that("all metrics at once agree with the single metrics, on any rows", {
   y <- three_model_inputs()
   inputs <- deepbmc:::prepare_metrics(y$pmp, log(pmax(y$pmp, 1e-300)), y$true, 4)
   all_rows <- deepbmc:::metric_values(inputs)
-  expect_named(all_rows, c("accuracy", "log_score", "brier",
+  expect_named(all_rows, c("accuracy", "log_score", "brier", "blind_bf",
+                           "log_bf_error",
                            paste0(rep(c("ece_", "mce_", "recall_"), each = 3),
                                   c("a", "b", "c"))))
   expect_equal(all_rows[["accuracy"]], ref_accuracy(y$pmp, y$true))
@@ -286,6 +287,23 @@ test_that("all metrics at once agree with the single metrics, on any rows", {
                ref_mce(y$pmp[rows, ], y$true[rows], 4), tolerance = 1e-14)
   expect_equal(unname(resampled[paste0("recall_", c("a", "b", "c"))]),
                ref_recall(y$pmp[rows, ], y$true[rows]), tolerance = 1e-14)
+  # the blind test, by hand: over the data sets of the first model, the mean
+  # over the other models of their PMP ratio to the first (uniform prior)
+  ref_blind <- function(pmp, true) {
+    first <- pmp[true == 1, , drop = FALSE]
+    mean(first[, -1] / first[, 1])
+  }
+  expect_equal(all_rows[["blind_bf"]], ref_blind(y$pmp, y$true), tolerance = 1e-12)
+  expect_equal(resampled[["blind_bf"]], ref_blind(y$pmp[rows, ], y$true[rows]),
+               tolerance = 1e-12)
+  # the log BF error against references (NA without them)
+  expect_identical(all_rows[["log_bf_error"]], NA_real_)
+  reference <- matrix(c(0, 0, 0, 0, 0, 0, 1:6, -(1:6)), 6)
+  with_reference <- deepbmc:::prepare_metrics(y$pmp, log(pmax(y$pmp, 1e-300)), y$true,
+                                              4, reference)
+  log_bf <- log(pmax(y$pmp, 1e-300)) - log(pmax(y$pmp[, 1], 1e-300))
+  expect_equal(deepbmc:::metric_values(with_reference)[["log_bf_error"]],
+               mean(abs(log_bf[, -1] - reference[, -1])), tolerance = 1e-12)
 })
 
 test_that("Wilson intervals match prop.test() without continuity correction", {
@@ -409,7 +427,8 @@ test_that("validate() returns the documented structure, consistent with its metr
   expect_named(v, c("model", "predicted", "logits", "log_pmp", "pmp", "groups",
                     "obs", "metrics", "estimates", "confusion",
                     "confusion_share", "calibration", "calibration_test", "n",
-                    "bins", "boot", "level", "seed", "source"))
+                    "bins", "boot", "level", "seed", "source",
+                    "reference_log_bf", "log_bf_bins"))
   expect_type(v$model, "integer")
   expect_type(v$predicted, "integer")
   expect_true(all(v$model %in% 1:2) && all(v$predicted %in% 1:2))
@@ -436,8 +455,16 @@ test_that("validate() returns the documented structure, consistent with its metr
   expect_identical(v$source, "simulated")
 
   # metrics, recomputed here
-  expect_named(v$metrics, c("accuracy", "log_score", "brier", "ece", "mce",
-                            "recall"))
+  expect_named(v$metrics, c("accuracy", "log_score", "brier", "blind_bf",
+                            "log_bf_error", "ece", "mce", "recall"))
+  # the blind test (issue 14): mean BF of M1 vs M0 over the M0 data sets;
+  # log BF errors need reference values
+  m0 <- v$model == 1
+  expect_equal(v$metrics$blind_bf,
+               mean(exp(v$logits[m0, 2] - v$logits[m0, 1])), tolerance = 1e-12)
+  expect_identical(v$metrics$log_bf_error, NA_real_)
+  expect_null(v$reference_log_bf)
+  expect_null(v$log_bf_bins)
   expect_equal(v$metrics$accuracy, ref_accuracy(v$pmp, v$model), tolerance = 1e-15)
   expect_equal(v$metrics$log_score, ref_log_score(v$log_pmp, v$model),
                tolerance = 1e-12)
@@ -456,15 +483,21 @@ test_that("validate() returns the documented structure, consistent with its metr
   table <- v$estimates
   expect_named(table, c("metric", "model", "estimate", "conf_low", "conf_high"))
   expect_identical(table$metric, c("accuracy", "log_score", "brier",
+                                   "blind_bf", "log_bf_error",
                                    rep(c("ece", "mce", "recall"), each = 2)))
-  expect_identical(table$model, c(NA, NA, NA, rep(c("M0", "M1"), 3)))
+  expect_identical(table$model, c(NA, NA, NA, NA, NA, rep(c("M0", "M1"), 3)))
   expect_equal(table$estimate,
                c(v$metrics$accuracy, v$metrics$log_score, v$metrics$brier,
+                 v$metrics$blind_bf, v$metrics$log_bf_error,
                  unname(v$metrics$ece), unname(v$metrics$mce),
                  unname(v$metrics$recall)))
-  expect_true(all(table$conf_low <= table$conf_high))
-  expect_true(all(table$conf_low < table$estimate + 1e-12 |
-                    table$metric %in% c("ece", "mce")))
+  # only the log BF error, which needs reference values, is NA here
+  known <- !is.na(table$estimate)
+  expect_identical(table$metric[!known], "log_bf_error")
+  expect_true(all(is.na(table$conf_low[!known])))
+  expect_true(all(table$conf_low[known] <= table$conf_high[known]))
+  expect_true(all((table$conf_low < table$estimate + 1e-12 |
+                     table$metric %in% c("ece", "mce"))[known]))
   expect_identical(as.data.frame(v), table)
   summary_table <- summary(v)
   expect_s3_class(summary_table, "summary.deepbmc_validation")
