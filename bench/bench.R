@@ -318,5 +318,22 @@ if (quick) {
 }
 say("")
 
+# Issue 14: log Bayes factors against exact ones by bin of the exact value,
+# before (the classifier, the default) and after (size_subsample), with the
+# training time of each; about 25 minutes on a quiet 2-core machine. The full
+# comparison of all methods is bench/bf_accuracy.md.
+say("## Log Bayes factors against exact ones (bench/bf_accuracy.R)")
+say("")
+if (quick) {
+  say("Skipped in quick mode (BENCH_QUICK).")
+} else {
+  bf_lines <- system2(file.path(R.home("bin"), "Rscript"),
+                      c(file.path("bench", "bf_accuracy.R"), "classifier",
+                        "size_subsample"),
+                      stdout = TRUE, env = "BF_RETRAIN=1")
+  for (line in bf_lines) say(line)
+}
+say("")
+
 writeLines(lines, out_file)
 cat("Results written to", out_file, "\n")
