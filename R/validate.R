@@ -4,8 +4,10 @@
 #' has never seen, and how well its posterior model probabilities (PMPs) are
 #' calibrated: a calibrated network's PMP of 0.8 is right 80% of the time.
 #' By default `validate()` simulates `n` fresh data sets from the models (in
-#' parallel in C++, independent of the training data); alternatively it takes
-#' held-out data sets you simulated elsewhere, with their true models.
+#' parallel in C++, independent of the training data; for models written in R,
+#' [simulator_models()], with [simulate_datasets()] and so through future);
+#' alternatively it takes held-out data sets you simulated elsewhere, with
+#' their true models.
 #'
 #' Metrics, all computed in double precision from the logits:
 #' * `accuracy`: share of data sets whose most probable model is the true one;
@@ -54,6 +56,8 @@
 #'   in any form of [deepbmc_data], or the result of [simulate_datasets()].
 #' @param true_model With `data`: the true model of each data set, by index or
 #'   by name. Not needed for [simulate_datasets()] results, which carry them.
+#' @param simulations Held-out simulations from [simulate_datasets()], the
+#'   same as passing them as `data`.
 #'
 #' @return A list of class `"deepbmc_validation"` with
 #' * `model`: true model index of each data set (integer);
@@ -100,8 +104,21 @@
 #' validate(fit, data = sims$data, true_model = sims$model, boot = 0)
 validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
                      threads = 2, bins = 10, boot = 200, level = 0.95,
-                     data = NULL, true_model = NULL) {
+                     data = NULL, true_model = NULL, simulations = NULL) {
   check_fit(fit)
+  if (!is.null(simulations)) {
+    if (!is.null(data)) {
+      abort_deepbmc(
+        "Give held-out data sets as {.arg data} or {.arg simulations}, not
+         both.",
+        "mismatch"
+      )
+    }
+    check_class(simulations, "deepbmc_simulations",
+                "simulations from {.fun simulate_datasets}", "simulations",
+                rlang::current_env())
+    data <- simulations
+  }
   seed <- check_seed(seed)
   threads <- check_threads(threads)
   bins <- check_whole_number(bins, max = 1000)
@@ -170,6 +187,13 @@ validation_models <- function(models, groups, obs,
 
 simulate_for_validation <- function(fit, models, n, seed, threads,
                                     call = rlang::caller_env()) {
+  if (!has_cpp_simulator(models)) {
+    # Simulated in R, then read like held-out simulations.
+    sims <- simulate_datasets(models, n, seed = seed, progress = interactive())
+    held_out <- predict_for_validation(fit, sims, NULL, threads, call = call)
+    held_out$source <- "simulated"
+    return(held_out)
+  }
   check_batch_size(models, n, arg = "n", call = call)
   result <- cpp_validate(fit$config, fit$weights, models_spec(models), n,
                          seed, threads)
