@@ -181,9 +181,14 @@ simulation_worker <- function(models) {
   }
 }
 
+use_future_apply <- function() {
+  !isFALSE(getOption("deepbmc.use_future")) &&
+    requireNamespace("future.apply", quietly = TRUE)
+}
+
 # Parallel workers of the current future plan (1 without future).
 simulation_workers <- function() {
-  if (!requireNamespace("future", quietly = TRUE)) {
+  if (!use_future_apply()) {
     return(1L)
   }
   workers <- suppressWarnings(as.numeric(future::nbrOfWorkers()))
@@ -194,10 +199,13 @@ simulation_workers <- function() {
 # (each job on its own stream, whatever the plan); a failure of the
 # machinery itself (a worker that died, globals too large) comes back as the
 # error condition.
-map_simulations <- function(jobs, worker, seeds, shipped) {
+# (The option deepbmc.use_future = FALSE takes the lapply() path, for tests
+# that it gives the same data sets.)
+map_simulations <- function(jobs, worker, seeds, shipped,
+                            use_future = use_future_apply()) {
   tryCatch(
     with_preserved_seed(
-      if (requireNamespace("future.apply", quietly = TRUE)) {
+      if (use_future) {
         future.apply::future_lapply(
           jobs, worker,
           future.seed = seeds,
@@ -223,7 +231,7 @@ map_simulations <- function(jobs, worker, seeds, shipped) {
 simulator_globals <- function(simulators) {
   globals <- stats::setNames(list(), character(0))
   packages <- character(0)
-  if (!requireNamespace("future", quietly = TRUE)) {
+  if (!use_future_apply()) {
     return(list(globals = globals, packages = packages))
   }
   for (f in simulators) {
