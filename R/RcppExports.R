@@ -17,6 +17,10 @@ cpp_network_size <- function(config) {
     .Call(`_deepbmc_cpp_network_size`, config)
 }
 
+cpp_network_config_fields <- function() {
+    .Call(`_deepbmc_cpp_network_config_fields`)
+}
+
 cpp_network_init <- function(config, seed) {
     .Call(`_deepbmc_cpp_network_init`, config, seed)
 }
@@ -35,6 +39,10 @@ cpp_loss_grad <- function(config, weights, data, labels, double_precision = TRUE
 
 cpp_select_kernels <- function(which) {
     .Call(`_deepbmc_cpp_select_kernels`, which)
+}
+
+cpp_arena_concurrency <- function(threads) {
+    .Call(`_deepbmc_cpp_arena_concurrency`, threads)
 }
 
 cpp_simulate <- function(models, n, seed, threads) {
@@ -63,5 +71,9 @@ cpp_validate <- function(config, weights, models, n, seed, threads) {
 
 cpp_deliver_interrupt <- function() {
     invisible(.Call(`_deepbmc_cpp_deliver_interrupt`))
+}
+
+cpp_stored_order <- function(model, n_models, batch_size, steps, seed) {
+    .Call(`_deepbmc_cpp_stored_order`, model, n_models, batch_size, steps, seed)
 }
 

@@ -98,7 +98,8 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
                            group = NULL, response = NULL, chains = 4,
                            iter_warmup = 1000, draws = 5000,
                            adapt_delta = 0.95, seed = 1, cores = 1,
-                           method = c("normal", "warp3"), threads = 2) {
+                           method = c("normal", "warp3"),
+                           threads = default_threads()) {
   check_dots_empty(...)
   check_fit(fit)
   model_names <- fit$models$model_names
@@ -106,9 +107,9 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
     prior_prob %||% unname(fit$models$prior_prob), model_names,
     arg = "prior_prob"
   )
-  chains <- check_whole_number(chains, max = 64)
-  iter_warmup <- check_whole_number(iter_warmup, min = 10, max = 1e6)
-  draws <- check_whole_number(draws, min = 10, max = 1e7)
+  chains <- check_whole_number(chains, max = max_chains)
+  iter_warmup <- check_whole_number(iter_warmup, min = 10, max = max_warmup)
+  draws <- check_whole_number(draws, min = 10, max = max_draws)
   adapt_delta <- check_positive_number(adapt_delta)
   if (adapt_delta >= 1) {
     abort_deepbmc(
@@ -117,8 +118,8 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
       "value"
     )
   }
-  seed <- check_whole_number(seed, min = 0, max = .Machine$integer.max - 1e6)
-  cores <- check_whole_number(cores, max = 64)
+  seed <- check_whole_number(seed, min = 0, max = max_stan_seed)
+  cores <- check_whole_number(cores, max = max_cores)
   method <- check_choice(method, c("normal", "warp3"))
   threads <- check_threads(threads)
   check_bridge_packages(stan = is.null(fits))

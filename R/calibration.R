@@ -46,7 +46,11 @@ calibration_curve <- function(x, ...) {
 calibration_curve.deepbmc_validation <- function(x, ..., bins = NULL,
                                                  level = NULL) {
   check_dots_empty(...)
-  bins <- if (is.null(bins)) x$bins else check_whole_number(bins, max = 1000)
+  bins <- if (is.null(bins)) {
+    x$bins
+  } else {
+    check_whole_number(bins, max = max_bins)
+  }
   level <- if (is.null(level)) x$level else check_level(level)
   if (bins == x$bins && level == x$level) {
     return(x$calibration)
@@ -61,7 +65,7 @@ calibration_curve.matrix <- function(x, true_model, ..., bins = 10,
   check_dots_empty(...)
   pmp <- check_pmp_matrix(x, arg = "x")
   true_model <- check_true_model(true_model, colnames(pmp), nrow(pmp))
-  bins <- check_whole_number(bins, max = 1000)
+  bins <- check_whole_number(bins, max = max_bins)
   level <- check_level(level)
   calibration_data(pmp, true_model, bins, level)
 }

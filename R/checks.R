@@ -140,7 +140,7 @@ check_range <- function(x, arg = rlang::caller_arg(x), min = 1,
 }
 
 # A vector of layer widths, one per hierarchy level.
-check_widths <- function(x, arg = rlang::caller_arg(x), max = 4096L,
+check_widths <- function(x, arg = rlang::caller_arg(x), max = max_layer_width,
                          call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) < 1 || is.object(x) || is.matrix(x)) {
     abort_deepbmc(
@@ -187,13 +187,10 @@ check_positive_number <- function(x, arg = rlang::caller_arg(x),
   check_number_in(x, 0, Inf, "positive number", arg, call)
 }
 
-# Adam's learning rates are usually 1e-4 to 1e-2; at 1 and above the weights
-# leave any useful range within a few steps (and from about 1e4 become
-# non-finite), so such rates are errors rather than diverged fits.
-max_learning_rate <- 1
-
+# Rates of at least max_learning_rate (R/limits.R) are refused.
 check_learning_rate <- function(x, arg = rlang::caller_arg(x),
                                 call = rlang::caller_env()) {
+  force(arg)
   x <- check_positive_number(x, arg = arg, call = call)
   if (x >= max_learning_rate) {
     abort_deepbmc(
@@ -227,9 +224,10 @@ check_flag <- function(x, arg = rlang::caller_arg(x),
 
 check_threads <- function(threads, arg = rlang::caller_arg(threads),
                           call = rlang::caller_env()) {
-  # Any positive count is allowed: TBB simply runs more tasks than cores
-  # when asked, and results do not depend on the thread count.
-  check_whole_number(threads, arg = arg, min = 1, max = 1024, call = call)
+  # Any count up to max_threads is allowed: the arena caps it at the cores
+  # (src/parallel.h), and results do not depend on the thread count.
+  check_whole_number(threads, arg = arg, min = 1, max = max_threads,
+                     call = call)
 }
 
 # Seeds travel to C++ as doubles holding whole numbers in [0, 2^52], which a
@@ -240,7 +238,7 @@ check_seed <- function(seed, arg = rlang::caller_arg(seed),
   if (is.null(seed)) {
     return(as.double(sample.int(.Machine$integer.max, 1)))
   }
-  check_whole_number(seed, arg = arg, min = 0, max = 2^52, call = call)
+  check_whole_number(seed, arg = arg, min = 0, max = max_seed, call = call)
 }
 
 check_models <- function(models, arg = rlang::caller_arg(models),

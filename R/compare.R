@@ -39,7 +39,7 @@
 #' sims <- simulate_datasets(models, n = 3, seed = 2)
 #' compare_models(fit, sims)
 compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
-                           response = NULL, threads = 2) {
+                           response = NULL, threads = default_threads()) {
   check_fit(fit)
   prior_prob <- check_prior_prob(
     prior_prob %||% fit$models$prior_prob, fit$models$model_names,

@@ -372,10 +372,9 @@ pack_datasets <- function(datasets, n_features = 1L,
   group_sizes <- lapply(datasets, `[[`, "sizes")
   sizes <- unlist(group_sizes, use.names = FALSE)
   n_groups <- lengths(group_sizes)
-  max_rows <- .Machine$integer.max
-  if (length(values) / n_features > max_rows) {
+  if (length(values) / n_features > max_batch_rows) {
     abort_deepbmc(
-      "The data hold more than {format_count(max_rows)} observations; pass
+      "The data hold more than {format_count(max_batch_rows)} observations; pass
        fewer data sets at a time.",
       "data",
       call = call

@@ -50,7 +50,8 @@ new_deepbmc_fit <- function(models, network, config, weights, optimizer,
 fit_checksum <- function(fit) {
   models <- fit$models
   value_hash(list(
-    weights = fit$weights,
+    # As the network uses them: in single precision.
+    weights = single_precision(fit$weights),
     config = fit$config,
     network = unclass(fit$network),
     spec = model_set_fingerprint(models),
@@ -69,7 +70,17 @@ value_hash <- function(x) {
   rlang::hash(value_bytes(x))
 }
 
+# Weights as the float network sees them, for value_bytes().
+single_precision <- function(x) {
+  structure(list(x), class = "deepbmc_single")
+}
+
 value_bytes <- function(x) {
+  if (inherits(x, "deepbmc_single")) {
+    values <- as.double(x[[1]])
+    return(list(charToRaw("f"), writeBin(values, raw(), size = 4,
+                                         endian = "little")))
+  }
   tag <- function(kind, n, names) {
     c(charToRaw(kind), writeBin(as.double(n), raw(), endian = "little"),
       if (!is.null(names)) writeBin(enc2utf8(as.character(names)), raw()))
@@ -83,8 +94,11 @@ value_bytes <- function(x) {
              unlist(parts, recursive = FALSE)))
   }
   if (is.numeric(x) || is.logical(x)) {
+    # 15 significant digits: ASCII serialisation keeps 16, so a fit saved with
+    # saveRDS(ascii = TRUE) keeps its checksum; no change below that can
+    # change what the float network computes.
     return(list(tag("d", length(x), names(x)),
-                writeBin(as.double(x), raw(), endian = "little")))
+                writeBin(signif(as.double(x), 15), raw(), endian = "little")))
   }
   text <- enc2utf8(as.character(x))
   text[is.na(text)] <- "\001NA"

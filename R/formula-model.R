@@ -121,10 +121,10 @@ model_frames <- function(parsed, data, fixed_terms = NULL, random_terms = NULL,
   if (!is.null(parsed$trials)) {
     trials <- data[[parsed$trials]]
     if (!is.numeric(trials) || anyNA(trials) || any(trials < 1) ||
-          any(trials != round(trials)) || any(trials > 1e6)) {
+          any(trials != round(trials)) || any(trials > max_trials)) {
       abort_deepbmc(
         "The trials column {.val {parsed$trials}} of {.arg {arg}} must hold
-         whole numbers from 1 to 1,000,000.",
+         whole numbers from 1 to {format_count(max_trials)}.",
         "data",
         call = call
       )

@@ -99,7 +99,7 @@ model_set <- function(..., prior_prob = NULL, inputs = NULL,
   groups <- if (is.null(groups)) {
     rep(as.integer(n_template_groups), 2)
   } else {
-    check_range(groups, max = 1e5)
+    check_range(groups, max = max_resampled_groups)
   }
   available <- available_inputs(models)
   inputs <- check_inputs(inputs, available)

@@ -94,10 +94,10 @@ hierarchical_network <- function(s1 = c(8, 32), s2 = c(32, 128),
     c(
       widths,
       list(
-        n_dense = check_whole_number(n_dense, max = 16),
-        n_equivariant = check_whole_number(n_equivariant, max = 16),
-        head_units = check_whole_number(head_units, max = 4096),
-        head_layers = check_whole_number(head_layers, max = 16),
+        n_dense = check_whole_number(n_dense, max = max_layers),
+        n_equivariant = check_whole_number(n_equivariant, max = max_layers),
+        head_units = check_whole_number(head_units, max = max_layer_width),
+        head_layers = check_whole_number(head_layers, max = max_layers),
         activation = activation,
         n_levels = n_levels[[1]]
       )
@@ -125,6 +125,18 @@ check_choice <- function(x, choices, arg = rlang::caller_arg(x),
   x
 }
 
+# The configuration the C++ network reads, element by element in order with
+# the type of each: the one place it is spelled. network_config() fills it;
+# the glue (r_network_spec() in src/r_convert.h) reads exactly these names,
+# and test-network.R checks that its table (cpp_network_config_fields())
+# agrees. All but the first two come from hierarchical_network().
+network_config_fields <- c(
+  input_dim = "integer", n_models = "integer", activation = "character",
+  s1 = "integer", s2 = "integer", s3 = "integer", summary_dim = "integer",
+  n_dense = "integer", n_equivariant = "integer", head_units = "integer",
+  head_layers = "integer"
+)
+
 # The plain list the C++ network reads: the architecture plus the input
 # width and the number of outputs, which come from the model set.
 network_config <- function(network, models, call = rlang::caller_env()) {
@@ -142,27 +154,20 @@ network_config <- function(network, models, call = rlang::caller_env()) {
       call = call
     )
   }
-  config <- list(
-    input_dim = as.integer(models$n_features),
-    n_models = as.integer(models$n_models),
-    activation = network$activation,
-    s1 = network$s1,
-    s2 = network$s2,
-    s3 = network$s3,
-    summary_dim = network$summary_dim,
-    n_dense = network$n_dense,
-    n_equivariant = network$n_equivariant,
-    head_units = network$head_units,
-    head_layers = network$head_layers
+  values <- c(
+    list(input_dim = models$n_features, n_models = models$n_models),
+    unclass(network)
   )
+  config <- Map(as.vector, values[names(network_config_fields)],
+                network_config_fields)
   n_weights <- cpp_network_size(config)
   if (n_weights > max_network_weights) {
     abort_deepbmc(
       c(
-        "{.arg network} is too large: it has
-         {format(n_weights, big.mark = ',', scientific = FALSE)} weights.",
-        i = "At most {format(max_network_weights, big.mark = ',', scientific = FALSE)}
-             are supported; the paper's networks have about 120,000."
+        "{.arg network} is too large: it has {format_count(n_weights)}
+         weights.",
+        i = "At most {format_count(max_network_weights)} are supported; the
+             paper's networks have about 120,000."
       ),
       "value",
       call = call
@@ -170,11 +175,6 @@ network_config <- function(network, models, call = rlang::caller_env()) {
   }
   config
 }
-
-# Training keeps one gradient per data set of a batch, so weights cost
-# batch_size times their size in memory; 1e7 float weights and a batch of 32
-# take 1.3 GB.
-max_network_weights <- 1e7
 
 #' @export
 print.deepbmc_network <- function(x, ...) {

@@ -36,7 +36,7 @@
 #' @param group,response Names of the group and response columns when `data`
 #'   are data frames; see [deepbmc_data].
 #' @param log Return log probabilities?
-#' @param threads Number of threads for the forward passes.
+#' @inheritParams deepbmc_threads
 #'
 #' @return For one data set, a named numeric vector with one probability per
 #'   model. For several data sets, a numeric matrix with one row per data set
@@ -65,7 +65,8 @@
 #' post_prob(fit, sims$data)
 post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
                                   model_names = NULL, group = NULL,
-                                  response = NULL, log = FALSE, threads = 2) {
+                                  response = NULL, log = FALSE,
+                                  threads = default_threads()) {
   check_dots_empty(...)
   check_fit(x)
   model_names <- check_model_names(model_names, x$models$model_names)
@@ -114,7 +115,7 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
 #'   `model1` over `model2`), by index or by name.
 #' @param group,response Names of the group and response columns when the data
 #'   are data frames; see [deepbmc_data].
-#' @param threads Number of threads for the forward passes.
+#' @inheritParams deepbmc_threads
 #'
 #' @return For one data set, an object of class `"deepbmc_bf"`: a list with
 #'   `bf` (the (log) Bayes factor) and `log`, and the attribute `model_names`,
@@ -134,7 +135,7 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
 #' bayes_factor(fit, x, log = FALSE, model1 = "M1", model2 = "M0")
 bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
                                      model2 = 2, group = NULL, response = NULL,
-                                     threads = 2) {
+                                     threads = default_threads()) {
   check_dots_empty(...)
   check_fit(x1)
   log <- check_flag(log)
@@ -317,9 +318,6 @@ check_representable <- function(finite, labels, call) {
     call = call
   )
 }
-
-# The largest finite single-precision number.
-max_float <- 3.4028234663852886e38
 
 check_logits <- function(logits, n_datasets, n_models, call) {
   if (!is.matrix(logits) || !identical(dim(logits), c(n_datasets, n_models))) {

@@ -43,7 +43,7 @@
 #' @param seed A whole number in `[0, 2^52]`; `NULL` draws one from R's random
 #'   number generator, so [set.seed()] makes the result reproducible. (For
 #'   models written in R, the streams start from `seed` modulo `2^31 - 1`.)
-#' @param threads Number of threads (for models with a C++ simulator).
+#' @inheritParams deepbmc_threads
 #' @param progress Show a progress bar for long simulations of models written
 #'   in R?
 #'
@@ -70,10 +70,11 @@
 #' sims
 #' sims$data[[1]]
 #' sims$model
-simulate_datasets <- function(models, n, seed = NULL, threads = 2,
+simulate_datasets <- function(models, n, seed = NULL,
+                              threads = default_threads(),
                               progress = interactive()) {
   check_models(models)
-  n <- check_whole_number(n, max = 1e7)
+  n <- check_whole_number(n, max = max_simulations)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
   progress <- check_flag(progress)

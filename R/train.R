@@ -37,17 +37,26 @@
 #' @param models A model set, e.g. from [normal_nested_models()].
 #' @param network An architecture from [hierarchical_network()]; `NULL` uses
 #'   its defaults (the paper's Study 1 network).
-#' @param epochs,iterations Training runs `epochs * iterations` steps. The
-#'   paper used 10 x 1000 for Study 1 with fixed sizes, and 20 to 40 epochs for
-#'   variable sizes.
+#' @param simulations Stored simulations from [simulate_datasets()] of
+#'   `models` to train on offline, in passes over them (each model's data
+#'   sets in an order reshuffled every pass from `seed`, every batch balanced
+#'   over the models), instead of simulating afresh every step. Needed for
+#'   models without a C++ simulator, such as `simulator_models()`; for the
+#'   others online training never reuses a data set and so cannot overfit,
+#'   while a bank simulated once (for example on a cluster) can train many
+#'   networks. With `holdout`, that many of them (drawn from `seed`) are held
+#'   out instead of simulated.
+#' @param epochs,iterations Training runs `epochs * iterations` steps.
+#'   `iterations = NULL` means 1000 steps online and one pass over the
+#'   `simulations` offline. The paper used 10 x 1000 for Study 1 with fixed
+#'   sizes, and 20 to 40 epochs for variable sizes.
 #' @param batch_size Data sets simulated per step, spread evenly over the
 #'   models.
 #' @param learning_rate Initial learning rate of Adam, positive and below 1.
 #' @param holdout Number of held-out data sets (at most 100,000) on which the
 #'   loss and accuracy are measured after every epoch; 0 (the default) for
 #'   none. A few hundred give a smooth learning curve at little cost.
-#' @param threads Number of threads for simulation and training (at least 1).
-#'   The default 2 suits laptops and CRAN; use up to the number of cores.
+#' @inheritParams deepbmc_threads
 #' @param seed A whole number in `[0, 2^52]` that makes the initial weights
 #'   and the simulations reproducible. `NULL` (the default) draws one from R's
 #'   random number generator, so [set.seed()] works too; the seed used is kept
@@ -68,7 +77,9 @@
 #'   (`step`); no rows when `holdout = 0`;
 #' * `training`: the settings (`epochs`, `iterations`, `batch_size`,
 #'   `learning_rate`, `holdout`, `seed`, `threads`), the seed of the holdout
-#'   set `holdout_seed` (`NA` without one), `steps_done`, `seconds` of
+#'   set `holdout_seed` (`NA` without one), `source` (`"simulator"` or
+#'   `"simulations"`) and `simulations` (the number of stored simulations
+#'   trained on, `NA` online), `steps_done`, `seconds` of
 #'   training (wall-clock time, holdout evaluations included) and `stopped`
 #'   (`NA`, or `"interrupted"` or `"diverged"` when training stopped early);
 #' * `input_range`: the smallest and largest value of every input feature
@@ -99,30 +110,39 @@
 #'
 #' # The paper's Study 1 schedule, 10 x 1000 steps at 50 groups of 50
 #' # observations, takes a few minutes: see demo("study1", package = "deepbmc").
-train_comparison <- function(models, network = NULL, epochs = 10,
-                             iterations = 1000, batch_size = 32,
-                             learning_rate = 5e-4, holdout = 0, threads = 2,
+train_comparison <- function(models, network = NULL, simulations = NULL,
+                             epochs = 10, iterations = NULL, batch_size = 32,
+                             learning_rate = 5e-4, holdout = 0,
+                             threads = default_threads(),
                              seed = NULL, progress = interactive()) {
   check_models(models)
   if (is.null(network)) {
     network <- hierarchical_network()
   }
   check_network(network)
-  epochs <- check_whole_number(epochs, max = 1e6)
-  iterations <- check_whole_number(iterations, max = 1e6)
-  batch_size <- check_whole_number(batch_size, max = 65536)
+  epochs <- check_whole_number(epochs, max = max_epochs)
+  batch_size <- check_whole_number(batch_size, max = max_batch_size)
   learning_rate <- check_learning_rate(learning_rate)
-  holdout <- check_whole_number(holdout, min = 0, max = 1e5)
+  holdout <- check_whole_number(holdout, min = 0, max = max_holdout)
   threads <- check_threads(threads)
   seed <- check_seed(seed)
   progress <- check_flag(progress)
+  source <- training_source(models, simulations, holdout, seed)
+  if (!is.null(source$sizes)) {
+    # Sets that know their sizes only from their data sets (simulator_models())
+    # take those of the training data; built-in sets keep their own.
+    models <- with_training_sizes(models, source$sizes)
+  }
+  # An epoch is one pass over stored simulations, or 1000 steps online.
+  iterations <- check_whole_number(
+    iterations %||% source$steps_per_pass(batch_size), max = max_iterations
+  )
   total_steps <- as.double(epochs) * iterations
-  max_steps <- .Machine$integer.max
-  if (total_steps > max_steps) {
+  if (total_steps > max_training_steps) {
     abort_deepbmc(
       c(
         "{.code epochs * iterations} must be at most
-         {format_count(max_steps)}.",
+         {format_count(max_training_steps)}.",
         x = "You asked for {format_count(total_steps)} steps."
       ),
       "value"
@@ -130,7 +150,9 @@ train_comparison <- function(models, network = NULL, epochs = 10,
   }
   check_batch_size(models, batch_size)
   check_batch_size(models, holdout)
-  check_training_size(models)
+  if (is.null(simulations)) {
+    check_training_size(models)
+  }
   config <- network_config(network, models)
 
   weights <- cpp_network_init(config, seed)
@@ -155,17 +177,142 @@ train_comparison <- function(models, network = NULL, epochs = 10,
       holdout_seed = if (holdout > 0) holdout_seed(seed) else NA_real_,
       seed = seed,
       threads = threads,
+      source = source$name,
+      simulations = source$n_simulations,
       steps_done = 0L,
       seconds = 0
     )
   )
-  run_training(fit, total_steps = as.integer(total_steps), progress = progress)
+  run_training(fit, total_steps = as.integer(total_steps), progress = progress,
+               source = source)
+}
+
+# Where training batches come from, as the C++ trainer reads it (`spec`),
+# with the holdout set (`holdout`, a packed batch with true models, or NULL to
+# simulate one) and the number of steps of one pass over the data:
+# * online, from the model set's C++ simulator: `spec` is models_spec();
+# * offline, from stored simulations: `spec` is list(type = "stored", batch,
+#   model, n_models), where the `holdout` data sets, drawn from the holdout
+#   seed, have model 0 (left out) and form the holdout set.
+training_source <- function(models, simulations, holdout, seed,
+                            call = rlang::caller_env()) {
+  if (is.null(simulations)) {
+    return(list(
+      name = "simulator", spec = models_spec(models), holdout = NULL,
+      n_simulations = NA_integer_,
+      steps_per_pass = function(batch_size) 1000L
+    ))
+  }
+  bank <- check_training_simulations(simulations, models, holdout, call)
+  model <- as.integer(bank$model)
+  n <- length(model)
+  held_out <- if (holdout > 0) {
+    with_local_seed(holdout_seed(seed), sort(sample.int(n, holdout)))
+  } else {
+    integer(0)
+  }
+  training_model <- model
+  training_model[held_out] <- 0L
+  n_training <- n - length(held_out)
+  list(
+    name = "simulations",
+    spec = list(type = "stored", batch = bank, model = training_model,
+                n_models = as.integer(models$n_models)),
+    holdout = if (length(held_out) > 0) packed_subset(bank, held_out),
+    n_simulations = as.integer(n_training),
+    sizes = training_size_ranges(bank, training_model > 0L),
+    steps_per_pass = function(batch_size) {
+      as.integer(max(1, n_training %/% batch_size))
+    }
+  )
+}
+
+# Stored simulations for training: of these models, with every model among
+# the data sets left after the holdout. Returns their packed batch (with
+# `model`): the object's own batch, read in place, when its values mean what
+# they mean to these models (input_encoding()); otherwise (objects of earlier
+# versions, or a model set that orders its features otherwise) the data sets
+# in their user-facing forms, matched to the models by name and packed anew.
+check_training_simulations <- function(simulations, models, holdout, call) {
+  if (!inherits(simulations, "deepbmc_simulations")) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} must be simulations from
+         {.fun simulate_datasets}.",
+        x = "You supplied {describe_value(simulations)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  batch <- simulations_batch(simulations, arg = "simulations", call = call)
+  names <- .subset2(simulations, "model_names")
+  if (!identical(names, models$model_names)) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} come from other models than {.arg models}.",
+        x = "Simulated: {.val {names}}; models: {.val {models$model_names}}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  if (!encodes_like(simulations, models)) {
+    batch <- prepare_datasets(
+      models, simulations_data(simulations, arg = "simulations", call = call),
+      NULL, NULL, "simulations", call
+    )$batch
+  }
+  if (!identical(as.integer(batch$n_features),
+                 as.integer(models$n_features))) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} have {batch$n_features} feature{?s} per
+         observation; the models have {models$n_features}.",
+        i = "Simulate them from these models."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  batch$model <- .subset2(simulations, "model")
+  counts <- tabulate(batch$model, nbins = models$n_models)
+  if (length(batch$model) - holdout < models$n_models || any(counts == 0)) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} must hold data sets of every model, beyond the
+         {holdout} held out.",
+        x = "Data sets per model: {paste(models$model_names, counts, sep = ': ',
+             collapse = ', ')}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  batch
+}
+
+# Ranges of the number of groups and of observed observations per group
+# over the data sets `keep` of a packed batch.
+training_size_ranges <- function(batch, keep) {
+  sizes <- batch_sizes(batch)[keep, , drop = FALSE]
+  sizes <- sizes[sizes$groups > 0, , drop = FALSE]
+  list(groups = as.integer(range(sizes$groups)),
+       obs = as.integer(c(min(sizes$min_obs), max(sizes$max_obs))))
+}
+
+# The data sets `index` of a packed batch, as a packed batch (with their
+# models when the batch has them).
+packed_subset <- function(batch, index) {
+  subset <- subset_batch(batch, index)
+  subset$model <- batch$model[index]
+  subset
 }
 
 # Simulated batches live in memory at once (and C++ indexes their rows with
 # int), so their largest possible number of observations is capped.
 check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
-                             max_observations = 5e7,
+                             max_observations = max_batch_observations,
                              call = rlang::caller_env()) {
   observations <- as.double(n) * models$groups[[2]] * models$obs[[2]]
   if (observations > max_observations) {
@@ -183,13 +330,7 @@ check_batch_size <- function(models, n, arg = rlang::caller_arg(n),
   invisible(observations)
 }
 
-# Training keeps every activation of a data set for the backward pass, and
-# the cost per observation grows once those leave the cache: about a
-# microsecond per observation and step on one core, 30 s per step for a batch
-# of 32 data sets of a million observations. Data sets that large are refused
-# for training (prediction has no such limit).
-max_training_observations <- 250000
-
+# Data sets too large to train on (max_training_observations, R/limits.R).
 check_training_size <- function(models, call = rlang::caller_env()) {
   observations <- as.double(models$groups[[2]]) * models$obs[[2]]
   if (observations > max_training_observations) {
@@ -231,8 +372,7 @@ empty_history <- function() {
 # chunk, so an interrupt at any point leaves a consistent fit: at worst the
 # chunk in flight is lost. Training stops early, with a warning, when it
 # diverges (C++ then returns the last finite state).
-run_training <- function(fit, total_steps, progress) {
-  spec <- models_spec(fit$models)
+run_training <- function(fit, total_steps, progress, source) {
   settings <- fit$training
   first_step <- fit$optimizer$step
   if (first_step >= total_steps) {
@@ -262,7 +402,8 @@ run_training <- function(fit, total_steps, progress) {
   # The session keeps the simulated batch and work buffers between chunks; it
   # lives only in this function, never in the fit.
   session <- cpp_trainer_new(
-    fit$config, spec, settings$batch_size, settings$seed, settings$threads
+    fit$config, source$spec, settings$batch_size, settings$seed,
+    settings$threads
   )
   iterations <- settings$iterations
   chunk <- 2L
@@ -283,7 +424,7 @@ run_training <- function(fit, total_steps, progress) {
       tryCatch(
         allowInterrupts({
           # An interrupt while simulating returns the fit as is.
-          holdout <- simulate_holdout(fit)
+          holdout <- source$holdout %||% simulate_holdout(fit)
           while (state$fit$optimizer$step < total_steps) {
             done <- state$fit$optimizer$step
             steps <- min(chunk, total_steps - done)
@@ -329,14 +470,20 @@ run_training <- function(fit, total_steps, progress) {
         }),
         interrupt = function(e) stopped <<- "interrupted"
       )
-      finished <- finish_training(state, bar, stopped)
+      finished <- finish_training(state, stopped)
     }),
     interrupt = function(e) {
       if (is.na(stopped)) stopped <<- "interrupted"
     }
   )
   if (is.null(finished)) {
-    finished <- finish_training(state, bar, stopped)
+    finished <- finish_training(state, stopped)
+  }
+  if (!is.null(bar)) {
+    # Here, where the bar's format ({loss_text}) can be evaluated; "failed"
+    # keeps the bar where training stopped instead of showing 100%.
+    outcome <- if (is.na(finished$training$stopped)) "done" else "failed"
+    cli::cli_progress_done(id = bar, result = outcome)
   }
   # The fit is complete, so an interrupt deferred during the clean-up has
   # nothing left to stop.
@@ -346,10 +493,9 @@ run_training <- function(fit, total_steps, progress) {
 }
 
 # The fit from the training state: histories bound, the reason training
-# stopped early (NA when it did not) recorded, the progress bar closed. Fast
-# and free of side effects on `state`, so it can run again after an
-# interrupt.
-finish_training <- function(state, bar, stopped) {
+# stopped early (NA when it did not) recorded. Fast and free of side effects,
+# so it can run again after an interrupt.
+finish_training <- function(state, stopped) {
   fit <- state$fit
   fit$history <- do.call(rbind, c(list(fit$history), state$history))
   fit$holdout_history <- do.call(
@@ -357,11 +503,6 @@ finish_training <- function(state, bar, stopped) {
   )
   fit$training$stopped <- stopped
   fit$checksum <- fit_checksum(fit)
-  if (!is.null(bar)) {
-    # "failed" keeps the bar where training stopped instead of showing 100%.
-    outcome <- if (is.na(stopped)) "done" else "failed"
-    cli::cli_progress_done(id = bar, result = outcome)
-  }
   fit
 }
 

@@ -32,19 +32,20 @@
 #'                         seed = 3)
 #' sweep
 validate_sizes <- function(fit, groups = NULL, obs = NULL, n = 1000,
-                           seed = NULL, threads = 2, bins = 10) {
+                           seed = NULL, threads = default_threads(),
+                           bins = 10) {
   check_fit(fit)
   models <- fit$models
   groups <- check_size_grid(groups %||% default_grid(models$groups),
                             arg = "groups")
   obs <- check_size_grid(obs %||% default_grid(models$obs), arg = "obs")
-  n <- check_whole_number(n, max = 1e6)
+  n <- check_whole_number(n, max = max_simulations_per_size)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
-  bins <- check_whole_number(bins, max = 1000)
+  bins <- check_whole_number(bins, max = max_bins)
 
   cells <- expand.grid(groups = groups, obs = obs)
-  max_observations <- 1e7
+  max_observations <- max_dataset_observations
   too_large <- as.double(cells$groups) * cells$obs > max_observations
   if (any(too_large)) {
     abort_deepbmc(
@@ -122,7 +123,8 @@ check_size_grid <- function(x, arg = rlang::caller_arg(x),
       call = call
     )
   }
-  check_whole_values(x, arg = arg, min = 1, max = 1e7, call = call)
+  check_whole_values(x, arg = arg, min = 1, max = max_dataset_observations,
+                     call = call)
   sort(unique(as.integer(x)))
 }
 

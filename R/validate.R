@@ -46,7 +46,7 @@
 #'   test how it extrapolates and give a warning.
 #' @param seed A whole number in `[0, 2^52]` for the simulations and the
 #'   bootstrap; `NULL` draws one from R's random number generator.
-#' @param threads Number of threads.
+#' @inheritParams deepbmc_threads
 #' @param bins Number of equal-width bins for the calibration errors. The
 #'   default 10 follows BayesFlow; the paper reports ECE with 15 bins.
 #' @param boot Number of bootstrap resamples for the intervals (and of draws
@@ -103,8 +103,9 @@
 #' sims <- simulate_datasets(models, n = 100, seed = 3)
 #' validate(fit, data = sims$data, true_model = sims$model, boot = 0)
 validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
-                     threads = 2, bins = 10, boot = 200, level = 0.95,
-                     data = NULL, true_model = NULL, simulations = NULL) {
+                     threads = default_threads(), bins = 10, boot = 200,
+                     level = 0.95, data = NULL, true_model = NULL,
+                     simulations = NULL) {
   check_fit(fit)
   if (!is.null(simulations)) {
     if (!is.null(data)) {
@@ -121,12 +122,12 @@ validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
   }
   seed <- check_seed(seed)
   threads <- check_threads(threads)
-  bins <- check_whole_number(bins, max = 1000)
-  boot <- check_whole_number(boot, min = 0, max = 1e5)
+  bins <- check_whole_number(bins, max = max_bins)
+  boot <- check_whole_number(boot, min = 0, max = max_bootstrap)
   level <- check_level(level)
 
   if (is.null(data)) {
-    n <- check_whole_number(n, max = 1e7)
+    n <- check_whole_number(n, max = max_simulations)
     if (!is.null(true_model)) {
       abort_deepbmc(
         c(

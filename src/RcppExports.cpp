@@ -64,6 +64,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_network_config_fields
+std::vector<std::string> cpp_network_config_fields();
+RcppExport SEXP _deepbmc_cpp_network_config_fields() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_network_config_fields());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_network_init
 Rcpp::NumericVector cpp_network_init(Rcpp::List config, double seed);
 RcppExport SEXP _deepbmc_cpp_network_init(SEXP configSEXP, SEXP seedSEXP) {
@@ -127,6 +137,17 @@ BEGIN_RCPP
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< std::string >::type which(whichSEXP);
     rcpp_result_gen = Rcpp::wrap(cpp_select_kernels(which));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_arena_concurrency
+int cpp_arena_concurrency(int threads);
+RcppExport SEXP _deepbmc_cpp_arena_concurrency(SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_arena_concurrency(threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -232,17 +253,34 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// cpp_stored_order
+Rcpp::IntegerMatrix cpp_stored_order(Rcpp::IntegerVector model, int n_models, int batch_size, int steps, double seed);
+RcppExport SEXP _deepbmc_cpp_stored_order(SEXP modelSEXP, SEXP n_modelsSEXP, SEXP batch_sizeSEXP, SEXP stepsSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type model(modelSEXP);
+    Rcpp::traits::input_parameter< int >::type n_models(n_modelsSEXP);
+    Rcpp::traits::input_parameter< int >::type batch_size(batch_sizeSEXP);
+    Rcpp::traits::input_parameter< int >::type steps(stepsSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_stored_order(model, n_models, batch_size, steps, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
     {"_deepbmc_cpp_formula_families", (DL_FUNC) &_deepbmc_cpp_formula_families, 0},
     {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 8},
     {"_deepbmc_cpp_network_size", (DL_FUNC) &_deepbmc_cpp_network_size, 1},
+    {"_deepbmc_cpp_network_config_fields", (DL_FUNC) &_deepbmc_cpp_network_config_fields, 0},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
     {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 4},
     {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 5},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
+    {"_deepbmc_cpp_arena_concurrency", (DL_FUNC) &_deepbmc_cpp_arena_concurrency, 1},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},
     {"_deepbmc_cpp_check_model_set", (DL_FUNC) &_deepbmc_cpp_check_model_set, 2},
     {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 5},
@@ -250,6 +288,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 10},
     {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},
     {"_deepbmc_cpp_deliver_interrupt", (DL_FUNC) &_deepbmc_cpp_deliver_interrupt, 0},
+    {"_deepbmc_cpp_stored_order", (DL_FUNC) &_deepbmc_cpp_stored_order, 5},
     {NULL, NULL, 0}
 };
 

@@ -9,16 +9,16 @@ namespace deepbmc {
 
 template <class T>
 struct InvariantCache {
-  std::vector<Node<T>> inner;  // per element, each (n x s1)
-  Node<T> pooled;              // (n_sets x s1)
-  std::vector<Node<T>> outer;  // per set, each (n_sets x s2)
+  std::vector<Node<T>> s1;  // per element before pooling, each (n x s1)
+  Node<T> pooled;           // (n_sets x s1)
+  std::vector<Node<T>> s2;  // per set after pooling, each (n_sets x s2)
 };
 
 template <class T>
 struct EquivariantCache {
   InvariantCache<T> pooled;
-  Node<T> per_set;           // (n_sets x s3): pooled share of the first mix layer
-  std::vector<Node<T>> mix;  // per element, each (n x s3)
+  Node<T> per_set;          // (n_sets x s3): pooled share of the first s3 layer
+  std::vector<Node<T>> s3;  // per element, the equivariant mix, each (n x s3)
 };
 
 template <class T>
@@ -29,69 +29,69 @@ struct LevelCache {
 };
 
 // invariant_forward
-//   x (n x in) -> outer(mean over each set of inner(x)) (n_sets x s2)
+//   x (n x in) -> s2(mean over each set of s1(x)) (n_sets x s2)
 template <class T>
 Node<T>& invariant_forward(InvariantCache<T>& c, const Node<T>& x, const InvariantSpec& spec,
                                  const Weights<T>& params, const Partition& part, Activation act,
                                  bool training) {
-  c.inner.resize(spec.inner.size());
-  c.outer.resize(spec.outer.size());
+  c.s1.resize(spec.s1.size());
+  c.s2.resize(spec.s2.size());
   const Node<T>* h = &x;
-  for (size_t i = 0; i < spec.inner.size(); ++i) {
-    dense_forward(c.inner[i], *h, params, spec.inner[i], act, training);
-    h = &c.inner[i];
+  for (size_t i = 0; i < spec.s1.size(); ++i) {
+    dense_forward(c.s1[i], *h, params, spec.s1[i], act, training);
+    h = &c.s1[i];
   }
   set_mean_forward(c.pooled, *h, part, training);
   h = &c.pooled;
-  for (size_t i = 0; i < spec.outer.size(); ++i) {
-    dense_forward(c.outer[i], *h, params, spec.outer[i], act, training);
-    h = &c.outer[i];
+  for (size_t i = 0; i < spec.s2.size(); ++i) {
+    dense_forward(c.s2[i], *h, params, spec.s2[i], act, training);
+    h = &c.s2[i];
   }
-  return c.outer.back();
+  return c.s2.back();
 }
 
-// invariant_backward: from c.outer.back().grad, adds into grads and x.grad
+// invariant_backward: from c.s2.back().grad, adds into grads and x.grad
 template <class T>
 void invariant_backward(InvariantCache<T>& c, Node<T>& x, const InvariantSpec& spec,
                         const Weights<T>& params, T* grads, const Partition& part, Activation act,
                         bool input_grad) {
-  for (size_t i = spec.outer.size(); i-- > 0;) {
-    Node<T>& inp = i == 0 ? c.pooled : c.outer[i - 1];
-    dense_backward(inp, c.outer[i], params, grads, spec.outer[i], act);
+  for (size_t i = spec.s2.size(); i-- > 0;) {
+    Node<T>& inp = i == 0 ? c.pooled : c.s2[i - 1];
+    dense_backward(inp, c.s2[i], params, grads, spec.s2[i], act);
   }
-  set_mean_backward(c.inner.back(), c.pooled, part);
-  for (size_t i = spec.inner.size(); i-- > 0;) {
-    Node<T>& inp = i == 0 ? x : c.inner[i - 1];
-    dense_backward(inp, c.inner[i], params, grads, spec.inner[i], act, i > 0 || input_grad);
+  set_mean_backward(c.s1.back(), c.pooled, part);
+  for (size_t i = spec.s1.size(); i-- > 0;) {
+    Node<T>& inp = i == 0 ? x : c.s1[i - 1];
+    dense_backward(inp, c.s1[i], params, grads, spec.s1[i], act, i > 0 || input_grad);
   }
 }
 
 // equivariant_forward
-//   x (n x in) -> mix(concat[x_i, invariant(x)[set(i)]]) (n x s3)
+//   x (n x in) -> s3(concat[x_i, invariant(x)[set(i)]]) (n x s3)
 template <class T>
 Node<T>& equivariant_forward(EquivariantCache<T>& c, const Node<T>& x,
                                    const EquivariantSpec& spec, const Weights<T>& params,
                                    const Partition& part, Activation act, bool training) {
-  c.mix.resize(spec.mix.size());
+  c.s3.resize(spec.s3.size());
   const Node<T>& pooled = invariant_forward(c.pooled, x, spec.pooled, params, part, act, training);
-  broadcast_dense_forward(c.mix[0], c.per_set, x, pooled, params, spec.mix[0], part, act,
+  broadcast_dense_forward(c.s3[0], c.per_set, x, pooled, params, spec.s3[0], part, act,
                           training);
-  for (size_t i = 1; i < spec.mix.size(); ++i) {
-    dense_forward(c.mix[i], c.mix[i - 1], params, spec.mix[i], act, training);
+  for (size_t i = 1; i < spec.s3.size(); ++i) {
+    dense_forward(c.s3[i], c.s3[i - 1], params, spec.s3[i], act, training);
   }
-  return c.mix.back();
+  return c.s3.back();
 }
 
-// equivariant_backward: from c.mix.back().grad, adds into grads and x.grad
+// equivariant_backward: from c.s3.back().grad, adds into grads and x.grad
 template <class T>
 void equivariant_backward(EquivariantCache<T>& c, Node<T>& x, const EquivariantSpec& spec,
                           const Weights<T>& params, T* grads, const Partition& part, Activation act,
                           bool input_grad) {
-  for (size_t i = spec.mix.size(); i-- > 1;) {
-    dense_backward(c.mix[i - 1], c.mix[i], params, grads, spec.mix[i], act);
+  for (size_t i = spec.s3.size(); i-- > 1;) {
+    dense_backward(c.s3[i - 1], c.s3[i], params, grads, spec.s3[i], act);
   }
-  broadcast_dense_backward(x, c.pooled.outer.back(), c.per_set, c.mix[0], params, grads,
-                           spec.mix[0], part, act, input_grad);
+  broadcast_dense_backward(x, c.pooled.s2.back(), c.per_set, c.s3[0], params, grads,
+                           spec.s3[0], part, act, input_grad);
   invariant_backward(c.pooled, x, spec.pooled, params, grads, part, act, input_grad);
 }
 
@@ -118,14 +118,14 @@ Node<T>& level_forward(LevelCache<T>& c, const Node<T>& x, const LevelSpec& spec
 template <class T>
 void level_backward(LevelCache<T>& c, Node<T>& x, const LevelSpec& spec, const Weights<T>& params,
                     T* grads, const Partition& part, Activation act, bool input_grad) {
-  dense_backward(c.invariant.outer.back(), c.summary, params, grads, spec.summary,
+  dense_backward(c.invariant.s2.back(), c.summary, params, grads, spec.summary,
                  Activation::linear);
   const size_t n_eq = spec.equivariant.size();
-  Node<T>& last = n_eq == 0 ? x : c.equivariant[n_eq - 1].mix.back();
+  Node<T>& last = n_eq == 0 ? x : c.equivariant[n_eq - 1].s3.back();
   invariant_backward(c.invariant, last, spec.invariant, params, grads, part, act,
                      n_eq > 0 || input_grad);
   for (size_t e = n_eq; e-- > 0;) {
-    Node<T>& inp = e == 0 ? x : c.equivariant[e - 1].mix.back();
+    Node<T>& inp = e == 0 ? x : c.equivariant[e - 1].s3.back();
     equivariant_backward(c.equivariant[e], inp, spec.equivariant[e], params, grads, part, act,
                          e > 0 || input_grad);
   }

@@ -63,14 +63,14 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
     for (int e = 0; e < config.n_equivariant; ++e) {
       EquivariantSpec eq;
       eq.in_dim = width;
-      eq.pooled.inner = alloc.stack(width, config.s1[k], config.n_dense);
-      eq.pooled.outer = alloc.stack(config.s1[k], config.s2[k], config.n_dense);
-      eq.mix = alloc.stack(width + config.s2[k], config.s3[k], config.n_dense);
+      eq.pooled.s1 = alloc.stack(width, config.s1[k], config.n_dense);
+      eq.pooled.s2 = alloc.stack(config.s1[k], config.s2[k], config.n_dense);
+      eq.s3 = alloc.stack(width + config.s2[k], config.s3[k], config.n_dense);
       level.equivariant.push_back(eq);
       width = config.s3[k];
     }
-    level.invariant.inner = alloc.stack(width, config.s1[k], config.n_dense);
-    level.invariant.outer = alloc.stack(config.s1[k], config.s2[k], config.n_dense);
+    level.invariant.s1 = alloc.stack(width, config.s1[k], config.n_dense);
+    level.invariant.s2 = alloc.stack(config.s1[k], config.s2[k], config.n_dense);
     level.summary = alloc.dense(config.s2[k], config.summary_dim[k]);
     width = config.summary_dim[k];
     spec.levels.push_back(level);
@@ -86,12 +86,12 @@ std::vector<DenseSpec> NetworkSpec::all_dense() const {
   std::vector<DenseSpec> all;
   for (const auto& level : levels) {
     for (const auto& eq : level.equivariant) {
-      append(all, eq.pooled.inner);
-      append(all, eq.pooled.outer);
-      append(all, eq.mix);
+      append(all, eq.pooled.s1);
+      append(all, eq.pooled.s2);
+      append(all, eq.s3);
     }
-    append(all, level.invariant.inner);
-    append(all, level.invariant.outer);
+    append(all, level.invariant.s1);
+    append(all, level.invariant.s2);
     all.push_back(level.summary);
   }
   append(all, head);

@@ -18,17 +18,19 @@ struct DenseSpec {
   size_t b = 0;
 };
 
-// InvariantModule(x) = outer(mean over the set(inner(x))).
+// InvariantModule(x) = s2(mean over the set(s1(x))). Each dense stack is
+// named after its width in hierarchical_network() (BayesFlow's s1, s2, s3), so
+// one name means one stack in R and C++.
 struct InvariantSpec {
-  std::vector<DenseSpec> inner;  // per element (s1 in the paper)
-  std::vector<DenseSpec> outer;  // per set (s2)
+  std::vector<DenseSpec> s1;  // per element, before pooling (width s1)
+  std::vector<DenseSpec> s2;  // per set, after pooling (width s2)
 };
 
-// EquivariantModule(x)_i = mix(concat[x_i, InvariantModule(x)]); mix[0] has
+// EquivariantModule(x)_i = s3(concat[x_i, InvariantModule(x)]); s3[0] has
 // in = element width + pooled width and its weight rows are split accordingly.
 struct EquivariantSpec {
   InvariantSpec pooled;
-  std::vector<DenseSpec> mix;  // per element (s3)
+  std::vector<DenseSpec> s3;  // per element, the equivariant mix (width s3)
   int in_dim = 0;
 };
 

@@ -25,4 +25,14 @@ void parallel_for_each(tbb::task_arena& arena, int n, Body&& body, int grain = 1
   });
 }
 
+// The concurrency parallel_for_each really has in an arena of
+// arena_threads(threads): max_concurrency() as its body sees it. For the test
+// that the `threads` of the R functions reach TBB (test-threads.R).
+inline int arena_concurrency(int threads) {
+  tbb::task_arena arena(arena_threads(threads));
+  int seen = 0;
+  parallel_for_each(arena, 1, [&](int) { seen = tbb::this_task_arena::max_concurrency(); });
+  return seen;
+}
+
 }  // namespace deepbmc

@@ -16,14 +16,26 @@
 
 namespace deepbmc {
 
-inline int r_int(const Rcpp::List& x, const char* name) {
+// Readers of one named element of a list from R; a missing one is an error.
+inline SEXP r_element(const Rcpp::List& x, const char* name) {
   if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return Rcpp::as<int>(x[name]);
+  return x[name];
+}
+
+inline int r_int(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<int>(r_element(x, name));
 }
 
 inline std::vector<int> r_ints(const Rcpp::List& x, const char* name) {
-  if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return Rcpp::as<std::vector<int>>(x[name]);
+  return Rcpp::as<std::vector<int>>(r_element(x, name));
+}
+
+inline double r_double(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<double>(r_element(x, name));
+}
+
+inline std::string r_string(const Rcpp::List& x, const char* name) {
+  return Rcpp::as<std::string>(r_element(x, name));
 }
 
 inline uint64_t r_seed(double seed) {
@@ -33,20 +45,52 @@ inline uint64_t r_seed(double seed) {
   return static_cast<uint64_t>(seed);
 }
 
+// The elements of the network configuration list, in the order R's
+// network_config() writes them (network_config_fields in R/network.R, which
+// test-network.R checks against this table): a count, widths (one per
+// level), or the activation.
+struct NetworkConfigField {
+  const char* name;
+  int NetworkConfig::*count;
+  std::vector<int> NetworkConfig::*widths;
+};
+
+inline const std::vector<NetworkConfigField>& network_config_fields() {
+  static const std::vector<NetworkConfigField> fields = {
+      {"input_dim", &NetworkConfig::input_dim, nullptr},
+      {"n_models", &NetworkConfig::n_models, nullptr},
+      {"activation", nullptr, nullptr},
+      {"s1", nullptr, &NetworkConfig::s1},
+      {"s2", nullptr, &NetworkConfig::s2},
+      {"s3", nullptr, &NetworkConfig::s3},
+      {"summary_dim", nullptr, &NetworkConfig::summary_dim},
+      {"n_dense", &NetworkConfig::n_dense, nullptr},
+      {"n_equivariant", &NetworkConfig::n_equivariant, nullptr},
+      {"head_units", &NetworkConfig::head_units, nullptr},
+      {"head_layers", &NetworkConfig::head_layers, nullptr},
+  };
+  return fields;
+}
+
+// Exactly the elements of network_config_fields(), each read by name: a
+// missing or an extra element is an error, never a default.
 inline NetworkSpec r_network_spec(const Rcpp::List& config) {
+  const std::vector<NetworkConfigField>& fields = network_config_fields();
+  if (static_cast<size_t>(config.size()) != fields.size()) {
+    Rcpp::stop("internal: the network configuration needs exactly %d elements, not %d",
+               static_cast<int>(fields.size()), static_cast<int>(config.size()));
+  }
   NetworkConfig c;
-  c.input_dim = r_int(config, "input_dim");
-  c.n_models = r_int(config, "n_models");
-  const std::string act = Rcpp::as<std::string>(config["activation"]);
-  if (!parse_activation(act, &c.activation)) Rcpp::stop("unknown activation '%s'", act);
-  c.s1 = r_ints(config, "s1");
-  c.s2 = r_ints(config, "s2");
-  c.s3 = r_ints(config, "s3");
-  c.summary_dim = r_ints(config, "summary_dim");
-  c.n_dense = r_int(config, "n_dense");
-  c.n_equivariant = r_int(config, "n_equivariant");
-  c.head_units = r_int(config, "head_units");
-  c.head_layers = r_int(config, "head_layers");
+  for (const NetworkConfigField& field : fields) {
+    if (field.count != nullptr) {
+      c.*field.count = r_int(config, field.name);
+    } else if (field.widths != nullptr) {
+      c.*field.widths = r_ints(config, field.name);
+    } else {
+      const std::string act = r_string(config, field.name);
+      if (!parse_activation(act, &c.activation)) Rcpp::stop("unknown activation '%s'", act);
+    }
+  }
   try {
     return build_network_spec(c);
   } catch (const std::invalid_argument& e) {
@@ -81,15 +125,6 @@ inline SizeRange r_size_range(const Rcpp::List& x, const char* name) {
 }
 
 // --- Formula model sets (the spec list models_spec() builds for them) -----
-
-inline SEXP r_element(const Rcpp::List& x, const char* name) {
-  if (!x.containsElementNamed(name)) Rcpp::stop("internal: missing element '%s'", name);
-  return x[name];
-}
-
-inline double r_double(const Rcpp::List& x, const char* name) {
-  return Rcpp::as<double>(r_element(x, name));
-}
 
 // A logical vector without NA.
 inline std::vector<char> r_flags(const Rcpp::List& x, const char* name) {

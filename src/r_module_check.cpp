@@ -90,16 +90,16 @@ Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::Numeric
   LevelCache<double> lev;
 
   if (module == "dense") {
-    dense_forward(out, in, params, level.equivariant.at(0).pooled.inner.at(0), act, true);
+    dense_forward(out, in, params, level.equivariant.at(0).pooled.s1.at(0), act, true);
     set_grad(out, dout);
-    dense_backward(in, out, params, grads.data(), level.equivariant[0].pooled.inner[0], act);
+    dense_backward(in, out, params, grads.data(), level.equivariant[0].pooled.s1[0], act);
   } else if (module == "set_mean") {
     set_mean_forward(out, in, part, true);
     set_grad(out, dout);
     set_mean_backward(in, out, part);
   } else if (module == "broadcast_dense") {
     fill_node(pool_in, pooled);
-    const DenseSpec& d = level.equivariant.at(0).mix.at(0);
+    const DenseSpec& d = level.equivariant.at(0).s3.at(0);
     broadcast_dense_forward(out, per_set, in, pool_in, params, d, part, act, true);
     set_grad(out, dout);
     broadcast_dense_backward(in, pool_in, per_set, out, params, grads.data(), d, part, act,

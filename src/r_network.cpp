@@ -15,6 +15,15 @@ double cpp_network_size(Rcpp::List config) {
   return static_cast<double>(r_network_spec(config).n_params);
 }
 
+// The names r_network_spec() reads, in order (test-network.R checks them
+// against R's network_config_fields).
+// [[Rcpp::export]]
+std::vector<std::string> cpp_network_config_fields() {
+  std::vector<std::string> names;
+  for (const NetworkConfigField& field : network_config_fields()) names.push_back(field.name);
+  return names;
+}
+
 // [[Rcpp::export]]
 Rcpp::NumericVector cpp_network_init(Rcpp::List config, double seed) {
   const NetworkSpec spec = r_network_spec(config);

@@ -3,6 +3,9 @@
 #include <Rcpp.h>
 
 #include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "r_convert.h"
 #include "trainer.h"
@@ -11,15 +14,47 @@ using namespace deepbmc;
 
 namespace {
 
-// What a training run keeps between chunks: the model set, and the trainer's
-// batch, gradient slots and workspaces, so that chunks after the first
-// allocate nothing. Lives only while train_comparison() runs; fits never hold
-// it.
+// What a training run keeps between chunks: where its batches come from (a
+// C++ model set, or stored simulations and the R vectors holding them), and
+// the trainer's batch, gradient slots and workspaces, so that chunks after
+// the first allocate nothing. Lives only while train_comparison() runs; fits
+// never hold it.
 struct TrainingSession {
   NetworkSpec spec;
   std::unique_ptr<ModelSet> models;
+  std::unique_ptr<RPackedBatch> bank;
+  std::unique_ptr<BatchSource> source;
   std::unique_ptr<Trainer> trainer;
 };
+
+// Stored simulations as a batch source: `source` is list(type = "stored",
+// batch = <packed batch>, model = <1-based models, 0 for data sets left out>,
+// n_models = K). Every observed value must be finite in float, checked here
+// once.
+void r_stored_source(TrainingSession& session, const Rcpp::List& source, uint64_t seed) {
+  session.bank.reset(new RPackedBatch(Rcpp::List(r_element(source, "batch")), session.spec));
+  const PackedBatch& bank = session.bank->view();
+  const size_t n_rows = static_cast<size_t>(bank.group_offsets[bank.dataset_offsets[bank.n_datasets]]);
+  for (size_t r = 0; r < n_rows; ++r) {
+    if (bank.mask[r] != 1) continue;
+    for (int j = 0; j < bank.n_features; ++j) {
+      if (!std::isfinite(static_cast<float>(bank.values[r * bank.n_features + j]))) {
+        Rcpp::stop("internal: stored simulations must hold values finite in float");
+      }
+    }
+  }
+  std::vector<int> models = r_ints(source, "model");
+  for (int& m : models) m -= 1;
+  const int n_models = r_int(source, "n_models");
+  if (n_models != session.spec.config.n_models) {
+    Rcpp::stop("internal: network and stored simulations do not match");
+  }
+  try {
+    session.source.reset(new StoredSource(bank, std::move(models), n_models, seed));
+  } catch (const std::invalid_argument& e) {
+    Rcpp::stop("internal: %s", e.what());
+  }
+}
 
 TrainingSession* session_of(SEXP session) {
   Rcpp::XPtr<TrainingSession> ptr(session);
@@ -29,6 +64,8 @@ TrainingSession* session_of(SEXP session) {
 
 }  // namespace
 
+// `models` is a model set's spec (models_spec()) for online training, or
+// stored simulations (see r_stored_source()) for offline training.
 // [[Rcpp::export]]
 SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, double seed,
                      int threads) {
@@ -36,10 +73,14 @@ SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, doubl
   r_check_threads(threads);
   std::unique_ptr<TrainingSession> session(new TrainingSession());
   session->spec = r_network_spec(config);
-  session->models = r_model_set(models);
-  r_check_model_set(session->spec, *session->models);
-  session->trainer.reset(
-      new Trainer(session->spec, *session->models, batch_size, r_seed(seed), threads));
+  if (Rcpp::as<std::string>(models["type"]) == "stored") {
+    r_stored_source(*session, models, r_seed(seed));
+  } else {
+    session->models = r_model_set(models);
+    r_check_model_set(session->spec, *session->models);
+    session->source.reset(new SimulatorSource(*session->models, r_seed(seed)));
+  }
+  session->trainer.reset(new Trainer(session->spec, *session->source, batch_size, threads));
   return Rcpp::XPtr<TrainingSession>(session.release(), true);
 }
 
@@ -144,3 +185,28 @@ Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::Li
 // check, wherever that happens to be).
 // [[Rcpp::export]]
 void cpp_deliver_interrupt() { Rcpp::checkUserInterrupt(); }
+
+// The bank indices (1-based) that offline training takes for each slot of
+// steps 0..steps-1 (steps x batch_size), for the tests of the order.
+// [[Rcpp::export]]
+Rcpp::IntegerMatrix cpp_stored_order(Rcpp::IntegerVector model, int n_models, int batch_size,
+                                     int steps, double seed) {
+  PackedBatch bank;  // only its size is read when choosing data sets
+  bank.n_datasets = model.size();
+  std::vector<int> models(model.begin(), model.end());
+  for (int& m : models) m -= 1;
+  if (batch_size < 1 || steps < 0) Rcpp::stop("internal: invalid sizes");
+  std::unique_ptr<StoredSource> source;
+  try {
+    source.reset(new StoredSource(bank, std::move(models), n_models, r_seed(seed)));
+  } catch (const std::invalid_argument& e) {
+    Rcpp::stop("internal: %s", e.what());
+  }
+  Rcpp::IntegerMatrix out(steps, batch_size);
+  std::vector<int> index(batch_size);
+  for (int s = 0; s < steps; ++s) {
+    source->begin_step(s, batch_size);
+    for (int b = 0; b < batch_size; ++b) out(s, b) = source->slot_index(b) + 1;
+  }
+  return out;
+}

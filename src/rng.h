@@ -17,7 +17,7 @@ inline uint64_t splitmix64(uint64_t& state) {
 // Purposes keep streams for different jobs apart even at equal (seed, step, index).
 // validate() reuses the simulate stream on purpose: its data sets are the ones
 // simulate_datasets() returns for the same seed.
-enum class StreamPurpose : uint64_t { init = 1, train = 2, simulate = 3 };
+enum class StreamPurpose : uint64_t { init = 1, train = 2, simulate = 3, shuffle = 4 };
 
 inline uint64_t stream_key(uint64_t seed, StreamPurpose purpose, uint64_t step,
                            uint64_t index) {

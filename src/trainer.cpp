@@ -36,9 +36,8 @@ constexpr double kDivergedLoss = 1000.0;
 
 struct Trainer::Impl {
   const NetworkSpec& spec;
-  const ModelSet& models;
+  BatchSource& source;
   int batch_size;
-  uint64_t seed;
   tbb::task_arena arena;
   std::vector<Dataset<float>> batch;
   int n_slots;
@@ -55,8 +54,8 @@ struct Trainer::Impl {
   tbb::enumerable_thread_specific<Workspace<float>> workspaces;
   Network<float> net;  // re-pointed at the parameters every step
 
-  Impl(const NetworkSpec& s, const ModelSet& m, int b, uint64_t sd, int threads)
-      : spec(s), models(m), batch_size(b), seed(sd), arena(arena_threads(threads)), batch(b),
+  Impl(const NetworkSpec& s, BatchSource& m, int b, int threads)
+      : spec(s), source(m), batch_size(b), arena(arena_threads(threads)), batch(b),
         n_slots((b + kSlotSize - 1) / kSlotSize),
         grad_slots(static_cast<size_t>(n_slots) * s.n_params), grads(s.n_params),
         logits(static_cast<size_t>(b) * s.config.n_models), dlogits(logits.size()),
@@ -72,6 +71,7 @@ struct Trainer::Impl {
     const size_t n_params = spec.n_params;
     net.set_params(params);
     const int64_t step_index = adam.step;
+    source.begin_step(step_index, batch_size);
 
     parallel_for_each(arena, n_slots, [&](int slot_index) {
       Workspace<float>& ws = workspaces.local();
@@ -79,9 +79,7 @@ struct Trainer::Impl {
       std::fill(slot, slot + n_params, 0.0f);
       const int end = std::min(batch_size, (slot_index + 1) * kSlotSize);
       for (int b = slot_index * kSlotSize; b < end; ++b) {
-        Rng rng(stream_key(seed, StreamPurpose::train, static_cast<uint64_t>(step_index), b));
-        const int model = b % k;
-        models.simulate(model, rng, batch[b]);
+        const int model = source.fill(step_index, b, batch[b]);
         batch[b].widen_ranges(&seen_lo[static_cast<size_t>(b) * dim],
                               &seen_hi[static_cast<size_t>(b) * dim]);
         double* z = &logits[static_cast<size_t>(b) * k];
@@ -140,9 +138,8 @@ struct Trainer::Impl {
   }
 };
 
-Trainer::Trainer(const NetworkSpec& spec, const ModelSet& models, int batch_size, uint64_t seed,
-                 int threads)
-    : impl_(new Impl(spec, models, batch_size, seed, threads)) {}
+Trainer::Trainer(const NetworkSpec& spec, BatchSource& source, int batch_size, int threads)
+    : impl_(new Impl(spec, source, batch_size, threads)) {}
 
 Trainer::~Trainer() = default;
 

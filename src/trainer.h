@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adam.h"
+#include "batch_source.h"
 #include "dataset.h"
 #include "network_spec.h"
 #include "packed_batch.h"
@@ -22,12 +23,11 @@ struct StepStats {
 
 class Trainer {
  public:
-  Trainer(const NetworkSpec& spec, const ModelSet& models, int batch_size, uint64_t seed,
-          int threads);
+  // The source (which must outlive the trainer) provides every batch.
+  Trainer(const NetworkSpec& spec, BatchSource& source, int batch_size, int threads);
   ~Trainer();
-  // Runs up to n_steps steps from adam.step on: simulate a fresh batch (model
-  // of slot b is b mod K, so every batch is balanced), forward, backward, Adam
-  // update. Training has diverged when a step's gradient is not finite, its
+  // Runs up to n_steps steps from adam.step on: a batch from the source
+  // (balanced over the models), forward, backward, Adam update. Training has diverged when a step's gradient is not finite, its
   // mean loss is not below 1000 (kDivergedLoss), or its update would make a
   // weight or Adam's state non-finite: run()
   // then stops before that update, so params and adam keep the last finite

@@ -1,17 +1,25 @@
 # Shared builders for the tests of the C++ core, which call its internal entry
 # points (deepbmc:::cpp_*) directly with plain R lists.
 
+# A network configuration as the package builds it: hierarchical_network()
+# and deepbmc:::network_config() on a model set's sizes. The core also runs
+# networks without equivariant modules or head layers, which
+# hierarchical_network() refuses (it asks for at least one): those counts are
+# set afterwards.
 core_config <- function(input_dim = 1L, n_models = 2L, activation = "elu",
                         s1 = c(3L, 4L), s2 = c(4L, 3L), s3 = c(3L, 4L),
                         summary_dim = c(2L, 3L), n_dense = 2L, n_equivariant = 1L,
                         head_units = 4L, head_layers = 1L) {
-  list(
-    input_dim = as.integer(input_dim), n_models = as.integer(n_models),
-    activation = activation, s1 = as.integer(s1), s2 = as.integer(s2),
-    s3 = as.integer(s3), summary_dim = as.integer(summary_dim),
-    n_dense = as.integer(n_dense), n_equivariant = as.integer(n_equivariant),
-    head_units = as.integer(head_units), head_layers = as.integer(head_layers)
+  network <- hierarchical_network(
+    s1 = s1, s2 = s2, s3 = s3, summary_dim = summary_dim, n_dense = n_dense,
+    n_equivariant = max(n_equivariant, 1L), head_units = head_units,
+    head_layers = max(head_layers, 1L), activation = activation
   )
+  network$n_equivariant <- as.integer(n_equivariant)
+  network$head_layers <- as.integer(head_layers)
+  models <- list(n_features = input_dim, n_models = n_models,
+                 n_levels = network$n_levels)
+  deepbmc:::network_config(network, models)
 }
 
 # The architecture of Study 1 of the paper (Elsemueller et al.).
@@ -177,15 +185,15 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
     eq <- list()
     for (e in seq_len(config$n_equivariant)) {
       eq[[e]] <- list(
-        inner = read_stack(read, width, config$s1[k], config$n_dense),
-        outer = read_stack(read, config$s1[k], config$s2[k], config$n_dense),
-        mix = read_stack(read, width + config$s2[k], config$s3[k], config$n_dense)
+        s1 = read_stack(read, width, config$s1[k], config$n_dense),
+        s2 = read_stack(read, config$s1[k], config$s2[k], config$n_dense),
+        s3 = read_stack(read, width + config$s2[k], config$s3[k], config$n_dense)
       )
       width <- config$s3[k]
     }
     inv <- list(
-      inner = read_stack(read, width, config$s1[k], config$n_dense),
-      outer = read_stack(read, config$s1[k], config$s2[k], config$n_dense)
+      s1 = read_stack(read, width, config$s1[k], config$n_dense),
+      s2 = read_stack(read, config$s1[k], config$s2[k], config$n_dense)
     )
     summary <- read(config$s2[k], config$summary_dim[k])
     width <- config$summary_dim[k]
@@ -199,13 +207,13 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim)
   stopifnot(environment(read)$pos == length(weights))
 
   invariant <- function(x, m) {
-    h <- ref_stack(x, m$inner, f)
-    ref_stack(matrix(colMeans(h), 1), m$outer, f)
+    h <- ref_stack(x, m$s1, f)
+    ref_stack(matrix(colMeans(h), 1), m$s2, f)
   }
   deepset <- function(x, level) {
     for (m in level$eq) {
       pooled <- invariant(x, m)
-      x <- ref_stack(cbind(x, pooled[rep(1L, nrow(x)), , drop = FALSE]), m$mix, f)
+      x <- ref_stack(cbind(x, pooled[rep(1L, nrow(x)), , drop = FALSE]), m$s3, f)
     }
     ref_dense(invariant(x, level$inv), level$summary, identity)
   }

@@ -103,7 +103,10 @@ test_that("impossible network configurations are errors", {
     no_dense = modifyList(err_config, list(n_dense = 0L)),
     four_levels = modifyList(err_config, list(s1 = rep(2L, 4), s2 = rep(2L, 4), s3 = rep(2L, 4),
                                               summary_dim = rep(2L, 4))),
-    missing = err_config[names(err_config) != "head_units"]
+    missing = err_config[names(err_config) != "head_units"],
+    extra = c(err_config, list(n_heads = 2L)),
+    renamed = stats::setNames(err_config, sub("head_units", "head_width", names(err_config))),
+    unnamed = unname(err_config)
   )
   for (name in names(bad)) {
     expect_error(deepbmc:::cpp_network_size(bad[[name]]), label = paste("size", name))

@@ -103,12 +103,12 @@ test_that("broadcast dense layer: forward matches R and gradients match finite d
   for (act in c("elu", "tanh")) {
     config <- module_config(act)
     w <- noisy_weights(config, 31)
-    # mix[0] of the first equivariant module follows its invariant module's
-    # inner and outer stacks
+    # s3[0] of the first equivariant module follows its invariant module's
+    # s1 and s2 stacks
     read <- weight_reader(w)
     read_stack(read, config$input_dim, config$s1[1], config$n_dense)
     read_stack(read, config$s1[1], config$s2[1], config$n_dense)
-    mix <- read(config$input_dim + config$s2[1], config$s3[1])
+    s3_first <- read(config$input_dim + config$s2[1], config$s3[1])
 
     set.seed(32)
     x <- matrix(rnorm(20), 10, 2)
@@ -116,7 +116,7 @@ test_that("broadcast dense layer: forward matches R and gradients match finite d
     dout <- matrix(rnorm(10 * config$s3[1]), 10)
     run <- expect_module_gradients(config, "broadcast_dense", w, x, dout, pooled)
 
-    expected <- ref_dense(cbind(x, pooled[module_set, ]), mix, ref_activation(act))
+    expected <- ref_dense(cbind(x, pooled[module_set, ]), s3_first, ref_activation(act))
     expect_equal(run$out, expected, tolerance = 1e-12)
     expect_true(any(run$dpooled != 0))
   }

@@ -134,6 +134,17 @@ test_that("network_config() adds input width and outputs and sizes the weights",
                52 + 40 + 10 + 60 + 40 + 10 + 20 + 10)
 })
 
+test_that("R and the C++ glue spell the configuration alike", {
+  fields <- deepbmc:::network_config_fields
+  expect_identical(deepbmc:::cpp_network_config_fields(), names(fields))
+  config <- deepbmc:::network_config(api_network(), normal_nested_models())
+  expect_identical(names(config), names(fields))
+  expect_identical(unname(vapply(config, typeof, "")), unname(fields))
+  # the fields other than the model set's sizes are the network's
+  expect_true(all(setdiff(names(fields), c("input_dim", "n_models")) %in%
+                    names(api_network())))
+})
+
 test_that("format() and print() describe the architecture", {
   lines <- format(hierarchical_network())
   expect_type(lines, "character")

@@ -56,7 +56,7 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_s3_class(fit, "deepbmc_fit", exact = TRUE)
   expect_named(fit, c("models", "network", "config", "weights", "optimizer",
                       "history", "holdout_history", "training",
-                      "format_version"))
+                      "input_range", "checksum", "format_version"))
   expect_identical(fit$models, api_models())
   expect_identical(fit$network, api_network())
   expect_identical(fit$config,
@@ -66,7 +66,8 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_true(all(is.finite(fit$weights)))
   expect_false(identical(fit$weights,
                          deepbmc:::cpp_network_init(fit$config, 4)))
-  expect_identical(fit$format_version, 2L)
+  expect_identical(fit$format_version, 3L)
+  expect_identical(fit$checksum, deepbmc:::fit_checksum(fit))
 
   history <- fit$history
   expect_s3_class(history, "data.frame")
@@ -717,4 +718,80 @@ test_that("bad arguments are classed errors naming the argument", {
   expect_s3_class(train_without("seed", 2^52), "deepbmc_fit")
   expect_s3_class(train_without("seed", 0), "deepbmc_fit")
   expect_s3_class(train_without("threads", 1L), "deepbmc_fit")
+})
+
+# --- Offline training from stored simulations ---------------------------------
+
+test_that("offline training walks each model's data sets in reshuffled passes", {
+  model <- c(1L, 2L, 1L, 1L, 2L, 0L, 2L, 1L, 2L, 1L, 0L, 2L)
+  order <- deepbmc:::cpp_stored_order(model, 2L, batch_size = 5L, steps = 12L,
+                                      seed = 3)
+  expect_identical(dim(order), c(12L, 5L))
+  # balanced: slot b holds model b mod K, never a data set left out
+  for (b in 1:5) {
+    expect_true(all(model[order[, b]] == (b - 1L) %% 2L + 1L))
+  }
+  expect_false(any(model[order] == 0L))
+  # each model's draws, in the order taken, are whole passes of a permutation
+  for (k in 1:2) {
+    own <- which(model == k)
+    slots <- which((seq_len(5) - 1L) %% 2L + 1L == k)
+    drawn <- as.vector(t(order[, slots]))
+    passes <- split(drawn, (seq_along(drawn) - 1L) %/% length(own))
+    complete <- passes[lengths(passes) == length(own)]
+    expect_gte(length(complete), 3)
+    for (pass in complete) expect_setequal(pass, own)
+    # reshuffled: not every pass in the same order
+    expect_gt(length(unique(lapply(complete, identity))), 1)
+  }
+  # a function of the seed only
+  expect_identical(deepbmc:::cpp_stored_order(model, 2L, 5L, 12L, 3), order)
+  expect_false(identical(deepbmc:::cpp_stored_order(model, 2L, 5L, 12L, 4),
+                         order))
+  expect_error(deepbmc:::cpp_stored_order(c(1L, 1L), 2L, 2L, 1L, 1),
+               "every model")
+})
+
+test_that("offline training learns, holds data out, and is thread-independent", {
+  models <- normal_nested_models(groups = 8, obs = 8)
+  sims <- simulate_datasets(models, n = 1200, seed = 1)
+  train <- function(threads, ...) {
+    train_comparison(models, api_network(), simulations = sims, epochs = 4,
+                     batch_size = 16, learning_rate = 3e-3, holdout = 100,
+                     seed = 2, threads = threads, progress = FALSE, ...)
+  }
+  fit <- train(2L)
+  expect_identical(fit$training$source, "simulations")
+  expect_identical(fit$training$simulations, 1100L)
+  # one pass per epoch: 1100 %/% 16 steps
+  expect_identical(fit$training$iterations, 68L)
+  expect_identical(nrow(fit$holdout_history), 4L)
+  expect_identical(train(1L)$weights, fit$weights)
+  # it learns: held-out accuracy well above chance, lower loss than at first
+  expect_gt(fit$holdout_history$accuracy[[4]], 0.7)
+  expect_lt(fit$holdout_history$loss[[4]], log(2) - 0.1)
+  # the holdout set is part of the simulations, drawn from the seed
+  held <- deepbmc:::training_source(models, sims, 100, 2)$holdout
+  expect_identical(held$model, sims$model[sort(withr::with_seed(
+    deepbmc:::holdout_seed(2) %% .Machine$integer.max, sample.int(1200, 100)
+  ))])
+  # bad simulations are classed errors
+  other <- simulate_datasets(model_set(
+    a = hier_model(weight ~ 1 + (1 | Chick), ChickWeight),
+    b = hier_model(weight ~ Time + (1 | Chick), ChickWeight)
+  ), n = 4, seed = 1)
+  expect_deepbmc_error(
+    train_comparison(models, simulations = other, progress = FALSE),
+    "mismatch", "simulations"
+  )
+  expect_deepbmc_error(
+    train_comparison(models, simulations = list(), progress = FALSE),
+    "type", "simulations"
+  )
+  one_model <- sims
+  one_model$model[] <- 1L
+  expect_deepbmc_error(
+    train_comparison(models, simulations = one_model, progress = FALSE),
+    "value", "simulations"
+  )
 })
