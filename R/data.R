@@ -663,7 +663,7 @@ dataset_from_feature_frame <- function(data, features, group, default_group,
         i = "The models' features are {.field {features}}, their group
              column {.field {group}}.",
         i = if (!strict) {
-          "Drop or rename the column{?s}: deepbmc reads every numeric column
+          "{cli::qty(extra)}Drop or rename the column{?s}: deepbmc reads every numeric column
            as a feature, so that a misspelt name is not silently ignored."
         }
       ),

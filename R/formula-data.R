@@ -218,12 +218,14 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
   # template group stay distinct groups.
   group_index <- rep.int(seq_len(length(batch$group_offsets) - 1),
                          diff(batch$group_offsets))
-  lapply(split(seq_along(rows), row_set), function(i) {
+  # unname(): a list of data sets like every other set's, so that subsets
+  # and joins of simulations rebuild the same list.
+  unname(lapply(split(seq_along(rows), row_set), function(i) {
     frame <- sorted[rows[i], , drop = FALSE]
     frame[[template$response]] <- response[i]
     first_group <- min(group_index[i])
     frame[[template$group]] <- factor(group_index[i] - first_group + 1L)
     rownames(frame) <- NULL
     frame
-  })
+  }))
 }

@@ -219,6 +219,7 @@ training_source <- function(models, simulations, holdout, seed,
     spec = list(type = "stored", batch = bank, model = training_model,
                 n_models = as.integer(models$n_models)),
     holdout = if (length(held_out) > 0) packed_subset(bank, held_out),
+    held_out = held_out,
     n_simulations = as.integer(n_training),
     sizes = training_size_ranges(bank, training_model > 0L),
     steps_per_pass = function(batch_size) {
