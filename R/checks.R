@@ -30,6 +30,16 @@ abort_deepbmc <- function(message, what, ..., call = rlang::caller_env(),
   )
 }
 
+# The usual shape of an input error: what was expected, then what came.
+# The description of `supplied` is substituted, never read as cli markup.
+abort_supplied <- function(expected, supplied, what,
+                           call = rlang::caller_env(),
+                           .envir = parent.frame()) {
+  env <- rlang::env(.envir, .supplied = describe_value(supplied))
+  abort_deepbmc(c(expected, x = "You supplied {(.supplied)}."), what,
+                call = call, .envir = env)
+}
+
 # The values the user passed, for error messages: at most the first
 # `max`, so that a message about a long vector stays short (and fast).
 format_supplied <- function(x, max = 5) {
@@ -59,12 +69,9 @@ check_whole_number <- function(x, arg = rlang::caller_arg(x), min = 1,
                                max = .Machine$integer.max,
                                call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) != 1 || is.object(x)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a single whole number.",
-        x = "You supplied {describe_value(x)}."
-      ),
-      "type",
+    abort_supplied(
+      "{.arg {arg}} must be a single whole number.",
+      x, "type",
       call = call
     )
   }
@@ -115,13 +122,10 @@ check_range <- function(x, arg = rlang::caller_arg(x), min = 1,
                         max = .Machine$integer.max,
                         call = rlang::caller_env()) {
   if (!is.numeric(x) || !length(x) %in% 1:2 || is.object(x)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a single whole number or a range
+    abort_supplied(
+      "{.arg {arg}} must be a single whole number or a range
          {.code c(min, max)}.",
-        x = "You supplied {describe_value(x)}."
-      ),
-      "type",
+      x, "type",
       call = call
     )
   }
@@ -143,12 +147,9 @@ check_range <- function(x, arg = rlang::caller_arg(x), min = 1,
 check_widths <- function(x, arg = rlang::caller_arg(x), max = max_layer_width,
                          call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) < 1 || is.object(x) || is.matrix(x)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a numeric vector of layer widths, one per level.",
-        x = "You supplied {describe_value(x)}."
-      ),
-      "type",
+    abort_supplied(
+      "{.arg {arg}} must be a numeric vector of layer widths, one per level.",
+      x, "type",
       call = call
     )
   }
@@ -160,12 +161,9 @@ check_widths <- function(x, arg = rlang::caller_arg(x), max = max_layer_width,
 # what it is in messages ("positive number").
 check_number_in <- function(x, lower, upper, what, arg, call) {
   if (!is.numeric(x) || length(x) != 1 || is.object(x)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a single {what}.",
-        x = "You supplied {describe_value(x)}."
-      ),
-      "type",
+    abort_supplied(
+      "{.arg {arg}} must be a single {what}.",
+      x, "type",
       call = call
     )
   }
@@ -210,12 +208,9 @@ check_learning_rate <- function(x, arg = rlang::caller_arg(x),
 check_flag <- function(x, arg = rlang::caller_arg(x),
                        call = rlang::caller_env()) {
   if (!is.logical(x) || length(x) != 1 || is.na(x)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be {.code TRUE} or {.code FALSE}.",
-        x = "You supplied {describe_value(x)}."
-      ),
-      "type",
+    abort_supplied(
+      "{.arg {arg}} must be {.code TRUE} or {.code FALSE}.",
+      x, "type",
       call = call
     )
   }
@@ -318,12 +313,9 @@ check_class <- function(x, class, what, arg, call) {
 check_fit <- function(fit, arg = rlang::caller_arg(fit),
                       call = rlang::caller_env(), weights = TRUE) {
   if (!inherits(fit, "deepbmc_fit")) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a trained network from {.fun train_comparison}.",
-        x = "You supplied {describe_value(fit)}."
-      ),
-      "fit",
+    abort_supplied(
+      "{.arg {arg}} must be a trained network from {.fun train_comparison}.",
+      fit, "fit",
       call = call
     )
   }
@@ -516,13 +508,10 @@ check_prior_prob <- function(prior_prob, model_names,
     return(rep(1 / n_models, n_models))
   }
   if (!is.numeric(prior_prob) || length(prior_prob) != n_models) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a numeric vector with one probability per
+    abort_supplied(
+      "{.arg {arg}} must be a numeric vector with one probability per
          model ({n_models}).",
-        x = "You supplied {describe_value(prior_prob)}."
-      ),
-      "type",
+      prior_prob, "type",
       call = call
     )
   }
@@ -573,13 +562,10 @@ check_model_names <- function(model_names, default,
     return(default)
   }
   if (!is.character(model_names) || length(model_names) != length(default)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a character vector with one name per model
+    abort_supplied(
+      "{.arg {arg}} must be a character vector with one name per model
          ({length(default)}).",
-        x = "You supplied {describe_value(model_names)}."
-      ),
-      "type",
+      model_names, "type",
       call = call
     )
   }
@@ -613,12 +599,9 @@ check_model_index <- function(model, model_names,
     return(index)
   }
   if (!is.numeric(model) || length(model) != 1) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a model index or a model name.",
-        x = "You supplied {describe_value(model)}."
-      ),
-      "type",
+    abort_supplied(
+      "{.arg {arg}} must be a model index or a model name.",
+      model, "type",
       call = call
     )
   }
@@ -660,12 +643,9 @@ check_true_model <- function(true_model, model_names, n,
     return(index)
   }
   if (!is.numeric(true_model) || is.object(true_model)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be model indices or names.",
-        x = "You supplied {describe_value(true_model)}."
-      ),
-      "type",
+    abort_supplied(
+      "{.arg {arg}} must be model indices or names.",
+      true_model, "type",
       call = call
     )
   }

@@ -134,9 +134,10 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
     models <- with_training_sizes(models, source$sizes)
   }
   # An epoch is one pass over stored simulations, or 1000 steps online.
-  iterations <- check_whole_number(
-    iterations %||% source$steps_per_pass(batch_size), max = max_iterations
-  )
+  if (!is.null(iterations)) {
+    iterations <- check_whole_number(iterations, max = max_iterations)
+  }
+  iterations <- iterations %||% source$steps_per_pass(batch_size)
   total_steps <- as.double(epochs) * iterations
   if (total_steps > max_training_steps) {
     abort_deepbmc(
