@@ -41,7 +41,7 @@
 #'   `models` to train on offline, in passes over them (each model's data
 #'   sets in an order reshuffled every pass from `seed`, every batch balanced
 #'   over the models), instead of simulating afresh every step. Needed for
-#'   models without a C++ simulator, such as `simulator_models()`; for the
+#'   models without a C++ simulator, such as [simulator_models()]; for the
 #'   others online training never reuses a data set and so cannot overfit,
 #'   while a bank simulated once (for example on a cluster) can train many
 #'   networks. With `holdout`, that many of them (drawn from `seed`) are held
