@@ -5,7 +5,7 @@
 # its own: Rscript bench/own_models.R (about 3 minutes on 2 cores).
 #
 # Environment:
-#   BENCH_OWN_REPS=k   timing repetitions (default 3; the median is quoted)
+#   BENCH_OWN_REPS=k   timing repetitions (default 5; the median is quoted)
 
 suppressPackageStartupMessages(library(deepbmc))
 
@@ -17,7 +17,7 @@ own_elapsed <- function(expr) {
   force(expr)
   proc.time()[["elapsed"]] - started
 }
-own_reps <- as.integer(Sys.getenv("BENCH_OWN_REPS", "3"))
+own_reps <- as.integer(Sys.getenv("BENCH_OWN_REPS", "5"))
 
 # --- Offline against online training ----------------------------------------
 # The Study 1 network at L = N = 50, batch 32, the same steps; runs alternate
@@ -26,7 +26,7 @@ own_reps <- as.integer(Sys.getenv("BENCH_OWN_REPS", "3"))
 say("## Offline training from stored simulations, Study 1 network, L = N = 50, batch 32")
 say("")
 own_models_set <- normal_nested_models(groups = 50, obs = 50)
-own_steps <- 200L
+own_steps <- 150L
 own_bank <- simulate_datasets(own_models_set, n = 4000, seed = 5)
 say("| threads | online data sets/s | offline data sets/s | offline / online (target >= 0.90) |")
 say("|---|---|---|---|")
@@ -83,7 +83,19 @@ if (requireNamespace("future", quietly = TRUE) &&
     own_elapsed(own_par <<- simulate_datasets(own_r_models, n = own_n,
                                               seed = 9, progress = FALSE))
   }, numeric(1)))
+  # A control without deepbmc: the same number of jobs of pure R work (about
+  # a millisecond each) through future.apply, so that a speed-up below 2 can
+  # be told apart from a machine whose second core is busy.
+  busy <- function(i) {
+    s <- 0
+    for (j in 1:20000) s <- s + j
+    s
+  }
+  control_par <- own_elapsed(future.apply::future_lapply(
+    seq_len(own_n), busy, future.seed = TRUE
+  ))
   future::plan(future::sequential)
+  control_seq <- own_elapsed(lapply(seq_len(own_n), busy))
   say(sprintf("%d data sets (20-40 groups x 10-30 observations, 2 features), median of %d runs:",
               own_n, own_reps))
   say("")
@@ -97,6 +109,10 @@ if (requireNamespace("future", quietly = TRUE) &&
               seq_seconds / par_seconds,
               identical(own_seq$batch, own_par$batch) &&
                 identical(own_seq$model, own_par$model)))
+  say(sprintf("Control, %d jobs of pure R work through future.apply: speed-up %.2fx (load average %s when measured).",
+              own_n, control_seq / control_par,
+              tryCatch(strsplit(readLines("/proc/loadavg"), " ")[[1]][[1]],
+                       error = function(e) "unknown")))
 } else {
   say("Skipped: future or future.apply is not installed.")
 }
