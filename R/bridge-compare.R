@@ -126,7 +126,7 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
 
   # The network's answer (also checks the data).
   if (inherits(data, "deepbmc_simulations")) {
-    data <- data$data
+    data <- simulations_data(data, arg = "data")
   }
   logits <- predict_logits(fit, data, group, response, threads)
   datasets <- if (logits$single) list(data) else data
@@ -142,14 +142,8 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
     # The data lists first, so that bad data fail before any compilation.
     stan_data <- lapply(seq_along(datasets), function(i) {
       lapply(programs, function(p) {
-        if (inherits(fit$models, "deepbmc_normal_nested")) {
-          study1_stan_data(study1_groups(
-            datasets[[i]], paste0("data[[", i, "]]"), group = group,
-            response = response
-          ))
-        } else {
-          p$data(datasets[[i]])
-        }
+        p$data(datasets[[i]], arg = paste0("data[[", i, "]]"), group = group,
+               response = response)
       })
     })
     compiled <- lapply(programs, function(p) stan_compiled(p$code, p$name))

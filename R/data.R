@@ -7,17 +7,26 @@
 # * `group_offsets`: 0-based row offsets, length G + 1 (group g holds rows
 #   group_offsets[g] to group_offsets[g + 1] - 1);
 # * `dataset_offsets`: 0-based group offsets, length B + 1;
-# * `mask`: one logical per row, TRUE = observed.
+# * `mask`: one logical per row, TRUE = observed (observation_mask());
+# * optionally `source_row`: for formula models, the template row of each
+#   row (0-based), from which simulated_data() rebuilds data frames.
+# Memory: 8 bytes per value, 4 per row (mask), 4 per group and per data set.
 #
-# The user-facing forms of one data set (one feature per observation):
+# The user-facing forms of one data set, for sets that read one unnamed
+# number per observation (the built-in Study 1 models):
 # * a numeric matrix, one row per group, one column per observation, NA for
 #   missing values (so groups of unequal size fit in one matrix);
 # * a data frame with a group column and a response column;
 # * a list of numeric vectors, one per group.
+# For sets with named features (`feature_names`, see model_feature_names()):
+# * a data frame with the group column and one column per feature, matched
+#   by name;
+# * a list of per-group matrices, rows = observations, columns = features
+#   (by name when named, else in the set's order).
 # Several data sets are a list of such data sets. Each data set is first
-# turned into `list(values, sizes)` (values group after group, and the number
-# of rows of each group); `pack_datasets()` then concatenates all of them in
-# one vectorised pass.
+# turned into `list(values, sizes, observed)` (values row by row, group after
+# group; the number of rows and of observed rows of each group);
+# `pack_datasets()` then concatenates all of them in one vectorised pass.
 
 #' Data formats for deepbmc
 #'
@@ -316,23 +325,38 @@ check_numeric_values <- function(values, arg, call) {
   invisible(values)
 }
 
+# Which rows of `values` (row-major, `n_features` values per row) are
+# observed: a row with NA in any feature is missing as a whole. The one place
+# that decides the per-row mask (issue 16 refines it to presence indicators
+# per feature).
+observation_mask <- function(values, n_features = 1L) {
+  if (n_features == 1L) {
+    return(!is.na(values))
+  }
+  missing <- is.na(values)
+  n_rows <- length(values) %/% n_features
+  .colSums(missing, n_features, n_rows) == 0
+}
+
 # Groups without any observed value carry no information and would make the
 # pooled mean undefined, so they are left out.
-drop_empty_groups <- function(dataset, arg, call) {
+drop_empty_groups <- function(dataset, arg, call, n_features = 1L) {
   group_index <- rep.int(seq_along(dataset$sizes), dataset$sizes)
-  observed <- tabulate(group_index[!is.na(dataset$values)],
-                       nbins = length(dataset$sizes))
+  present <- observation_mask(dataset$values, n_features)
+  observed <- tabulate(group_index[present], nbins = length(dataset$sizes))
   if (sum(observed) == 0) {
     abort_deepbmc(
       "{.arg {arg}} has no observed value.",
       "data",
+      problem = "empty",
       call = call
     )
   }
   keep <- observed > 0
   if (!all(keep)) {
+    keep_rows <- keep[group_index]
     dataset <- list(
-      values = dataset$values[keep[group_index]],
+      values = dataset$values[rep(keep_rows, each = n_features)],
       sizes = dataset$sizes[keep]
     )
   }
@@ -340,13 +364,15 @@ drop_empty_groups <- function(dataset, arg, call) {
   dataset
 }
 
-# Concatenates data sets (from as_datasets()) into one packed batch.
-pack_datasets <- function(datasets, call = rlang::caller_env()) {
+# Concatenates data sets (from as_datasets() or as_feature_datasets()) into
+# one packed batch.
+pack_datasets <- function(datasets, n_features = 1L,
+                          call = rlang::caller_env()) {
   values <- unlist(lapply(datasets, `[[`, "values"), use.names = FALSE)
   group_sizes <- lapply(datasets, `[[`, "sizes")
   sizes <- unlist(group_sizes, use.names = FALSE)
   n_groups <- lengths(group_sizes)
-  if (length(values) > max_batch_rows) {
+  if (length(values) / n_features > max_batch_rows) {
     abort_deepbmc(
       "The data hold more than {format_count(max_batch_rows)} observations; pass
        fewer data sets at a time.",
@@ -356,15 +382,14 @@ pack_datasets <- function(datasets, call = rlang::caller_env()) {
   }
   # One scan when nothing is missing, the usual case.
   if (anyNA(values)) {
-    missing <- is.na(values)
-    values[missing] <- 0
-    mask <- !missing
+    mask <- observation_mask(values, n_features)
+    values[rep(!mask, each = n_features)] <- 0
   } else {
-    mask <- rep.int(TRUE, length(values))
+    mask <- rep.int(TRUE, length(values) %/% n_features)
   }
   list(
     values = as.double(values),
-    n_features = 1L,
+    n_features = as.integer(n_features),
     group_offsets = c(0L, cumsum(as.integer(sizes))),
     dataset_offsets = c(0L, cumsum(n_groups)),
     mask = mask
@@ -419,5 +444,459 @@ unpack_batch <- function(batch) {
       set <- lapply(set, matrix, ncol = n_features, byrow = TRUE)
     }
     set
+  })
+}
+
+# Data sets of a model set as a packed batch, whether the user gave one data
+# set, and the sizes the network sees. One method per kind of model set (the
+# formula models' is in R/formula-data.R); the default reads the forms of
+# [deepbmc_data]: one unnamed number per observation, or named features.
+prepare_datasets <- function(models, data, group, response, arg, call) {
+  UseMethod("prepare_datasets")
+}
+
+#' @export
+prepare_datasets.default <- function(models, data, group, response, arg,
+                                     call) {
+  features <- model_feature_names(models)
+  if (!is.null(features)) {
+    if (!is.null(response)) {
+      abort_deepbmc(
+        c(
+          "{.arg response} does not apply to these models: their data have
+           the features {.field {features}}, matched by name.",
+          i = "Name the columns of your data after the features."
+        ),
+        "mismatch",
+        call = call
+      )
+    }
+    converted <- as_feature_datasets(
+      data, features, group = group, default_group = group_column(models),
+      arg = arg, call = call
+    )
+    return(list(
+      batch = pack_datasets(converted$datasets, length(features),
+                            call = call),
+      single = converted$single,
+      sizes = dataset_sizes(converted$datasets)
+    ))
+  }
+  if (models$n_features != 1) {
+    abort_deepbmc(
+      "Data with {models$n_features} features per observation cannot be
+       converted from R for this model set.",
+      "data",
+      call = call
+    )
+  }
+  converted <- as_datasets(data, group = group, response = response,
+                           arg = arg, call = call)
+  list(
+    batch = pack_datasets(converted$datasets, call = call),
+    single = converted$single,
+    sizes = dataset_sizes(converted$datasets)
+  )
+}
+
+# Simulated data sets of a model set in the form users pass to post_prob():
+# one method per kind of model set. The default: for named features a data
+# frame per data set (the group column, numbered 1, 2, ... in each data set,
+# then the features; rows of missing observations NA), otherwise
+# unpack_batch()'s matrices and lists of groups.
+simulated_data <- function(models, batch) {
+  UseMethod("simulated_data")
+}
+
+#' @export
+simulated_data.default <- function(models, batch) {
+  features <- if (!is.null(models)) model_feature_names(models)
+  if (is.null(features)) {
+    return(unpack_batch(batch))
+  }
+  batch_data_frames(batch, features, group_column(models))
+}
+
+# Data sets with named features (the model set's `features`, in the order of
+# the packed values) as a list of data sets in the internal form, and whether
+# the user gave a single one. One data set is a data frame or a list of
+# per-group matrices (or, for one feature, numeric vectors); several are a
+# list of such data sets. `group` is the user's group column (NULL: the
+# model set's `default_group`, or else the only column that is not a
+# feature). With `strict`, for simulator output, every column must be the
+# group or a feature.
+as_feature_datasets <- function(data, features, group = NULL,
+                                default_group = "group", strict = FALSE,
+                                arg = rlang::caller_arg(data),
+                                call = rlang::caller_env()) {
+  if (is_feature_dataset(data, features)) {
+    dataset <- as_feature_dataset(data, features, group, default_group,
+                                  strict, arg, call)
+    return(list(datasets = list(dataset), single = TRUE))
+  }
+  if (!is.list(data) || is.data.frame(data) || length(data) == 0 ||
+        is.object(data)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a data set or a non-empty list of data sets.",
+        x = "You supplied {describe_value(data)}.",
+        i = "A data set of these models is a data frame with a group column
+             and the columns {.field {features}}, or a list of per-group
+             matrices with those columns.",
+        i = "See {.topic deepbmc::deepbmc_data} for the accepted forms."
+      ),
+      "data",
+      problem = "type",
+      call = call
+    )
+  }
+  is_set <- vapply(data, function(d) is.data.frame(d) || is.list(d),
+                   logical(1))
+  if (!all(is_set)) {
+    bad <- which(!is_set)[[1]]
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} mixes data sets and groups.",
+        x = "Element {bad} is {describe_value(data[[bad]])}.",
+        i = "A list of matrices is one data set (one matrix per group); a
+             list of data frames or of lists of matrices is several data
+             sets."
+      ),
+      "data",
+      problem = "type",
+      call = call
+    )
+  }
+  datasets <- lapply(seq_along(data), function(i) {
+    as_feature_dataset(data[[i]], features, group, default_group, strict,
+                       paste0(arg, "[[", i, "]]"), call)
+  })
+  list(datasets = datasets, single = FALSE)
+}
+
+# A data frame, or a list of per-group matrices (numeric vectors for one
+# feature); an empty list is neither.
+is_feature_dataset <- function(data, features) {
+  if (is.data.frame(data)) {
+    return(TRUE)
+  }
+  is.list(data) && !is.object(data) && length(data) > 0 &&
+    all(vapply(data, is_feature_group, logical(1),
+               n_features = length(features)))
+}
+
+is_feature_group <- function(x, n_features) {
+  if (is.object(x) || is.list(x)) {
+    return(FALSE)
+  }
+  if (is.matrix(x)) {
+    return(TRUE)
+  }
+  n_features == 1 && is_group_vector(x)
+}
+
+as_feature_dataset <- function(data, features, group, default_group, strict,
+                               arg, call) {
+  dataset <- if (is.data.frame(data)) {
+    dataset_from_feature_frame(data, features, group, default_group, strict,
+                               arg, call)
+  } else if (is.list(data) && !is.object(data) && length(data) > 0 &&
+               all(vapply(data, is_feature_group, logical(1),
+                          n_features = length(features)))) {
+    dataset_from_feature_groups(data, features, arg, call)
+  } else {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is not a data set.",
+        x = "You supplied {describe_value(data)}.",
+        i = "A data set of these models is a data frame with a group column
+             and the columns {.field {features}}, or a list of per-group
+             matrices with those columns.",
+        i = "See {.topic deepbmc::deepbmc_data} for the accepted forms."
+      ),
+      "data",
+      problem = "type",
+      call = call
+    )
+  }
+  drop_empty_groups(dataset, arg, call, n_features = length(features))
+}
+
+# Values a feature may hold: numbers, logicals (as 0 and 1) and NA.
+is_feature_values <- function(x) {
+  (is.numeric(x) || is.logical(x)) && !is.object(x) && is.null(dim(x))
+}
+
+dataset_from_feature_frame <- function(data, features, group, default_group,
+                                       strict, arg, call) {
+  columns <- names(data)
+  group <- feature_group_column(columns, features, group, default_group,
+                                strict, arg, call)
+  missing_features <- setdiff(features, columns)
+  if (length(missing_features) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} lacks the feature column{?s}
+         {.field {missing_features}}.",
+        i = "The models' features are {.field {features}}; its columns are
+             {.field {columns}}."
+      ),
+      "data",
+      problem = "columns",
+      call = call
+    )
+  }
+  others <- setdiff(columns, c(group, features))
+  extra <- if (strict) {
+    others
+  } else {
+    others[vapply(data[others], is_feature_values, logical(1))]
+  }
+  if (length(extra) > 0) {
+    abort_deepbmc(
+      c(
+        paste0(
+          "{.arg {arg}} has ", if (!strict) "numeric ", "column{?s}
+           {.field {extra}} that {?is not a feature/are not features} of the
+           models."
+        ),
+        i = "The models' features are {.field {features}}, their group
+             column {.field {group}}.",
+        i = if (!strict) {
+          "{cli::qty(extra)}Drop or rename the column{?s}: deepbmc reads every numeric column
+           as a feature, so that a misspelt name is not silently ignored."
+        }
+      ),
+      "data",
+      problem = "columns",
+      call = call
+    )
+  }
+  for (feature in features) {
+    if (!is_feature_values(data[[feature]])) {
+      abort_deepbmc(
+        c(
+          "The feature column {.field {feature}} of {.arg {arg}} must be
+           numeric.",
+          x = "It is {describe_value(data[[feature]])}."
+        ),
+        "data",
+        problem = "values",
+        call = call
+      )
+    }
+  }
+  if (nrow(data) == 0) {
+    abort_deepbmc("{.arg {arg}} has no rows.", "data", problem = "empty",
+                  call = call)
+  }
+  group_id <- data[[group]]
+  if (anyNA(group_id) || is.list(group_id) || !is.null(dim(group_id))) {
+    abort_deepbmc(
+      "The group column {.field {group}} of {.arg {arg}} must be a vector
+       without NA.",
+      "data",
+      problem = "group",
+      call = call
+    )
+  }
+  # Groups in order of first appearance, rows of a group contiguous (a
+  # stable order()), then one row-major vector: the transpose of the
+  # observations x features matrix.
+  group_index <- match(group_id, unique(group_id))
+  rows <- order(group_index)
+  values <- vapply(features, function(f) as.double(data[[f]][rows]),
+                   numeric(nrow(data)))
+  dim(values) <- c(nrow(data), length(features))
+  values <- as.vector(t(values))
+  check_feature_values(values, arg, call)
+  list(values = values, sizes = tabulate(group_index))
+}
+
+# The group column of a data frame with named features: the user's, else
+# the model set's default, else (unless `strict`) the only column that is
+# not a feature.
+feature_group_column <- function(columns, features, group, default_group,
+                                 strict, arg, call) {
+  if (!is.null(group)) {
+    if (!is.character(group) || length(group) != 1 || is.na(group) ||
+          !group %in% columns) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} has no column {.field {format(group)}} for the
+           groups.",
+          i = "Its columns are {.field {columns}}."
+        ),
+        "data",
+        problem = "group",
+        call = call
+      )
+    }
+  } else if (default_group %in% columns) {
+    group <- default_group
+  } else {
+    others <- setdiff(columns, features)
+    if (strict || length(others) != 1) {
+      abort_deepbmc(
+        c(
+          "{.arg {arg}} has no group column {.field {default_group}}.",
+          i = "Its columns are {.field {columns}}.",
+          i = if (!strict) "Name the group column with {.arg group}."
+        ),
+        "data",
+        problem = "group",
+        call = call
+      )
+    }
+    group <- others
+  }
+  if (group %in% features) {
+    abort_deepbmc(
+      "The group column {.field {group}} of {.arg {arg}} is also a feature
+       of the models.",
+      "data",
+      problem = "group",
+      call = call
+    )
+  }
+  group
+}
+
+# A list of groups: matrices with one row per observation and one column
+# per feature (named columns matched by name), or numeric vectors for one
+# feature.
+dataset_from_feature_groups <- function(groups, features, arg, call) {
+  n_features <- length(features)
+  parts <- lapply(seq_along(groups), function(g) {
+    x <- groups[[g]]
+    if (!is.matrix(x)) {
+      x <- matrix(x, ncol = 1, dimnames = list(NULL, NULL))
+    }
+    if (!(is.numeric(x) || is.logical(x))) {
+      abort_deepbmc(
+        c(
+          "Group {g} of {.arg {arg}} must be a numeric matrix.",
+          x = "It holds values of type {.cls {typeof(x)}}."
+        ),
+        "data",
+        problem = "values",
+        call = call
+      )
+    }
+    names <- colnames(x)
+    if (is.null(names)) {
+      if (ncol(x) != n_features) {
+        abort_deepbmc(
+          c(
+            "Group {g} of {.arg {arg}} must have one column per feature
+             ({.field {features}}).",
+            x = "It has {ncol(x)} column{?s} without names."
+          ),
+          "data",
+          problem = "columns",
+          call = call
+        )
+      }
+    } else {
+      missing_features <- setdiff(features, names)
+      extra <- setdiff(names, features)
+      if (length(missing_features) > 0 || length(extra) > 0 ||
+            anyDuplicated(names)) {
+        abort_deepbmc(
+          c(
+            "The columns of group {g} of {.arg {arg}} must be the features
+             {.field {features}}.",
+            x = if (length(missing_features) > 0) {
+              "It lacks {.field {missing_features}}."
+            },
+            x = if (length(extra) > 0) {
+              "{.field {extra}} {?is not a feature/are not features} of the
+               models."
+            },
+            x = if (anyDuplicated(names)) "Its column names repeat."
+          ),
+          "data",
+          problem = "columns",
+          call = call
+        )
+      }
+      x <- x[, features, drop = FALSE]
+    }
+    storage.mode(x) <- "double"
+    as.vector(t(x))
+  })
+  values <- unlist(parts, use.names = FALSE)
+  check_feature_values(values, arg, call)
+  list(values = values, sizes = lengths(parts) %/% n_features)
+}
+
+# Feature values may be NA (missing), never infinite or NaN.
+check_feature_values <- function(values, arg, call) {
+  if (any(is.infinite(values)) || any(is.nan(values))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must not contain infinite or NaN values.",
+        i = "Use NA for missing observations."
+      ),
+      "data",
+      problem = "finite",
+      call = call
+    )
+  }
+  invisible(values)
+}
+
+# Sizes of the data sets of a packed batch as the network sees them (as
+# dataset_sizes() gives them for converted data): groups with an observed
+# row, and observed rows per such group. Data sets with nothing observed
+# have 0 groups and 0 observations.
+batch_sizes <- function(batch) {
+  n_sets <- length(batch$dataset_offsets) - 1L
+  observed_rows <- c(0L, cumsum(as.integer(batch$mask)))
+  per_group <- diff(observed_rows[batch$group_offsets + 1L])
+  set <- rep.int(seq_len(n_sets), diff(batch$dataset_offsets))
+  present <- per_group > 0L
+  set <- set[present]
+  per_group <- per_group[present]
+  groups <- tabulate(set, nbins = n_sets)
+  # Smallest and largest per data set from one order() by (set, size).
+  ordered <- order(set, per_group)
+  first <- ordered[!duplicated(set[ordered])]
+  last <- rev(ordered)[!duplicated(set[rev(ordered)])]
+  min_obs <- integer(n_sets)
+  max_obs <- integer(n_sets)
+  min_obs[set[first]] <- per_group[first]
+  max_obs[set[last]] <- per_group[last]
+  total <- numeric(n_sets)
+  total[groups > 0] <- rowsum(as.double(per_group), set, reorder = TRUE)[, 1]
+  data.frame(
+    groups = groups,
+    min_obs = min_obs,
+    max_obs = max_obs,
+    mean_obs = ifelse(groups > 0, total / pmax(groups, 1L), 0)
+  )
+}
+
+# A packed batch with named features as one data frame per data set: the
+# group column `group` (groups numbered from 1 in each data set), then the
+# features in their packed order, missing rows as NA. Linear in the size of
+# the batch.
+batch_data_frames <- function(batch, features, group) {
+  n_features <- length(features)
+  values <- matrix(batch$values, ncol = n_features, byrow = TRUE)
+  values[!batch$mask, ] <- NA_real_
+  group_sizes <- diff(batch$group_offsets)
+  groups_per_set <- diff(batch$dataset_offsets)
+  set_of_group <- rep.int(seq_along(groups_per_set), groups_per_set)
+  first_group <- batch$dataset_offsets[set_of_group] + 1L
+  label <- rep.int(seq_along(group_sizes) - first_group + 1L, group_sizes)
+  set_of_row <- rep.int(set_of_group, group_sizes)
+  rows <- split(seq_along(label),
+                structure(set_of_row, levels = as.character(seq_along(
+                  groups_per_set)), class = "factor"))
+  lapply(unname(rows), function(i) {
+    frame <- data.frame(label[i], values[i, , drop = FALSE])
+    names(frame) <- c(group, features)
+    frame
   })
 }

@@ -46,8 +46,9 @@ new_deepbmc_fit <- function(models, network, config, weights, optimizer,
 }
 
 # A checksum of everything that decides what a fit answers: weights,
-# architecture and configuration, the model set as C++ reads it and as R
-# converts data for it, and the training input range. It is computed from
+# architecture and configuration, the model set as C++ reads it
+# (model_set_fingerprint(): for R simulators their names and features) and
+# as R converts data for it, and the training input range. It is computed from
 # the values alone (numbers as doubles, strings as UTF-8), never from R's
 # serialisation, so it survives saveRDS(), readRDS() and other R versions,
 # while any changed value (a damaged file, an edited fit) changes it.
@@ -58,7 +59,7 @@ fit_checksum <- function(fit) {
     weights = single_precision(fit$weights),
     config = fit$config,
     network = unclass(fit$network),
-    spec = models_spec(models),
+    spec = model_set_fingerprint(models),
     models = models[c("model_names", "n_models", "n_features", "n_levels",
                       "groups", "obs", "prior_prob", "inputs", "scaling")],
     input_range = fit$input_range

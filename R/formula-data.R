@@ -2,32 +2,6 @@
 # (through the same C++ function as the simulations), and simulated batches
 # back into data frames of the template's form.
 
-# Data sets of a model set as a packed batch, whether the user gave one data
-# set, and the sizes the network sees. One method per kind of model set.
-prepare_datasets <- function(models, data, group, response, arg, call) {
-  UseMethod("prepare_datasets")
-}
-
-#' @export
-prepare_datasets.default <- function(models, data, group, response, arg,
-                                     call) {
-  if (models$n_features != 1) {
-    abort_deepbmc(
-      "Data with {models$n_features} features per observation cannot be
-       converted from R for this model set.",
-      "data",
-      call = call
-    )
-  }
-  converted <- as_datasets(data, group = group, response = response,
-                           arg = arg, call = call)
-  list(
-    batch = pack_datasets(converted$datasets, call = call),
-    single = converted$single,
-    sizes = dataset_sizes(converted$datasets)
-  )
-}
-
 #' @export
 prepare_datasets.deepbmc_formula_models <- function(models, data, group,
                                                     response, arg, call) {
@@ -218,17 +192,6 @@ check_covariate_types <- function(models, data, arg, call) {
   invisible(TRUE)
 }
 
-# Simulated data sets of a model set in the form users pass to post_prob():
-# one method per kind of model set.
-simulated_data <- function(models, batch) {
-  UseMethod("simulated_data")
-}
-
-#' @export
-simulated_data.default <- function(models, batch) {
-  unpack_batch(batch)
-}
-
 # Data frames of the template's columns for the rows each simulated data set
 # took from the template, with the simulated response (recovered from the
 # standardised feature, exactly for counts).
@@ -255,12 +218,14 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
   # template group stay distinct groups.
   group_index <- rep.int(seq_len(length(batch$group_offsets) - 1),
                          diff(batch$group_offsets))
-  lapply(split(seq_along(rows), row_set), function(i) {
+  # unname(): a list of data sets like every other set's, so that subsets
+  # and joins of simulations rebuild the same list.
+  unname(lapply(split(seq_along(rows), row_set), function(i) {
     frame <- sorted[rows[i], , drop = FALSE]
     frame[[template$response]] <- response[i]
     first_group <- min(group_index[i])
     frame[[template$group]] <- factor(group_index[i] - first_group + 1L)
     rownames(frame) <- NULL
     frame
-  })
+  }))
 }

@@ -234,7 +234,14 @@ print.deepbmc_bf <- function(x, ...) {
 predict_logits <- function(fit, data, group, response, threads,
                            arg = "data", call = rlang::caller_env()) {
   if (inherits(data, "deepbmc_simulations")) {
-    data <- data$data
+    batch <- simulations_batch(data, arg = arg, call = call)
+    # Simulations whose packed values mean what they mean to this network
+    # go to C++ as they are; others through their user-facing forms, which
+    # are matched to the network's model set by name.
+    if (is.null(group) && is.null(response) && encodes_like(data, fit$models)) {
+      return(predict_batch_logits(fit, batch, threads, arg, call))
+    }
+    data <- simulations_data(data, arg = arg, call = call)
   }
   if (is.null(group) && is.null(response) && uses_matrix_path(fit, data)) {
     prediction <- predict_matrix_logits(fit, data, threads, arg, call)
@@ -266,6 +273,20 @@ predict_logits <- function(fit, data, group, response, threads,
   list(logits = logits, single = parts[[1]]$single, sizes = sizes)
 }
 
+# predict_logits() for a packed batch of stored simulations, read in place.
+predict_batch_logits <- function(fit, batch, threads, arg, call) {
+  sizes <- batch_sizes(batch)
+  result <- cpp_predict(fit$config, fit$weights, batch, threads)
+  labels <- dataset_labels(arg, seq_len(nrow(sizes)), FALSE)
+  check_representable(result$finite, labels, call)
+  logits <- check_logits(result$logits, nrow(sizes), fit$models$n_models,
+                         call)
+  warn_outside_training(sizes, fit$models, call)
+  warn_outside_inputs(fit, result$input_lo, result$input_hi, labels, call)
+  colnames(logits) <- fit$models$model_names
+  list(logits = logits, single = FALSE, sizes = sizes)
+}
+
 # How errors and warnings name data sets: `data` for a single one,
 # `data[[i]]` for the elements of a list.
 dataset_labels <- function(arg, index, single) {
@@ -273,12 +294,12 @@ dataset_labels <- function(arg, index, single) {
 }
 
 # Whether `data` is a list of several plain double matrices (groups in rows)
-# for a network on one feature: the form simulate_datasets() returns for
-# built-in models, which C++ reads in place.
+# for a network whose model set reads them (reads_plain_matrices()): the
+# form simulate_datasets() gives for the Study 1 models, which C++ reads in
+# place.
 uses_matrix_path <- function(fit, data) {
   is.list(data) && !is.data.frame(data) && length(data) > 1 &&
-    fit$models$n_features == 1 &&
-    !inherits(fit$models, "deepbmc_formula_models") &&
+    reads_plain_matrices(fit$models) &&
     all(vapply(data, is.matrix, logical(1))) &&
     all(vapply(data, is.double, logical(1))) &&
     !any(vapply(data, is.object, logical(1))) &&

@@ -2,29 +2,67 @@
 #'
 #' Draws data sets from the prior predictive distributions of the models, the
 #' same simulations that [train_comparison()] trains on. Use them to look at
-#' what the models produce, or as test data with a known true model.
+#' what the models produce, as test data with a known true model, or as a
+#' bank of stored simulations to train on.
 #'
 #' Every data set draws its model uniformly at random (the prior of the
 #' comparison), then its sizes, its parameters and its observations; `model`
 #' in the result gives the true model of each. Results depend on `seed` but
 #' not on `threads`.
 #'
-#' @param models A model set, e.g. from [normal_nested_models()].
+#' **Models written in R** ([simulator_models()]) are simulated by calling
+#' their functions, through [future.apply::future_lapply()] when future.apply
+#' is installed: sequentially by default, in parallel after
+#' `future::plan(multisession)`, on a cluster with `plan(cluster)` or
+#' future.batchtools, with no change to the call. The model of data set `i`
+#' is drawn uniformly at random from `seed` (as for the built-in models, so
+#' the counts per model vary; the first `k` of `n` data sets are those of
+#' `n = k`), and data set `i` draws its random numbers from its own
+#' L'Ecuyer-CMRG stream, the `i`-th one after the stream `seed` starts: the
+#' results depend on `seed` only, not on the plan, the number of workers or
+#' how the work is chunked. The data sets go out in rounds of chunks, one
+#' chunk per worker, which grow until a round takes about two seconds; a
+#' progress bar between rounds shows long runs. `threads` does not apply.
+#'
+#' A function that fails or returns something that is not a data set of the
+#' models (see [simulator_models()]) stops the simulation with an error of
+#' class `"deepbmc_error_simulation"` that names the model and the data set;
+#' its fields `model`, `index`, `problem` and `simulations` (the data sets
+#' before the failing one, as simulations, or `NULL`) keep what was done.
+#' An interrupt returns the data sets done so far with a warning of class
+#' `"deepbmc_interrupted_warning"`. Your own random number stream is left as
+#' it was.
+#'
+#' **Memory.** The data sets are stored packed, about 8 bytes per value plus
+#' 4 per observation; see [simulations] for the format, the figures and how
+#' to subset and join simulations.
+#'
+#' @param models A model set, e.g. from [normal_nested_models()],
+#'   [model_set()] or [simulator_models()].
 #' @param n Number of data sets.
 #' @param seed A whole number in `[0, 2^52]`; `NULL` draws one from R's random
-#'   number generator, so [set.seed()] makes the result reproducible.
+#'   number generator, so [set.seed()] makes the result reproducible. (For
+#'   models written in R, the streams start from `seed` modulo `2^31 - 1`.)
 #' @inheritParams deepbmc_threads
+#' @param progress Show a progress bar for long simulations of models written
+#'   in R?
 #'
-#' @return A list of class `"deepbmc_simulations"` with
-#' * `data`: a list of `n` data sets. Each is a numeric matrix with one row per
-#'   group and one column per observation when its groups have equal sizes
-#'   (always so for [normal_nested_models()]), otherwise a list of numeric
-#'   vectors, one per group. Both forms are accepted by [post_prob()].
+#' @return Simulations, a list of class `"deepbmc_simulations"` with
+#' * `data`: a list of `n` data sets, built from the packed batch on access.
+#'   For [normal_nested_models()] each is a numeric matrix with one row per
+#'   group and one column per observation; for [model_set()] a data frame of
+#'   the template's columns; for sets with named features (such as
+#'   [simulator_models()]) a data frame with the group column and one column
+#'   per feature. Every form is accepted by [post_prob()].
+#' * `batch`: the packed data sets (see [simulations]);
 #' * `model`: the index of the true model of each data set (integer);
 #' * `model_names`: the names of the models;
-#' * `seed`: the seed used.
+#' * `feature_names`: the names of the features as the network sees them;
+#' * `seed`: the seed used;
+#' * `models`: the model set.
 #'
-#' @seealso [deepbmc_data] for the data formats.
+#' @seealso [deepbmc_data] for the data formats, [simulations] for the stored
+#'   form.
 #' @export
 #' @examples
 #' models <- normal_nested_models(groups = c(3, 5), obs = c(2, 4))
@@ -33,52 +71,14 @@
 #' sims$data[[1]]
 #' sims$model
 simulate_datasets <- function(models, n, seed = NULL,
-                              threads = default_threads()) {
+                              threads = default_threads(),
+                              progress = interactive()) {
   check_models(models)
   n <- check_whole_number(n, max = max_simulations)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
-  check_batch_size(models, n)
-  batch <- cpp_simulate(models_spec(models), n, seed, threads)
-  structure(
-    list(
-      data = simulated_data(models, batch),
-      model = as.integer(batch$model),
-      model_names = models$model_names,
-      seed = seed
-    ),
-    class = "deepbmc_simulations"
-  )
-}
-
-#' @export
-print.deepbmc_simulations <- function(x, ...) {
-  counts <- tabulate(x$model, nbins = length(x$model_names))
-  cat(
-    "<deepbmc_simulations> ", length(x$data), " simulated data set",
-    if (length(x$data) == 1) "" else "s", " (",
-    paste0(x$model_names, ": ", counts, collapse = ", "), "), seed ",
-    format(x$seed, scientific = FALSE), "\n",
-    "Sizes: ", format_simulated_sizes(x$data), "\n",
-    "Elements: $data (one matrix or list of groups per data set), ",
-    "$model (true model index)\n",
-    sep = ""
-  )
-  invisible(x)
-}
-
-format_simulated_sizes <- function(data) {
-  n_groups <- vapply(
-    data,
-    function(d) if (is.matrix(d)) nrow(d) else length(d),
-    integer(1)
-  )
-  n_obs <- unlist(lapply(
-    data,
-    function(d) if (is.matrix(d)) rep(ncol(d), nrow(d)) else lengths(d)
-  ))
-  paste0(
-    format_range(range(n_groups)), " groups x ",
-    format_range(range(n_obs)), " observations per group"
-  )
+  progress <- check_flag(progress)
+  simulated <- simulate_batch(models, n, seed, threads, progress,
+                              call = rlang::current_env())
+  new_simulations(simulated$batch, simulated$model, models, seed)
 }

@@ -75,8 +75,10 @@ print.deepbmc_stan_code <- function(x, ...) {
 }
 
 # The Stan programs of a model set: a named list (one per model) of
-# list(code, name, data), where data(dataset) gives the program's data list
-# for one data set in the form post_prob() accepts.
+# list(code, name, data), where data(dataset, arg, group, response) gives the
+# program's data list for one data set in the form post_prob() accepts
+# (`arg` names it in errors; `group` and `response` are post_prob()'s column
+# arguments, NULL by default).
 stan_programs <- function(models, call = rlang::caller_env()) {
   UseMethod("stan_programs")
 }
@@ -98,7 +100,10 @@ stan_programs.deepbmc_normal_nested <- function(models,
     list(
       code = study1_stan_code(model),
       name = paste0("study1_", tolower(model)),
-      data = function(dataset) study1_stan_data(dataset)
+      data = function(dataset, arg = "data", group = NULL, response = NULL) {
+        study1_stan_data(study1_groups(dataset, arg, group = group,
+                                       response = response))
+      }
     )
   })
   stats::setNames(programs, models$model_names)
@@ -113,7 +118,10 @@ stan_programs.deepbmc_formula_models <- function(models,
     list(
       code = formula_stan_code(model, models$model_names[[k]]),
       name = paste0("deepbmc_", make.names(models$model_names[[k]])),
-      data = function(dataset) formula_stan_data(model, dataset)
+      # Formula models take their columns from the formulas.
+      data = function(dataset, arg = "data", group = NULL, response = NULL) {
+        formula_stan_data(model, dataset, arg = arg)
+      }
     )
   })
   stats::setNames(programs, models$model_names)

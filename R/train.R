@@ -41,7 +41,7 @@
 #'   `models` to train on offline, in passes over them (each model's data
 #'   sets in an order reshuffled every pass from `seed`, every batch balanced
 #'   over the models), instead of simulating afresh every step. Needed for
-#'   models without a C++ simulator, such as `simulator_models()`; for the
+#'   models without a C++ simulator, such as [simulator_models()]; for the
 #'   others online training never reuses a data set and so cannot overfit,
 #'   while a bank simulated once (for example on a cluster) can train many
 #'   networks. With `holdout`, that many of them (drawn from `seed`) are held
@@ -149,6 +149,11 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
   seed <- check_seed(seed)
   progress <- check_flag(progress)
   source <- training_source(models, simulations, holdout, seed)
+  if (!is.null(source$sizes)) {
+    # Sets that know their sizes only from their data sets (simulator_models())
+    # take those of the training data; built-in sets keep their own.
+    models <- with_training_sizes(models, source$sizes)
+  }
   # An epoch is one pass over stored simulations, or 1000 steps online.
   if (!is.null(iterations)) {
     iterations <- check_whole_number(iterations, max = max_iterations)
@@ -238,7 +243,9 @@ training_source <- function(models, simulations, holdout, seed,
     spec = list(type = "stored", batch = bank, model = training_model,
                 n_models = as.integer(models$n_models)),
     holdout = if (length(held_out) > 0) packed_subset(bank, held_out),
+    held_out = held_out,
     n_simulations = as.integer(n_training),
+    sizes = training_size_ranges(bank, training_model > 0L),
     steps_per_pass = function(batch_size) {
       as.integer(max(1, n_training %/% batch_size))
     }
@@ -247,7 +254,10 @@ training_source <- function(models, simulations, holdout, seed,
 
 # Stored simulations for training: of these models, with every model among
 # the data sets left after the holdout. Returns their packed batch (with
-# `model`).
+# `model`): the object's own batch, read in place, when its values mean what
+# they mean to these models (input_encoding()); otherwise (objects of earlier
+# versions, or a model set that orders its features otherwise) the data sets
+# in their user-facing forms, matched to the models by name and packed anew.
 check_training_simulations <- function(simulations, models, holdout, call) {
   if (!inherits(simulations, "deepbmc_simulations")) {
     abort_deepbmc(
@@ -260,20 +270,39 @@ check_training_simulations <- function(simulations, models, holdout, call) {
       call = call
     )
   }
-  if (!identical(simulations$model_names, models$model_names)) {
+  batch <- simulations_batch(simulations, arg = "simulations", call = call)
+  names <- .subset2(simulations, "model_names")
+  if (!identical(names, models$model_names)) {
     abort_deepbmc(
       c(
         "{.arg simulations} come from other models than {.arg models}.",
-        x = "Simulated: {.val {simulations$model_names}}; models:
-             {.val {models$model_names}}."
+        x = "Simulated: {.val {names}}; models: {.val {models$model_names}}."
       ),
       "mismatch",
       call = call
     )
   }
-  bank <- simulations_batch(simulations, models, call)
-  counts <- tabulate(bank$model, nbins = models$n_models)
-  if (length(bank$model) - holdout < models$n_models || any(counts == 0)) {
+  if (!encodes_like(simulations, models)) {
+    batch <- prepare_datasets(
+      models, simulations_data(simulations, arg = "simulations", call = call),
+      NULL, NULL, "simulations", call
+    )$batch
+  }
+  if (!identical(as.integer(batch$n_features),
+                 as.integer(models$n_features))) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} have {batch$n_features} feature{?s} per
+         observation; the models have {models$n_features}.",
+        i = "Simulate them from these models."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  batch$model <- .subset2(simulations, "model")
+  counts <- tabulate(batch$model, nbins = models$n_models)
+  if (length(batch$model) - holdout < models$n_models || any(counts == 0)) {
     abort_deepbmc(
       c(
         "{.arg simulations} must hold data sets of every model, beyond the
@@ -285,53 +314,24 @@ check_training_simulations <- function(simulations, models, holdout, call) {
       call = call
     )
   }
-  bank
+  batch
 }
 
-# The packed batch of stored simulations, with the true model of each data
-# set in `model`, checked against the model set's features.
-simulations_batch <- function(simulations, models, call) {
-  bank <- simulations$batch
-  if (is.null(bank)) {
-    bank <- prepare_datasets(models, simulations$data, NULL, NULL,
-                             "simulations", call)$batch
-  }
-  if (!identical(as.integer(bank$n_features), as.integer(models$n_features))) {
-    abort_deepbmc(
-      c(
-        "{.arg simulations} have {bank$n_features} feature{?s} per
-         observation; the models have {models$n_features}.",
-        i = "Simulate them from these models."
-      ),
-      "mismatch",
-      call = call
-    )
-  }
-  bank$model <- as.integer(simulations$model)
-  bank
+# Ranges of the number of groups and of observed observations per group
+# over the data sets `keep` of a packed batch.
+training_size_ranges <- function(batch, keep) {
+  sizes <- batch_sizes(batch)[keep, , drop = FALSE]
+  sizes <- sizes[sizes$groups > 0, , drop = FALSE]
+  list(groups = as.integer(range(sizes$groups)),
+       obs = as.integer(c(min(sizes$min_obs), max(sizes$max_obs))))
 }
 
 # The data sets `index` of a packed batch, as a packed batch (with their
 # models when the batch has them).
 packed_subset <- function(batch, index) {
-  first_group <- batch$dataset_offsets[index]
-  n_groups <- batch$dataset_offsets[index + 1L] - first_group
-  groups <- sequence(n_groups, from = first_group + 1L)
-  sizes <- diff(batch$group_offsets)[groups]
-  rows <- sequence(sizes, from = batch$group_offsets[groups] + 1L)
-  d <- batch$n_features
-  values <- if (d == 1) {
-    batch$values[rows]
-  } else {
-    batch$values[sequence(rep.int(d, length(rows)), from = (rows - 1L) * d + 1L)]
-  }
-  list(
-    values = values, n_features = d,
-    group_offsets = c(0L, cumsum(sizes)),
-    dataset_offsets = c(0L, cumsum(n_groups)),
-    mask = batch$mask[rows],
-    model = if (!is.null(batch$model)) batch$model[index]
-  )
+  subset <- subset_batch(batch, index)
+  subset$model <- batch$model[index]
+  subset
 }
 
 # Simulated batches live in memory at once (and C++ indexes their rows with

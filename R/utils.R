@@ -31,20 +31,28 @@ format_count <- function(x) {
 
 # Evaluates `code` and restores R's random number generator state afterwards,
 # so that whatever `code` draws (or lets other packages draw) leaves the
-# user's stream as it was.
+# user's stream as it was. The generator's kinds are restored too, first,
+# because RNGkind() reseeds: code that switches to L'Ecuyer-CMRG (parallel
+# streams) must not leave a user without a seed on another generator.
 with_preserved_seed <- function(code) {
   global_env <- globalenv()
   had_seed <- exists(".Random.seed", envir = global_env, inherits = FALSE)
   if (had_seed) {
     saved <- get(".Random.seed", envir = global_env, inherits = FALSE)
   }
-  on.exit(
+  # (Asking for the kinds may create a seed; it goes again on exit.)
+  kinds <- RNGkind()
+  on.exit({
+    if (!identical(RNGkind(), kinds)) {
+      # (A user's "Rounding" sampler warns again when it is set back.)
+      suppressWarnings(RNGkind(kinds[[1]], kinds[[2]], kinds[[3]]))
+    }
     if (had_seed) {
       assign(".Random.seed", saved, envir = global_env)
     } else if (exists(".Random.seed", envir = global_env, inherits = FALSE)) {
       rm(".Random.seed", envir = global_env)
     }
-  )
+  })
   code
 }
 
@@ -57,4 +65,10 @@ with_local_seed <- function(seed, code) {
     set.seed(as.integer(seed %% .Machine$integer.max))
     code
   })
+}
+
+# Text shown literally in a cli message: braces doubled, so that cli does
+# not read them as code to interpolate.
+cli_escape <- function(x) {
+  gsub("}", "}}", gsub("{", "{{", x, fixed = TRUE), fixed = TRUE)
 }

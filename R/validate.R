@@ -4,8 +4,10 @@
 #' has never seen, and how well its posterior model probabilities (PMPs) are
 #' calibrated: a calibrated network's PMP of 0.8 is right 80% of the time.
 #' By default `validate()` simulates `n` fresh data sets from the models (in
-#' parallel in C++, independent of the training data); alternatively it takes
-#' held-out data sets you simulated elsewhere, with their true models.
+#' parallel in C++, independent of the training data; for models written in R,
+#' [simulator_models()], with [simulate_datasets()] and so through future);
+#' alternatively it takes held-out data sets you simulated elsewhere, with
+#' their true models.
 #'
 #' Metrics, all computed in double precision from the logits:
 #' * `accuracy`: share of data sets whose most probable model is the true one;
@@ -73,6 +75,8 @@
 #'   a matrix with one row per data set and one column per model of log
 #'   marginal likelihoods (or log Bayes factors against any one model). `NA`
 #'   marks data sets without a reference.
+#' @param simulations Held-out simulations from [simulate_datasets()], the
+#'   same as passing them as `data`.
 #'
 #' @return A list of class `"deepbmc_validation"` with
 #' * `model`: true model index of each data set (integer);
@@ -124,8 +128,21 @@
 validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
                      threads = default_threads(), bins = 10, boot = 200,
                      level = 0.95, data = NULL, true_model = NULL,
-                     reference_log_bf = NULL) {
+                     reference_log_bf = NULL, simulations = NULL) {
   check_fit(fit)
+  if (!is.null(simulations)) {
+    if (!is.null(data)) {
+      abort_deepbmc(
+        "Give held-out data sets as {.arg data} or {.arg simulations}, not
+         both.",
+        "mismatch"
+      )
+    }
+    check_class(simulations, "deepbmc_simulations",
+                "simulations from {.fun simulate_datasets}", "simulations",
+                rlang::current_env())
+    data <- simulations
+  }
   seed <- check_seed(seed)
   threads <- check_threads(threads)
   bins <- check_whole_number(bins, max = max_bins)
@@ -208,6 +225,13 @@ validation_models <- function(models, groups, obs,
 
 simulate_for_validation <- function(fit, models, n, seed, threads,
                                     call = rlang::caller_env()) {
+  if (!has_cpp_simulator(models)) {
+    # Simulated in R, then read like held-out simulations.
+    sims <- simulate_datasets(models, n, seed = seed, progress = interactive())
+    held_out <- predict_for_validation(fit, sims, NULL, threads, call = call)
+    held_out$source <- "simulated"
+    return(held_out)
+  }
   check_batch_size(models, n, arg = "n", call = call)
   result <- cpp_validate(fit$config, fit$weights, models_spec(models), n,
                          seed, threads)

@@ -37,7 +37,10 @@ lines <- c(
   "peak memory, the formula simulator, the Study 1 acceptance figures, and the",
   "peers: the same network in PyTorch (bench/torch_reference.py via",
   "bench/peer_torch.R; skipped without python3-torch) and rstan +",
-  "bridgesampling per data set (bench/peer_bridge.R; skipped without rstan).",
+  "bridgesampling per data set (bench/peer_bridge.R; skipped without rstan),",
+  "and for models users bring themselves (bench/own_models.R): offline against",
+  "online training, an R simulator on 1 and 2 future workers, and the memory",
+  "of stored simulations.",
   "Set BENCH_QUICK=1 for a short run without the acceptance training and the",
   "bridge peer.",
   ""
@@ -334,6 +337,9 @@ if (quick) {
   for (line in bf_lines) say(line)
 }
 say("")
+# Models users bring themselves: offline training, R simulators through
+# future, memory of stored simulations (bench/own_models.R, using say()).
+source(file.path("bench", "own_models.R"), local = TRUE)
 
 writeLines(lines, out_file)
 cat("Results written to", out_file, "\n")

@@ -5,8 +5,24 @@ test_that("simulate_datasets() returns the documented structure", {
   models <- normal_nested_models(groups = 6, obs = 4)
   sims <- simulate_datasets(models, n = 7, seed = 12)
   expect_s3_class(sims, "deepbmc_simulations", exact = TRUE)
-  expect_named(sims, c("data", "model", "model_names", "seed"))
+  expect_named(sims, c("batch", "model", "model_names", "feature_names",
+                       "seed", "models"))
+  expect_identical(sims$models, models)
+  expect_identical(sims$feature_names, "values")
+  # the data sets are packed in one batch: 7 x 6 groups of 4 observations
+  batch <- sims$batch
+  expect_identical(simulations_batch(sims), batch)
+  expect_named(batch, c("values", "n_features", "group_offsets",
+                        "dataset_offsets", "mask"))
+  expect_identical(batch$n_features, 1L)
+  expect_identical(batch$dataset_offsets, 6L * 0:7)
+  expect_identical(batch$group_offsets, 4L * 0:42)
+  expect_identical(batch$mask, rep(TRUE, 168))
+  expect_identical(batch$values, unlist(lapply(sims$data, function(d) t(d)),
+                                        use.names = FALSE))
+  expect_length(sims, 7)
   expect_length(sims$data, 7)
+  expect_identical(sims[["data"]], sims$data)
   for (d in sims$data) {
     expect_true(is.matrix(d) && is.double(d))
     expect_identical(dim(d), c(6L, 4L))
