@@ -313,9 +313,13 @@ test_that("two real Ctrl-C signals in quick succession keep the partial fit", {
                             progress = FALSE),
       warning = function(w) invokeRestart("muffleWarning"))
     saveRDS(fit, %s)', deparse(output))
-  status <- system2(rscript, c("--vanilla", "-e", shQuote(script)),
-                    stdout = FALSE, stderr = FALSE)
-  expect_identical(status, 0L)
+  output_lines <- suppressWarnings(system2(
+    rscript, c("--vanilla", "-e", shQuote(script)), stdout = TRUE,
+    stderr = TRUE
+  ))
+  status <- attr(output_lines, "status") %||% 0L
+  # on failure, the child's output says why
+  expect_identical(status, 0L, info = paste(output_lines, collapse = "\n"))
   fit <- readRDS(output)
   expect_s3_class(fit, "deepbmc_fit")
   expect_identical(fit$training$stopped, "interrupted")
