@@ -62,6 +62,8 @@ new_simulations <- function(batch, model, models, seed) {
 #' @param i Indices of data sets (positive, negative or logical).
 #' @param name `"data"` for the data sets, or the name of an element.
 #' @param ... For `c()`: simulations of the same models; otherwise unused.
+#' @param arg,call For `simulations_batch()`: the argument name and the call
+#'   that errors name (for functions that call it on their own argument).
 #'
 #' @return `simulations_batch()`: the packed batch. `simulations_sizes()`: a
 #'   list with integer ranges `groups` and `obs`. `[` and `c()`: simulations.

@@ -313,6 +313,8 @@ test_that("two real Ctrl-C signals in quick succession keep the partial fit", {
                             progress = FALSE),
       warning = function(w) invokeRestart("muffleWarning"))
     saveRDS(fit, %s)', deparse(output))
+  # R CMD check sets R_TESTS, which a child R would try to source
+  withr::local_envvar(R_TESTS = "")
   output_lines <- suppressWarnings(system2(
     rscript, c("--vanilla", "-e", shQuote(script)), stdout = TRUE,
     stderr = TRUE
