@@ -536,18 +536,9 @@ as_feature_datasets <- function(data, features, group = NULL,
   }
   if (!is.list(data) || is.data.frame(data) || length(data) == 0 ||
         is.object(data)) {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} must be a data set or a non-empty list of data sets.",
-        x = "You supplied {describe_value(data)}.",
-        i = "A data set of these models is a data frame with a group column
-             and the columns {.field {features}}, or a list of per-group
-             matrices with those columns.",
-        i = "See {.topic deepbmc::deepbmc_data} for the accepted forms."
-      ),
-      "data",
-      problem = "type",
-      call = call
+    abort_not_feature_data(
+      "{.arg {arg}} must be a data set or a non-empty list of data sets.",
+      data, features, call
     )
   }
   is_set <- vapply(data, function(d) is.data.frame(d) || is.list(d),
@@ -595,6 +586,27 @@ is_feature_group <- function(x, n_features) {
   n_features == 1 && is_group_vector(x)
 }
 
+# Data that are not data sets of models with these features.
+abort_not_feature_data <- function(problem, data, features, call,
+                                   .envir = parent.frame()) {
+  env <- rlang::env(.envir, .supplied = describe_value(data),
+                    .features = features)
+  abort_deepbmc(
+    c(
+      problem,
+      x = "You supplied {(.supplied)}.",
+      i = "A data set of these models is a data frame with a group column
+           and the columns {.field {(.features)}}, or a list of per-group
+           matrices with those columns.",
+      i = "See {.topic deepbmc::deepbmc_data} for the accepted forms."
+    ),
+    "data",
+    problem = "type",
+    call = call,
+    .envir = env
+  )
+}
+
 as_feature_dataset <- function(data, features, group, default_group, strict,
                                arg, call) {
   dataset <- if (is.data.frame(data)) {
@@ -605,19 +617,8 @@ as_feature_dataset <- function(data, features, group, default_group, strict,
                           n_features = length(features)))) {
     dataset_from_feature_groups(data, features, arg, call)
   } else {
-    abort_deepbmc(
-      c(
-        "{.arg {arg}} is not a data set.",
-        x = "You supplied {describe_value(data)}.",
-        i = "A data set of these models is a data frame with a group column
-             and the columns {.field {features}}, or a list of per-group
-             matrices with those columns.",
-        i = "See {.topic deepbmc::deepbmc_data} for the accepted forms."
-      ),
-      "data",
-      problem = "type",
-      call = call
-    )
+    abort_not_feature_data("{.arg {arg}} is not a data set.", data,
+                           features, call)
   }
   drop_empty_groups(dataset, arg, call, n_features = length(features))
 }
