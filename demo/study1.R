@@ -24,7 +24,14 @@ cat("\nThe same under a prior that favours M0 4:1, without retraining:\n")
 print(post_prob(fit, sims$data, prior_prob = c(0.8, 0.2)))
 
 cat("\nLog Bayes factors of M1 against M0:\n")
-print(bayes_factor(fit, sims$data, model1 = "M1", model2 = "M0"))
+log_bf <- bayes_factor(fit, sims$data, model1 = "M1", model2 = "M0")
+# Values beyond the range the network was checked over are shown as bounds.
+bounds <- attr(log_bf, "checked_range")
+shown <- ifelse(attr(log_bf, "beyond_checked"),
+                ifelse(log_bf > 0, sprintf("> %.1f", bounds[["upper"]]),
+                       sprintf("< %.1f", bounds[["lower"]])),
+                sprintf("%.2f", log_bf))
+print(data.frame(data_set = seq_along(log_bf), log_bf = shown))
 
 cat("\nModels best first for the first data set:\n")
 print(compare_models(fit, sims$data[[1]]))
