@@ -300,7 +300,10 @@ test_that("two real Ctrl-C signals in quick succession keep the partial fit", {
     }
     mock$fit_holdout_history <- function(...) {
       tools::pskill(Sys.getpid(), tools::SIGINT)
-      for (i in 1:200000) i
+      # R code for 0.3 s, so that the signal (which any thread may take)
+      # surely arrives while the clean-up runs, even on a loaded machine.
+      started <- proc.time()[[3]]
+      while (proc.time()[[3]] - started < 0.3) NULL
       ns$fit_holdout_history(...)
     }
     for (f in c("run_training", "finish_training", "train_comparison")) {
