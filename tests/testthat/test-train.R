@@ -283,6 +283,8 @@ test_that("a second interrupt during the clean-up does not lose the fit", {
 
 test_that("two real Ctrl-C signals in quick succession keep the partial fit", {
   skip_on_os("windows")
+  # Sends signals to a child R: for make test and make sanitize, not CRAN.
+  skip_on_cran()
   rscript <- file.path(R.home("bin"), "Rscript")
   output <- withr::local_tempfile(fileext = ".rds")
   # The chunk runner sends SIGINT to its own process in the third chunk, and
