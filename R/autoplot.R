@@ -273,25 +273,55 @@ plot_history <- function(fit, metric) {
   training <- history[history$set == "training", ]
   holdout <- history[history$set == "holdout", ]
   # The mean over a window of about 2% of the steps shows the trend through
-  # the noise of single batches.
+  # the noise of single batches; within each phase, since a new phase (other
+  # sizes, a new schedule) starts a new curve.
   window <- max(1L, round(nrow(training) / 50))
-  training$smooth <- running_mean(training$value, window)
+  training$smooth <- unlist(lapply(
+    split(training$value, training$phase), running_mean, window = window
+  ), use.names = FALSE)
   plot <- ggplot2::ggplot(training, ggplot2::aes(x = .data$step)) +
-    ggplot2::geom_line(ggplot2::aes(y = .data$value), colour = "grey70",
-                       linewidth = 0.3) +
     ggplot2::geom_line(
-      ggplot2::aes(y = .data$smooth, colour = "training (running mean)")
+      ggplot2::aes(y = .data$value, group = .data$phase),
+      colour = "grey70", linewidth = 0.3
+    ) +
+    ggplot2::geom_line(
+      ggplot2::aes(y = .data$smooth, colour = "training (running mean)",
+                   group = .data$phase)
     )
   if (nrow(holdout) > 0) {
     plot <- plot +
       ggplot2::geom_line(
         data = holdout,
-        ggplot2::aes(y = .data$value, colour = "holdout")
+        ggplot2::aes(y = .data$value, colour = "holdout", group = .data$phase)
       ) +
       ggplot2::geom_point(
         data = holdout,
         ggplot2::aes(y = .data$value, colour = "holdout")
       )
+  }
+  phases <- fit_phases(fit)
+  subtitle <- NULL
+  if (nrow(phases) > 1) {
+    # A dashed line where each phase after the first starts, labelled with
+    # the phase and its sizes.
+    starts <- data.frame(
+      step = phases$first_step - 0.5,
+      label = paste0("phase ", phases$phase, ": ",
+                     format_phase_sizes(phases))
+    )
+    plot <- plot +
+      ggplot2::geom_vline(
+        data = starts[-1, , drop = FALSE],
+        ggplot2::aes(xintercept = .data$step),
+        linetype = "dashed", colour = "grey40"
+      ) +
+      ggplot2::geom_text(
+        data = starts,
+        ggplot2::aes(x = .data$step, y = Inf, label = .data$label),
+        inherit.aes = FALSE, hjust = -0.05, vjust = 1.5, size = 3,
+        colour = "grey30"
+      )
+    subtitle <- paste(nrow(phases), "phases (groups x observations)")
   }
   plot +
     ggplot2::scale_colour_manual(
@@ -299,7 +329,7 @@ plot_history <- function(fit, metric) {
     ) +
     ggplot2::labs(
       x = "Step", y = metric_label(metric),
-      colour = NULL, title = "Training history"
+      colour = NULL, title = "Training history", subtitle = subtitle
     )
 }
 

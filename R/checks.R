@@ -328,6 +328,9 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
   if (fit$format_version >= 3) {
     needed <- c(needed, "checksum")
   }
+  if (fit$format_version >= 5) {
+    needed <- c(needed, "phases")
+  }
   missing_parts <- setdiff(needed, names(fit))
   if (length(missing_parts) > 0) {
     abort_deepbmc(
@@ -356,6 +359,7 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
       )
     }
   }
+  check_fit_phases(fit, arg = arg, call = call)
   check_fit_models(fit, arg = arg, call = call)
   check_fit_checked_range(fit, arg = arg, call = call)
   if (weights) {

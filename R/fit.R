@@ -18,9 +18,14 @@
 #    for, R/checked-range.R; in the checksum) and `training$method`. Fits of
 #    versions 1 to 3 are still read: they were trained as classifiers and
 #    have no checked range, so their log BFs are never flagged (flags NA).
+# 5. Adds `phases` (one row per training phase, R/transfer.R), the `phase`
+#    column of `history` and `holdout_history` (whose steps count over all
+#    phases) and `training$init` (where a fit trained with init = came from).
+#    Fits of versions 1 to 4 are still read, as trained in one phase; the
+#    checksum is unchanged, so theirs stay valid.
 
-fit_format_version <- 4L
-fit_format_versions <- 1:4
+fit_format_version <- 5L
+fit_format_versions <- 1:5
 
 new_deepbmc_fit <- function(models, network, config, weights, optimizer,
                             history, holdout_history, training) {
@@ -37,6 +42,7 @@ new_deepbmc_fit <- function(models, network, config, weights, optimizer,
       input_range = NULL,
       checked_range = NULL,
       checksum = NULL,
+      phases = NULL,
       format_version = fit_format_version
     ),
     class = "deepbmc_fit"
@@ -131,9 +137,13 @@ final_performance <- function(fit) {
   )
 }
 
-# The last holdout evaluation, or NULL without one.
+# The last holdout evaluation of the last phase, or NULL without one (an
+# earlier phase's holdout set is another one, often of other sizes).
 final_holdout <- function(fit) {
-  holdout_history <- fit_holdout_history(fit)
+  holdout_history <- with_phase_column(fit_holdout_history(fit))
+  last_phase <- current_phase(fit)$phase
+  holdout_history <- holdout_history[holdout_history$phase == last_phase, ,
+                                     drop = FALSE]
   if (nrow(holdout_history) == 0) {
     return(NULL)
   }
@@ -209,7 +219,8 @@ summary.deepbmc_fit <- function(object, ...) {
       seconds = object$training$seconds,
       data_sets_per_second = data_sets_per_second(object),
       seed = object$training$seed,
-      stopped = object$training$stopped %||% NA_character_
+      stopped = object$training$stopped %||% NA_character_,
+      phases = fit_phases(object)
     ),
     class = "summary.deepbmc_fit"
   )
@@ -243,6 +254,7 @@ format_training_lines <- function(x) {
     ", accuracy ", formatC(x$final_accuracy, digits = 3, format = "f"), "\n",
     format_holdout_line(x$holdout),
     format_stopped_line(x$stopped),
+    format_phases_line(x$phases),
     "Time: ", format_seconds(x$seconds), " (",
     format_count(round(x$data_sets_per_second)),
     " data sets/s)\n"
@@ -268,6 +280,7 @@ print.deepbmc_fit <- function(x, ...) {
     formatC(final$accuracy, digits = 3, format = "f"), "\n",
     format_holdout_line(final_holdout(x)),
     format_stopped_line(x$training$stopped),
+    format_phases_line(fit_phases(x)),
     sep = ""
   )
   invisible(x)

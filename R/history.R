@@ -25,9 +25,12 @@
 #'
 #' @return A data frame with one row per training step, then one row per
 #'   holdout evaluation, each part ordered by step, and columns
-#'   * `step`: the training step (integer); a holdout row gives the step after
-#'     which it was measured, the last step of its epoch;
-#'   * `epoch`: the epoch of the step (integer);
+#'   * `step`: the training step (integer), counted over all phases of
+#'     training (see `init` in [train_comparison()]); a holdout row gives the
+#'     step after which it was measured, the last step of its epoch;
+#'   * `epoch`: the epoch of the step within its phase (integer);
+#'   * `phase`: the phase of training (integer; 1 for a fit trained by one
+#'     call of [train_comparison()]);
 #'   * `set`: `"training"` or `"holdout"` (a factor with these levels);
 #'   * `loss`: mean log loss, the mean negative log posterior probability of
 #'     the true model;
@@ -60,6 +63,7 @@ training_history <- function(fit) {
     data.frame(
       step = as.integer(part$step),
       epoch = as.integer(part$epoch),
+      phase = as.integer(part$phase %||% rep(1L, nrow(part))),
       set = factor(rep(sets[[i]], nrow(part)), levels = sets),
       loss = as.double(part$loss),
       accuracy = as.double(part$accuracy)

@@ -34,6 +34,52 @@
 #' returns the network as it was before the step that diverged, with a
 #' warning of class `"deepbmc_diverged_warning"`.
 #'
+#' @section Transfer learning and continued training:
+#' With `init = fit`, training starts from the weights of the trained
+#' network `fit` instead of random ones, as a new *phase* of its training:
+#' with a fresh Adam state and a new cosine schedule from `learning_rate`
+#' over the new `epochs * iterations` steps, on `models` at the same or
+#' other sizes, with other simulator settings or on stored `simulations`.
+#' `network = NULL` and `method = NULL` take `init`'s. The models must have
+#' the same names in the same order and the same features, and the network
+#' the same architecture and head: otherwise the call fails with an error of
+#' class `"deepbmc_error_mismatch"`. A size-scaled head
+#' (`method = "size_subsample"`) keeps the reference sizes of `init`'s first
+#' phase, which its weights are relative to.
+#'
+#' The same call with the same models continues training for another
+#' schedule. Phase `p` simulates its batches from a stream derived from
+#' `seed` and `p`, so even the same `seed` never repeats an earlier phase's
+#' data sets. The input range of the result widens `init`'s, and the checked
+#' range is measured anew after the phase. The fit keeps every phase in
+#' `phases`, numbers the steps of its histories over all phases (with a
+#' `phase` column, see [training_history()]), shows the phases in `print()`
+#' and `autoplot()`, and records `init` in `training$init`.
+#'
+#' *Recipe: pretrain on small data sets, fine-tune at the target size.*
+#' Simulating and training cost about as much per observation, so steps on
+#' data sets with 10 observations per group are about ten times cheaper than
+#' steps with 100. Pretraining on many cheap small data sets and
+#' fine-tuning on a few large ones can therefore reach a given accuracy at
+#' the target size sooner than training there directly:
+#' ```
+#' small <- normal_nested_models(groups = 50, obs = 10)
+#' target <- normal_nested_models(groups = 50, obs = 100)
+#' pretrained <- train_comparison(small, epochs = 10, learning_rate = 5e-4)
+#' fit <- train_comparison(target, init = pretrained, epochs = 3,
+#'                         learning_rate = 2e-4)
+#' ```
+#' Use a smaller learning rate for fine-tuning than for pretraining, so
+#' that the first steps at the new size do not undo the pretrained weights.
+#' Whether it pays depends on how far the small data sets' evidence is from
+#' the target's; `bench/transfer.R` in the sources measures it on Study 1
+#' against training directly at the target size, at equal training time and
+#' at equal simulated observations. Check the result at the target size
+#' with [validate()] either way.
+#'
+#' An interrupted run is continued, rather than restarted as a new phase,
+#' with [resume_training()], which reproduces the uninterrupted run exactly.
+#'
 #' @param models A model set, e.g. from [normal_nested_models()].
 #' @param network An architecture from [hierarchical_network()]; `NULL` uses
 #'   its defaults (the paper's Study 1 network).
@@ -78,16 +124,21 @@
 #'   `bench/bf_accuracy.md` in the sources. Neither method gets log Bayes
 #'   factors right far beyond the range its fit was checked over: see
 #'   [checked_range()]. Either way the outputs are logits of the posterior
-#'   model probabilities.
+#'   model probabilities. `NULL` (the default) means `"classifier"`, or
+#'   `init`'s method with `init`.
+#' @param init `NULL` (the default) to start from random weights, or a
+#'   trained network from `train_comparison()` to start from its weights:
+#'   see the section on transfer learning.
 #'
 #' @return A trained network, a list of class `"deepbmc_fit"` with elements
 #' * `models`, `network`: the arguments;
 #' * `config`: the configuration the C++ core reads;
 #' * `weights`: the trained weights, a numeric vector;
-#' * `optimizer`: Adam's state (`m`, `v`, `step`);
-#' * `history`: a data frame with one row per step and columns `step`,
-#'   `epoch`, `loss` (mean log loss of the batch) and `accuracy` (share of the
-#'   batch classified correctly);
+#' * `optimizer`: Adam's state (`m`, `v`, `step`) in the last phase;
+#' * `history`: a data frame with one row per step and columns `step`
+#'   (counted over all phases), `epoch` (within the phase), `loss` (mean log
+#'   loss of the batch), `accuracy` (share of the batch classified correctly)
+#'   and `phase`;
 #' * `holdout_history`: a data frame with one row per completed epoch and the
 #'   same columns, measured on the holdout set after the epoch's last step
 #'   (`step`); no rows when `holdout = 0`;
@@ -97,7 +148,15 @@
 #'   `"simulations"`) and `simulations` (the number of stored simulations
 #'   trained on, `NA` online), `steps_done`, `seconds` of
 #'   training (wall-clock time, holdout evaluations included) and `stopped`
-#'   (`NA`, or `"interrupted"` or `"diverged"` when training stopped early);
+#'   (`NA`, or `"interrupted"` or `"diverged"` when training stopped early),
+#'   all of the last phase, and with `init` where it came from, `init`
+#'   (`init`'s `checksum`, its number of `steps` and of `phases`, and its
+#'   `format_version`);
+#' * `phases`: a data frame with one row per phase of training and columns
+#'   `phase`, `steps` (done), `first_step`, `last_step` (in the histories'
+#'   numbering), `epochs`, `iterations`, `batch_size`, `learning_rate`,
+#'   `seed`, `source`, `simulations`, the training sizes `groups_min`,
+#'   `groups_max`, `obs_min`, `obs_max`, `seconds` and `stopped`;
 #' * `input_range`: the smallest and largest value of every input feature
 #'   over all data sets the network was trained on (`lo`, `hi`), against
 #'   which [post_prob()] checks new data;
@@ -128,6 +187,13 @@
 #'                         seed = 1)
 #' fit$holdout_history
 #'
+#' # Continue training from it, at larger data sets
+#' larger <- normal_nested_models(groups = 10, obs = 30)
+#' fit2 <- train_comparison(larger, init = fit, epochs = 1, iterations = 20,
+#'                          learning_rate = 2e-4, seed = 2)
+#' fit2
+#' fit2$phases
+#'
 #' # The paper's Study 1 schedule, 10 x 1000 steps at 50 groups of 50
 #' # observations, takes a few minutes: see demo("study1", package = "deepbmc").
 train_comparison <- function(models, network = NULL, simulations = NULL,
@@ -135,10 +201,13 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
                              learning_rate = 5e-4, holdout = 0,
                              threads = default_threads(),
                              seed = NULL, progress = interactive(),
-                             method = "classifier") {
+                             method = NULL, init = NULL) {
   check_models(models)
+  if (!is.null(init)) {
+    init <- check_init(init)
+  }
   if (is.null(network)) {
-    network <- hierarchical_network()
+    network <- init$network %||% hierarchical_network()
   }
   check_network(network)
   epochs <- check_whole_number(epochs, max = max_epochs)
@@ -175,10 +244,17 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
   if (is.null(simulations)) {
     check_training_size(models)
   }
-  method <- check_training_method(method)
+  if (is.null(init)) {
+    method <- check_training_method(method %||% "classifier")
+  } else {
+    method <- init_method(method, init)
+  }
   config <- method_config(network_config(network, models), method, models)
+  if (!is.null(init)) {
+    check_init_matches(init, models, network, config)
+  }
 
-  weights <- cpp_network_init(config, seed)
+  weights <- if (is.null(init)) cpp_network_init(config, seed) else init$weights
   fit <- new_deepbmc_fit(
     models = models,
     network = network,
@@ -207,6 +283,11 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
       seconds = 0
     )
   )
+  if (is.null(init)) {
+    fit$phases <- phase_row(1L, 1L, fit$training, models)
+  } else {
+    fit <- start_from_init(fit, init)
+  }
   run_training(fit, total_steps = as.integer(total_steps), progress = progress,
                source = source)
 }
@@ -386,7 +467,8 @@ empty_history <- function() {
     step = integer(0),
     epoch = integer(0),
     loss = numeric(0),
-    accuracy = numeric(0)
+    accuracy = numeric(0),
+    phase = integer(0)
   )
 }
 
@@ -427,7 +509,7 @@ run_training <- function(fit, total_steps, progress, source) {
   # The session keeps the simulated batch and work buffers between chunks; it
   # lives only in this function, never in the fit.
   session <- cpp_trainer_new(
-    fit$config, source$spec, settings$batch_size, settings$seed,
+    fit$config, source$spec, settings$batch_size, training_stream_seed(fit),
     settings$threads, method_trainer_spec(settings$method)
   )
   iterations <- settings$iterations
@@ -472,7 +554,8 @@ run_training <- function(fit, total_steps, progress, source) {
               evaluated <- proc.time()[["elapsed"]]
               advanced$holdout_history <- c(
                 advanced$holdout_history,
-                list(evaluate_holdout(advanced$fit, holdout, step))
+                list(in_phase(evaluate_holdout(advanced$fit, holdout, step),
+                              advanced$fit))
               )
               advanced$fit$training$seconds <- advanced$fit$training$seconds +
                 proc.time()[["elapsed"]] - evaluated
@@ -542,6 +625,7 @@ finish_training <- function(state, stopped) {
     rbind, c(list(fit_holdout_history(fit)), state$holdout_history)
   )
   fit$training$stopped <- stopped
+  fit <- close_phase(fit)
   fit$checksum <- fit_checksum(fit)
   fit
 }
@@ -590,11 +674,14 @@ advance_training <- function(state, result, seconds) {
   done_before <- fit$optimizer$step
   steps <- length(result$loss)
   step <- done_before + seq_len(steps)
+  # Steps count over all phases; epochs within the phase.
+  phase <- current_phase(fit)
   chunk_history <- data.frame(
-    step = step,
+    step = as.integer(phase$offset + step),
     epoch = as.integer((step - 1L) %/% fit$training$iterations + 1L),
     loss = as.double(result$loss),
-    accuracy = as.double(result$accuracy)
+    accuracy = as.double(result$accuracy),
+    phase = rep(as.integer(phase$phase), steps)
   )
   fit$weights <- result$weights
   fit$optimizer <- result$optimizer

@@ -110,9 +110,12 @@ method_config <- function(config, method, models) {
   config$output <- method$output
   config$output_power <- as.double(method$output_power)
   if (method$size_scaled) {
-    # per level, innermost first: observations, then groups
+    # per level, innermost first: observations, then groups. A phase that
+    # starts from a trained network keeps that network's references
+    # (init_method(), R/transfer.R), as they are part of what its weights
+    # mean.
     max_groups <- as.double(models$groups[[2]])
-    config$size_reference <-
+    config$size_reference <- method$size_reference %||%
       c(max_groups * models$obs[[2]], max_groups)[seq_len(models$n_levels)]
   }
   config$rates <- method$rates
