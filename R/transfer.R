@@ -138,7 +138,6 @@ check_init <- function(init, call = rlang::caller_env()) {
     )
   }
   check_fit(init, arg = "init", call = call)
-  upgrade_fit(init)
 }
 
 # The training method of a phase that starts from `init`: `method` (NULL for
