@@ -337,6 +337,26 @@ if (quick) {
   for (line in bf_lines) say(line)
 }
 say("")
+# Issue 16: transfer learning (pretrain at 50 x 10, fine-tune at 50 x 100)
+# against direct training, at equal time and equal simulated observations,
+# against exact PMPs; about 20 minutes. Writes bench/results/transfer.md/png.
+say("## Transfer learning on Study 1 (bench/transfer.R)")
+say("")
+if (quick) {
+  say("Skipped in quick mode (BENCH_QUICK).")
+} else {
+  transfer_lines <- system2(file.path(R.home("bin"), "Rscript"),
+                            file.path("bench", "transfer.R"), stdout = TRUE)
+  start <- grep("^Final checkpoint", transfer_lines)
+  stop <- grep("^All checkpoints", transfer_lines)
+  if (length(start) == 1 && length(stop) == 1) {
+    for (line in transfer_lines[start:(stop - 2)]) say(line)
+  }
+  say("")
+  say("All checkpoints and the plot: bench/results/transfer.md, transfer.png.")
+  for (line in grep("took", transfer_lines, value = TRUE)) say("- ", line)
+}
+say("")
 # Models users bring themselves: offline training, R simulators through
 # future, memory of stored simulations (bench/own_models.R, using say()).
 source(file.path("bench", "own_models.R"), local = TRUE)

@@ -61,7 +61,7 @@ test_that("the holdout set is evaluated once after every epoch's last step", {
   fit <- history_fit()
   holdout <- fit$holdout_history
   expect_s3_class(holdout, "data.frame")
-  expect_named(holdout, c("step", "epoch", "loss", "accuracy"))
+  expect_named(holdout, c("step", "epoch", "loss", "accuracy", "phase"))
   expect_identical(holdout$step, c(7L, 14L, 21L))
   expect_identical(holdout$epoch, 1:3)
   expect_type(holdout$loss, "double")
@@ -328,7 +328,7 @@ test_that("training_history() stacks the training and holdout rows", {
   fit <- history_fit()
   history <- training_history(fit)
   expect_s3_class(history, "data.frame")
-  expect_named(history, c("step", "epoch", "set", "loss", "accuracy"))
+  expect_named(history, c("step", "epoch", "phase", "set", "loss", "accuracy"))
   expect_type(history$step, "integer")
   expect_type(history$epoch, "integer")
   expect_s3_class(history$set, "factor")
@@ -367,7 +367,7 @@ test_that("training_history() checks its input", {
   expect_deepbmc_error(training_history("fit"), "fit", "fit")
   expect_deepbmc_error(training_history(list(history = 1)), "fit", "fit")
   newer <- history_fit()
-  newer$format_version <- 5L
+  newer$format_version <- 6L
   expect_deepbmc_error(training_history(newer), "version", "fit")
   # a fit interrupted before its first step has an empty history
   empty <- history_fit()
@@ -375,7 +375,7 @@ test_that("training_history() checks its input", {
   empty$holdout_history <- empty$holdout_history[0, ]
   history <- training_history(empty)
   expect_identical(nrow(history), 0L)
-  expect_named(history, c("step", "epoch", "set", "loss", "accuracy"))
+  expect_named(history, c("step", "epoch", "phase", "set", "loss", "accuracy"))
   expect_identical(levels(history$set), c("training", "holdout"))
 })
 

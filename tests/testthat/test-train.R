@@ -57,7 +57,7 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_named(fit, c("models", "network", "config", "weights", "optimizer",
                       "history", "holdout_history", "training",
                       "input_range", "checked_range", "checksum",
-                      "format_version"))
+                      "phases", "format_version"))
   expect_identical(fit$models, api_models())
   expect_identical(fit$network, api_network())
   expect_identical(fit$config,
@@ -67,7 +67,7 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_true(all(is.finite(fit$weights)))
   expect_false(identical(fit$weights,
                          deepbmc:::cpp_network_init(fit$config, 4)))
-  expect_identical(fit$format_version, 4L)
+  expect_identical(fit$format_version, 5L)
   # the range of log BFs it vouches for (issue 14), one bound per ordered pair
   expect_identical(dim(fit$checked_range$upper), c(2L, 2L))
   expect_identical(fit$checked_range$source, "training")
@@ -76,7 +76,7 @@ test_that("the fit has the documented parts and one history row per step", {
 
   history <- fit$history
   expect_s3_class(history, "data.frame")
-  expect_named(history, c("step", "epoch", "loss", "accuracy"))
+  expect_named(history, c("step", "epoch", "loss", "accuracy", "phase"))
   expect_identical(history$step, 1:21)
   expect_identical(history$epoch, rep(1:3, each = 7))
   expect_true(all(is.finite(history$loss)) && all(history$loss > 0))
@@ -429,7 +429,7 @@ test_that("damaged fits are classed errors, never crashes", {
     integer_weights = list(what = "fit", fit = within(unclass(fit), weights <- rep(1L, length(weights)))),
     nan_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- NaN)),
     inf_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- Inf)),
-    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 5L)),
+    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 6L)),
     old_version = list(what = "version", fit = within(unclass(fit), format_version <- 0L)),
     no_version = list(what = "version", fit = within(unclass(fit), rm(format_version))),
     text_version = list(what = "version", fit = within(unclass(fit), format_version <- "1")),
@@ -455,7 +455,7 @@ test_that("damaged fits are classed errors, never crashes", {
   }
   newer <- structure(damaged$newer_version$fit, class = "deepbmc_fit")
   err <- expect_deepbmc_error(post_prob(newer, x), "version", "x")
-  expect_match(conditionMessage(err), "format version 5", fixed = TRUE)
+  expect_match(conditionMessage(err), "format version 6", fixed = TRUE)
   expect_match(conditionMessage(err), "update the package", fixed = TRUE)
   # printing needs a readable format, not usable weights
   expect_deepbmc_error(print(newer), "version", "x")
