@@ -162,6 +162,9 @@ subset_batch <- function(batch, index) {
   if (!is.null(batch$source_row)) {
     subset$source_row <- batch$source_row[rows]
   }
+  if (!is.null(batch$present)) {
+    subset$present <- batch$present[values]
+  }
   subset
 }
 

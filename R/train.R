@@ -79,6 +79,14 @@
 #'   factors right far beyond the range its fit was checked over: see
 #'   [checked_range()]. Either way the outputs are logits of the posterior
 #'   model probabilities.
+#' @param missing `NULL` (the default), or missing values from
+#'   [missing_values()] drawn afresh into every training data set (after the
+#'   simulation or the stored data set, deterministic by `seed` and
+#'   independent of `threads`), so that the network learns to compare models
+#'   on data with missing values; it also sets how the network sees them
+#'   (`coding`). A network trained without it drops observations with some but
+#'   not all features missing, with a warning of class
+#'   `"deepbmc_missing_warning"`. See [validate_missing()].
 #'
 #' @return A trained network, a list of class `"deepbmc_fit"` with elements
 #' * `models`, `network`: the arguments;
@@ -135,7 +143,7 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
                              learning_rate = 5e-4, holdout = 0,
                              threads = default_threads(),
                              seed = NULL, progress = interactive(),
-                             method = "classifier") {
+                             method = "classifier", missing = NULL) {
   check_models(models)
   if (is.null(network)) {
     network <- hierarchical_network()
@@ -177,6 +185,9 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
   }
   method <- check_training_method(method)
   config <- method_config(network_config(network, models), method, models)
+  missing <- missing_for_models(missing, models)
+  config <- missing_config(config, missing)
+  source <- missing_source(source, missing, models, seed)
 
   weights <- cpp_network_init(config, seed)
   fit <- new_deepbmc_fit(
@@ -201,6 +212,7 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
       seed = seed,
       threads = threads,
       method = method,
+      missing = missing_record(missing),
       source = source$name,
       simulations = source$n_simulations,
       steps_done = 0L,
@@ -428,7 +440,9 @@ run_training <- function(fit, total_steps, progress, source) {
   # lives only in this function, never in the fit.
   session <- cpp_trainer_new(
     fit$config, source$spec, settings$batch_size, settings$seed,
-    settings$threads, method_trainer_spec(settings$method)
+    settings$threads,
+    c(method_trainer_spec(settings$method),
+      list(missing = missing_core_spec(source$missing)))
   )
   iterations <- settings$iterations
   chunk <- 2L
@@ -449,7 +463,8 @@ run_training <- function(fit, total_steps, progress, source) {
       tryCatch(
         allowInterrupts({
           # An interrupt while simulating returns the fit as is.
-          holdout <- source$holdout %||% simulate_holdout(fit)
+          holdout <- missing_holdout(source$holdout %||% simulate_holdout(fit),
+                                     source$missing, fit)
           while (state$fit$optimizer$step < total_steps) {
             done <- state$fit$optimizer$step
             steps <- min(chunk, total_steps - done)
