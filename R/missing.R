@@ -468,7 +468,7 @@ prepare_for_coding <- function(fit, prepared, arg, call) {
   if (is.null(prepared$batch$present) || fit_missing_coding(fit) != "none") {
     return(prepared)
   }
-  prepared$batch <- drop_incomplete_rows(prepared$batch, arg, call)
+  prepared$batch <- drop_incomplete_rows(prepared$batch, arg, call = call)
   sizes <- batch_sizes(prepared$batch)
   if (any(sizes$groups == 0)) {
     abort_deepbmc(
@@ -499,7 +499,7 @@ missing_source <- function(source, missing, models, seed,
   if (is.null(missing)) {
     if (stored && !is.null(source$spec$batch$present)) {
       source$spec$batch <- drop_incomplete_rows(source$spec$batch,
-                                                "simulations", call)
+                                                "simulations", call = call)
       if (!is.null(source$holdout)) {
         source$holdout <- drop_incomplete_rows(source$holdout, warn = FALSE)
       }

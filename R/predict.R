@@ -277,7 +277,7 @@ predict_logits <- function(fit, data, group, response, threads,
 # predict_logits() for a packed batch of stored simulations, read in place.
 predict_batch_logits <- function(fit, batch, threads, arg, call) {
   if (!is.null(batch$present) && fit_missing_coding(fit) == "none") {
-    batch <- drop_incomplete_rows(batch, arg, call)
+    batch <- drop_incomplete_rows(batch, arg, call = call)
   }
   sizes <- batch_sizes(batch)
   result <- cpp_predict(fit$config, fit$weights, batch, threads)
