@@ -57,6 +57,11 @@
 #'
 #' Missing values (`NA`) are left out of the computation: the network pools
 #' over the observed values only. Groups with no observed value are dropped.
+#' With several features per observation, an observation with every feature
+#' `NA` is absent, and one with some features `NA` keeps the others: a network
+#' trained with `missing = missing_values(...)` sees which values are missing
+#' (see [missing_values()]); one trained without drops such observations with
+#' a warning of class `"deepbmc_missing_warning"`.
 #' A data set without any observed value, infinite values (`Inf`, `NaN`) and
 #' non-numeric values are errors (class `"deepbmc_error_data"`).
 #'

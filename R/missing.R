@@ -444,10 +444,18 @@ drop_incomplete_rows <- function(batch, arg = "data", warn = TRUE,
   n_features <- batch$n_features
   complete <- .colSums(present, n_features, length(batch$mask)) == n_features
   incomplete <- batch$mask & !complete
-  if (warn) cli::cli_warn(
+  if (warn) warn_incomplete_rows(sum(incomplete), arg, call)
+  batch$mask <- batch$mask & complete
+  batch$present <- NULL
+  if (!warn) attr(batch, "dropped") <- sum(incomplete)
+  batch
+}
+
+warn_incomplete_rows <- function(n, arg, call) {
+  cli::cli_warn(
     c(
-      "Dropped {sum(incomplete)} observation{?s} of {.arg {arg}} with some
-       but not all features missing.",
+      "Dropped {n} observation{?s} of {.arg {arg}} with some but not all
+       features missing.",
       i = "The network was trained without missing values; train it with
            {.code missing = missing_values(...)} in {.fun train_comparison}
            to use them."
@@ -455,9 +463,6 @@ drop_incomplete_rows <- function(batch, arg = "data", warn = TRUE,
     class = "deepbmc_missing_warning",
     call = call
   )
-  batch$mask <- batch$mask & complete
-  batch$present <- NULL
-  batch
 }
 
 # A prepared batch (prepare_datasets()) as this fit's network reads it:
@@ -468,7 +473,7 @@ prepare_for_coding <- function(fit, prepared, arg, call) {
   if (is.null(prepared$batch$present) || fit_missing_coding(fit) != "none") {
     return(prepared)
   }
-  prepared$batch <- drop_incomplete_rows(prepared$batch, arg, call = call)
+  prepared$batch <- drop_incomplete_rows(prepared$batch, warn = FALSE)
   sizes <- batch_sizes(prepared$batch)
   if (any(sizes$groups == 0)) {
     abort_deepbmc(
@@ -483,6 +488,8 @@ prepare_for_coding <- function(fit, prepared, arg, call) {
       call = call
     )
   }
+  warn_incomplete_rows(attr(prepared$batch, "dropped"), arg, call)
+  attr(prepared$batch, "dropped") <- NULL
   prepared$sizes <- sizes
   prepared
 }
