@@ -4,8 +4,9 @@
 # x is known. Both networks are trained on the same stored simulations, with
 # the same missing-value draws (share ~ U(0, 0.5) per data set, in y only),
 # the same architecture, steps and seed; they differ only in how the network
-# sees a missing y: [x, y * p, 1, p] (indicator) or y replaced by the group's
-# mean of its observed y (placeholder, the paper's choice for response times).
+# sees a missing y: [x, y * p, 1, p] (indicator), y replaced by the group's
+# mean of its observed y (placeholder, the paper's choice for response times)
+# or by 0 (a placeholder that collides with real values).
 # Then both are validated on the same held-out simulations with missing y.
 #
 # Run from the package sources with the package installed:
@@ -42,15 +43,21 @@ network <- hierarchical_network(
   s1 = c(16, 32), s2 = c(16, 32), s3 = c(16, 32), summary_dim = c(8, 8),
   head_units = 32
 )
-train <- function(coding) {
-  missing <- missing_values(share = c(0, 0.5), features = "y", coding = coding)
+train <- function(coding, placeholder = NULL) {
+  missing <- missing_values(share = c(0, 0.5), features = "y", coding = coding,
+                            placeholder = placeholder)
   t0 <- Sys.time()
   fit <- train_comparison(models, network = network, simulations = train_sims,
                           epochs = epochs, missing = missing, seed = 3,
                           threads = threads, progress = FALSE)
   list(fit = fit, seconds = as.double(difftime(Sys.time(), t0, units = "secs")))
 }
-runs <- list(indicator = train("indicator"), placeholder = train("placeholder"))
+runs <- list(
+  indicator = train("indicator"),
+  `placeholder (group mean)` = train("placeholder"),
+  # a constant inside the range of y: a missing y reads as y = 0
+  `placeholder (0)` = train("placeholder", placeholder = c(x = 0, y = 0))
+)
 
 test_shares <- list(`U(0, 0.5)` = c(0, 0.5), `0` = 0, `0.25` = 0.25,
                     `0.5` = 0.5)
@@ -93,13 +100,16 @@ md <- c(
          " epochs (one pass each), batch 32, seed 3, ", threads, " threads;",
          " missing_values(share = c(0, 0.5), features = \"y\") drawn afresh",
          " every step, identical for both codings"),
-  "- placeholder: y replaced by the group's mean of its observed y",
-  "  (the paper's coding for response times); indicator: [x, y * p, 1, p]",
+  "- placeholder (group mean): y replaced by the group's mean of its",
+  "  observed y (the paper's coding for response times); placeholder (0):",
+  "  y replaced by 0, a value y takes; indicator: [x, y * p, 1, p]",
   paste0("- held out: ", n_test, " other simulations, the same missing",
          " draws for both networks (validate(seed = 4)); 95% bootstrap",
          " intervals (200 resamples)"),
-  sprintf("- time: simulation %.0f s; training %.0f s (indicator), %.0f s (placeholder); whole script %.1f min",
-          simulate_seconds, runs$indicator$seconds, runs$placeholder$seconds,
+  sprintf("- time: simulation %.0f s; training %s s; whole script %.1f min",
+          simulate_seconds,
+          paste(sprintf("%.0f (%s)", vapply(runs, `[[`, 0, "seconds"),
+                        names(runs)), collapse = ", "),
           total),
   "",
   "| coding | share of y missing (test) | accuracy | log score | ECE flat | ECE slope |",

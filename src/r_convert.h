@@ -296,6 +296,8 @@ inline std::unique_ptr<ModelSet> r_model_set(const Rcpp::List& spec) {
 // checked; it holds the R vectors the view points into.
 class RPackedBatch {
  public:
+  // For a network: two levels (checked before the batch is read) and its
+  // number of features.
   RPackedBatch(const Rcpp::List& batch, const NetworkSpec& spec)
       : RPackedBatch(batch, (r_check_levels(spec, 2), spec.config.input_dim)) {}
   // A batch of `input_dim` features per row.

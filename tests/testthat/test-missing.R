@@ -377,3 +377,32 @@ test_that("with values missing at random, PMPs agree with exact PMPs of the obse
   expect_lt(mean(diff), 0.05)
   expect_lt(stats::median(diff), 0.04)
 })
+
+# --- printing and plotting -------------------------------------------------------
+
+test_that("missing_values() and validate_missing() print, and the sweep plots", {
+  expect_output(print(missing_values()), "U\\(0, 0.3\\)")
+  expect_output(print(missing_values(counts = c(mean = 28.5, sd = 13.5),
+                                     features = "y")),
+                "TN\\(28.5, 13.5; 0, n\\).*features y")
+  fit <- train_comparison(normal_nested_models(groups = 6, obs = 6),
+                          network = small_network(), epochs = 1,
+                          iterations = 5, seed = 1, threads = 1,
+                          missing = missing_values(share = c(0, 0.4)))
+  sweep <- validate_missing(fit, share = c(0.3, 0, 0.3), n = 40, seed = 2,
+                            threads = 1)
+  expect_s3_class(sweep, "deepbmc_missing_sweep")
+  expect_identical(sweep$share, c(0, 0.3))
+  expect_true(all(c("accuracy", "log_score", "ece_M0", "ece_M1") %in%
+                    names(sweep)))
+  # the same data sets at every share: at share 0 validate() agrees
+  v <- validate(fit, n = 40, seed = 2, boot = 0, threads = 1)
+  expect_equal(sweep$accuracy[[1]],
+               v$estimates$estimate[v$estimates$metric == "accuracy"])
+  expect_output(print(sweep), "indicator coding")
+  skip_if_not_installed("ggplot2")
+  expect_s3_class(ggplot2::autoplot(sweep), "ggplot")
+  expect_s3_class(ggplot2::autoplot(sweep, metric = "accuracy"), "ggplot")
+  expect_error(ggplot2::autoplot(sweep, metric = "nope"),
+               class = "deepbmc_error")
+})
