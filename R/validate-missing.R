@@ -118,19 +118,27 @@ autoplot.deepbmc_missing_sweep <- function(object, metric = "ece", ...) {
   names <- attr(object, "model_names")
   frame <- as.data.frame(unclass(object))
   per_model <- isTRUE(validation_metrics[[metric]]$per_model)
-  long <- if (per_model) {
+  columns <- paste0(metric, "_", names)
+  # With two models the one-vs-rest calibration errors are equal: one line.
+  same <- per_model && all(vapply(frame[columns], function(column) {
+    isTRUE(all.equal(column, frame[[columns[[1]]]], tolerance = 1e-10))
+  }, logical(1)))
+  long <- if (per_model && !same) {
     do.call(rbind, lapply(names, function(name) {
       data.frame(share = frame$share, value = frame[[paste0(metric, "_", name)]],
                  model = name)
     }))
+  } else if (same) {
+    data.frame(share = frame$share, value = frame[[columns[[1]]]],
+               model = paste(names, collapse = " = "))
   } else {
     data.frame(share = frame$share, value = frame[[metric]], model = "all")
   }
   trained <- attr(object, "training_missing")
   subtitle <- paste0(
-    format_count(object$n[[1]]), " simulated data sets per share; network ",
-    if (is.null(trained)) "trained without missing values" else
-      paste0("trained with missing values (", trained$coding, " coding)")
+    format_count(object$n[[1]]), " data sets per share; trained ",
+    if (is.null(trained)) "without missing values" else
+      paste0("with missing values (", trained$coding, ")")
   )
   plot <- ggplot2::ggplot(long, ggplot2::aes(x = .data$share, y = .data$value))
   plot <- if (per_model) {
@@ -139,6 +147,9 @@ autoplot.deepbmc_missing_sweep <- function(object, metric = "ece", ...) {
   } else {
     plot + ggplot2::geom_line(colour = "#1F4E79") +
       ggplot2::geom_point(colour = "#1F4E79")
+  }
+  if (metric %in% c("ece", "mce", "brier", "log_score")) {
+    plot <- plot + ggplot2::expand_limits(y = 0)
   }
   plot + ggplot2::labs(
     x = "Share of missing observations", y = metric_label(metric),
