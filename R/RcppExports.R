@@ -69,12 +69,16 @@ cpp_train <- function(config, weights, optimizer, models, steps, total_steps, ba
     .Call(`_deepbmc_cpp_train`, config, weights, optimizer, models, steps, total_steps, batch_size, learning_rate, seed, threads, method)
 }
 
-cpp_validate <- function(config, weights, models, n, seed, threads) {
-    .Call(`_deepbmc_cpp_validate`, config, weights, models, n, seed, threads)
+cpp_validate <- function(config, weights, models, n, seed, threads, missing = NULL) {
+    .Call(`_deepbmc_cpp_validate`, config, weights, models, n, seed, threads, missing)
 }
 
 cpp_subsample_check <- function(models, model, seed, step, index, prob, log_sizes = FALSE) {
     .Call(`_deepbmc_cpp_subsample_check`, models, model, seed, step, index, prob, log_sizes)
+}
+
+cpp_apply_missing <- function(batch, missing, seed) {
+    .Call(`_deepbmc_cpp_apply_missing`, batch, missing, seed)
 }
 
 cpp_deliver_interrupt <- function() {

@@ -394,8 +394,11 @@ check_fit_models <- function(fit, arg, call) {
     damaged("its network is not an architecture from hierarchical_network().")
   }
   expected <- tryCatch(
-    method_config(network_config(fit$network, models, call = call),
-                  fit$training$method %||% training_method(), models),
+    missing_config(
+      method_config(network_config(fit$network, models, call = call),
+                    fit$training$method %||% training_method(), models),
+      fit$training$missing
+    ),
     error = function(e) NULL
   )
   if (is.null(expected) || !identical(fit$config, expected)) {

@@ -8,6 +8,9 @@
 #   group_offsets[g] to group_offsets[g + 1] - 1);
 # * `dataset_offsets`: 0-based group offsets, length B + 1;
 # * `mask`: one logical per row, TRUE = observed (observation_mask());
+# * optionally `present`: one logical per value (row-major like `values`),
+#   TRUE = observed, when some observed row has a missing value (issue 16;
+#   R/missing.R); the missing values hold 0;
 # * optionally `source_row`: for formula models, the template row of each
 #   row (0-based), from which simulated_data() rebuilds data frames.
 # Memory: 8 bytes per value, 4 per row (mask), 4 per group and per data set.
@@ -54,6 +57,11 @@
 #'
 #' Missing values (`NA`) are left out of the computation: the network pools
 #' over the observed values only. Groups with no observed value are dropped.
+#' With several features per observation, an observation with every feature
+#' `NA` is absent, and one with some features `NA` keeps the others: a network
+#' trained with `missing = missing_values(...)` sees which values are missing
+#' (see [missing_values()]); one trained without drops such observations with
+#' a warning of class `"deepbmc_missing_warning"`.
 #' A data set without any observed value, infinite values (`Inf`, `NaN`) and
 #' non-numeric values are errors (class `"deepbmc_error_data"`).
 #'
@@ -326,16 +334,15 @@ check_numeric_values <- function(values, arg, call) {
 }
 
 # Which rows of `values` (row-major, `n_features` values per row) are
-# observed: a row with NA in any feature is missing as a whole. The one place
-# that decides the per-row mask (issue 16 refines it to presence indicators
-# per feature).
+# observed: a row with at least one value that is not NA (issue 16). A row
+# with every feature NA is absent; NA in some features of a row makes those
+# values missing (value_presence()).
 observation_mask <- function(values, n_features = 1L) {
   if (n_features == 1L) {
     return(!is.na(values))
   }
-  missing <- is.na(values)
   n_rows <- length(values) %/% n_features
-  .colSums(missing, n_features, n_rows) == 0
+  .colSums(!is.na(values), n_features, n_rows) > 0
 }
 
 # Groups without any observed value carry no information and would make the
@@ -380,20 +387,35 @@ pack_datasets <- function(datasets, n_features = 1L,
       call = call
     )
   }
-  # One scan when nothing is missing, the usual case.
+  # One scan when nothing is missing, the usual case. With several features,
+  # values missing in an observed row are kept apart as `present` (per
+  # value, row-major), never as numbers.
+  present <- NULL
   if (anyNA(values)) {
     mask <- observation_mask(values, n_features)
-    values[rep(!mask, each = n_features)] <- 0
+    if (n_features > 1L) {
+      observed <- !is.na(values)
+      if (any(observed[rep(mask, each = n_features)] == FALSE)) {
+        present <- observed
+      }
+      values[!observed] <- 0
+    } else {
+      values[!mask] <- 0
+    }
   } else {
     mask <- rep.int(TRUE, length(values) %/% n_features)
   }
-  list(
+  batch <- list(
     values = as.double(values),
     n_features = as.integer(n_features),
     group_offsets = c(0L, cumsum(as.integer(sizes))),
     dataset_offsets = c(0L, cumsum(n_groups)),
     mask = mask
   )
+  if (!is.null(present)) {
+    batch$present <- present
+  }
+  batch
 }
 
 # Sizes of each data set as the network sees them: groups with an observed
@@ -418,6 +440,9 @@ unpack_batch <- function(batch) {
   values <- batch$values
   if (!is.null(batch$mask) && !all(batch$mask)) {
     values[rep(!batch$mask, each = n_features)] <- NA_real_
+  }
+  if (!is.null(batch$present)) {
+    values[!batch$present] <- NA_real_
   }
   group_offsets <- batch$group_offsets
   dataset_offsets <- batch$dataset_offsets
@@ -886,6 +911,9 @@ batch_data_frames <- function(batch, features, group) {
   n_features <- length(features)
   values <- matrix(batch$values, ncol = n_features, byrow = TRUE)
   values[!batch$mask, ] <- NA_real_
+  if (!is.null(batch$present)) {
+    values[!matrix(batch$present, ncol = n_features, byrow = TRUE)] <- NA_real_
+  }
   group_sizes <- diff(batch$group_offsets)
   groups_per_set <- diff(batch$dataset_offsets)
   set_of_group <- rep.int(seq_along(groups_per_set), groups_per_set)

@@ -255,6 +255,7 @@ predict_logits <- function(fit, data, group, response, threads,
     chunk <- if (length(rows) == length(data)) data else data[rows]
     prepared <- prepare_datasets(fit$models, chunk, group, response, arg,
                                  call)
+    prepared <- prepare_for_coding(fit, prepared, arg, call)
     result <- cpp_predict(fit$config, fit$weights, prepared$batch, threads)
     labels <- dataset_labels(arg, rows, prepared$single)
     check_representable(result$finite, labels, call)
@@ -265,7 +266,7 @@ predict_logits <- function(fit, data, group, response, threads,
   })
   bind <- function(part) do.call(rbind, lapply(parts, `[[`, part))
   sizes <- bind("sizes")
-  warn_outside_training(sizes, fit$models, call)
+  warn_outside_training(sizes, size_check_models(fit), call)
   warn_outside_inputs(fit, bind("input_lo"), bind("input_hi"),
                       unlist(lapply(parts, `[[`, "labels")), call)
   logits <- bind("logits")
@@ -275,13 +276,16 @@ predict_logits <- function(fit, data, group, response, threads,
 
 # predict_logits() for a packed batch of stored simulations, read in place.
 predict_batch_logits <- function(fit, batch, threads, arg, call) {
+  if (!is.null(batch$present) && fit_missing_coding(fit) == "none") {
+    batch <- drop_incomplete_rows(batch, arg, call = call)
+  }
   sizes <- batch_sizes(batch)
   result <- cpp_predict(fit$config, fit$weights, batch, threads)
   labels <- dataset_labels(arg, seq_len(nrow(sizes)), FALSE)
   check_representable(result$finite, labels, call)
   logits <- check_logits(result$logits, nrow(sizes), fit$models$n_models,
                          call)
-  warn_outside_training(sizes, fit$models, call)
+  warn_outside_training(sizes, size_check_models(fit), call)
   warn_outside_inputs(fit, result$input_lo, result$input_hi, labels, call)
   colnames(logits) <- fit$models$model_names
   list(logits = logits, single = FALSE, sizes = sizes)
@@ -320,7 +324,7 @@ predict_matrix_logits <- function(fit, data, threads, arg, call) {
   dims <- vapply(data, dim, integer(2))
   sizes <- data.frame(groups = dims[1, ], min_obs = dims[2, ],
                       max_obs = dims[2, ], mean_obs = as.double(dims[2, ]))
-  warn_outside_training(sizes, fit$models, call)
+  warn_outside_training(sizes, size_check_models(fit), call)
   warn_outside_inputs(fit, result$input_lo, result$input_hi,
                       dataset_labels(arg, seq_along(data), FALSE), call)
   colnames(logits) <- fit$models$model_names

@@ -162,6 +162,9 @@ subset_batch <- function(batch, index) {
   if (!is.null(batch$source_row)) {
     subset$source_row <- batch$source_row[rows]
   }
+  if (!is.null(batch$present)) {
+    subset$present <- batch$present[values]
+  }
   subset
 }
 
@@ -217,6 +220,11 @@ c.deepbmc_simulations <- function(...) {
   if (all(vapply(batches, function(b) !is.null(b$source_row), logical(1)))) {
     batch$source_row <- unlist(lapply(batches, `[[`, "source_row"),
                                use.names = FALSE)
+  }
+  if (any(vapply(batches, function(b) !is.null(b$present), logical(1)))) {
+    batch$present <- unlist(lapply(batches, function(b) {
+      b$present %||% rep(TRUE, length(b$values))
+    }), use.names = FALSE)
   }
   joined <- first
   joined$batch <- batch
@@ -306,6 +314,11 @@ batch_problem <- function(batch, n_sets) {
   if (!is.logical(mask) || anyNA(mask) || !is.double(values) ||
         length(values) != as.double(length(mask)) * d) {
     return("its values and mask do not fit together")
+  }
+  present <- batch$present
+  if (!is.null(present) && (!is.logical(present) || anyNA(present) ||
+                              length(present) != length(values))) {
+    return("its values and presence mask do not fit together")
   }
   offsets_ok <- function(o, n_parts, end) {
     is.integer(o) && length(o) == n_parts + 1 && !anyNA(o) && o[[1]] == 0L &&

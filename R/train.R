@@ -129,6 +129,18 @@
 #' @param init `NULL` (the default) to start from random weights, or a
 #'   trained network from `train_comparison()` to start from its weights:
 #'   see the section on transfer learning.
+#' @param missing `NULL` (the default), or missing values from
+#'   [missing_values()] drawn afresh into every training data set (after the
+#'   simulation or the stored data set, deterministic by `seed` and
+#'   independent of `threads`), so that the network learns to compare models
+#'   on data with missing values; it also sets how the network sees them
+#'   (`coding`). A network trained without it drops observations with some but
+#'   not all features missing, with a warning of class
+#'   `"deepbmc_missing_warning"`. See [validate_missing()]. With `init`,
+#'   `NULL` keeps `init`'s coding; a coding that changes the width of the
+#'   network's input (presence indicators with several features) is an
+#'   error, so pretrain with `missing_values(share = 0)` when fine-tuning
+#'   will draw missing values.
 #'
 #' @return A trained network, a list of class `"deepbmc_fit"` with elements
 #' * `models`, `network`: the arguments;
@@ -201,7 +213,7 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
                              learning_rate = 5e-4, holdout = 0,
                              threads = default_threads(),
                              seed = NULL, progress = interactive(),
-                             method = NULL, init = NULL) {
+                             method = NULL, init = NULL, missing = NULL) {
   check_models(models)
   if (!is.null(init)) {
     init <- check_init(init)
@@ -250,9 +262,13 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
     method <- init_method(method, init)
   }
   config <- method_config(network_config(network, models), method, models)
+  missing <- missing_for_models(missing, models)
+  config <- missing_config(config, missing)
   if (!is.null(init)) {
+    config <- init_missing_config(config, init, missing)
     check_init_matches(init, models, network, config)
   }
+  source <- missing_source(source, missing, models, seed)
 
   weights <- if (is.null(init)) cpp_network_init(config, seed) else init$weights
   fit <- new_deepbmc_fit(
@@ -277,6 +293,7 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
       seed = seed,
       threads = threads,
       method = method,
+      missing = missing_record(missing),
       source = source$name,
       simulations = source$n_simulations,
       steps_done = 0L,
@@ -510,7 +527,9 @@ run_training <- function(fit, total_steps, progress, source) {
   # lives only in this function, never in the fit.
   session <- cpp_trainer_new(
     fit$config, source$spec, settings$batch_size, training_stream_seed(fit),
-    settings$threads, method_trainer_spec(settings$method)
+    settings$threads,
+    c(method_trainer_spec(settings$method),
+      list(missing = missing_core_spec(source$missing)))
   )
   iterations <- settings$iterations
   chunk <- 2L
@@ -531,7 +550,8 @@ run_training <- function(fit, total_steps, progress, source) {
       tryCatch(
         allowInterrupts({
           # An interrupt while simulating returns the fit as is.
-          holdout <- source$holdout %||% simulate_holdout(fit)
+          holdout <- missing_holdout(source$holdout %||% simulate_holdout(fit),
+                                     source$missing, fit)
           while (state$fit$optimizer$step < total_steps) {
             done <- state$fit$optimizer$step
             steps <- min(chunk, total_steps - done)

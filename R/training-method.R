@@ -97,7 +97,9 @@ check_training_method <- function(method, arg = rlang::caller_arg(method),
 # saved before training methods existed read the same way.
 network_head_fields <- c(
   output = "character", output_power = "double", size_reference = "double",
-  rates = "character"
+  rates = "character",
+  # the missing-data coding (missing_config() in R/missing.R)
+  missing_coding = "character", placeholder = "double"
 )
 
 # The head settings of `method` added to the configuration the C++ core

@@ -193,7 +193,10 @@ check_init_matches <- function(init, models, network, config,
       "Leave {.arg network} = NULL to keep {.arg init}'s architecture."
     )
   }
-  fields <- union(names(init$config), names(config))
+  # How missing values are coded may change between phases as long as the
+  # network's input keeps its width (init_missing_config()).
+  fields <- setdiff(union(names(init$config), names(config)),
+                    missing_coding_fields)
   differ <- fields[!vapply(fields, function(field) {
     identical(init$config[[field]], config[[field]])
   }, logical(1))]
@@ -207,6 +210,53 @@ check_init_matches <- function(init, models, network, config,
     )
   }
   invisible(init)
+}
+
+# Fields of the configuration that say how missing values are coded.
+missing_coding_fields <- c("missing_coding", "placeholder")
+
+# The configuration of a phase that starts from `init`, as far as missing
+# values go. Without `missing` the phase keeps init's coding (and draws no
+# missing values). With `missing`, its coding may differ from init's when the
+# network's input keeps its width: with one feature every coding is the plain
+# input, and a placeholder replaces values in place. The paper's recipe,
+# pretraining on complete data and fine-tuning with missing values, needs an
+# indicator-coded network from the start when there are several features.
+init_missing_config <- function(config, init, missing,
+                                call = rlang::caller_env()) {
+  if (is.null(missing)) {
+    config[missing_coding_fields] <- NULL
+    for (field in intersect(missing_coding_fields, names(init$config))) {
+      config[[field]] <- init$config[[field]]
+    }
+    return(config)
+  }
+  if (coded_input_width(config) != coded_input_width(init$config)) {
+    abort_deepbmc(
+      c(
+        "{.arg missing} codes missing values by {.val {missing$coding}};
+         {.arg init} was trained with coding
+         {.val {init$config$missing_coding %||% 'none'}}, so its input has
+         another width.",
+        i = "Pretrain with {.code missing = missing_values(share = 0)} (no
+             values go missing, but the network gets presence indicators),
+             or fine-tune with the coding of {.arg init}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  config
+}
+
+# Width of the network's input: presence indicators double it with several
+# features (src/input_coding.h).
+coded_input_width <- function(config) {
+  width <- as.integer(config$input_dim)
+  if (identical(config$missing_coding, "indicator") && width > 1L) {
+    width <- 2L * width
+  }
+  width
 }
 
 # The fit a phase that starts from `init` begins as: init's weights with a
@@ -347,6 +397,8 @@ resume_source <- function(fit, simulations, call = rlang::caller_env()) {
   }
   source <- training_source(fit$models, simulations, settings$holdout,
                             settings$seed, call = call)
+  source <- missing_source(source, resumed_missing(fit, call), fit$models,
+                           settings$seed, call = call)
   if (offline && !identical(as.integer(source$n_simulations),
                             as.integer(settings$simulations))) {
     abort_deepbmc(
@@ -420,4 +472,29 @@ in_phase <- function(row, fit) {
   row$step <- as.integer(row$step + phase$offset)
   row$phase <- as.integer(phase$phase)
   row
+}
+
+# The missing-value spec a stopped run drew from, rebuilt from what the fit
+# keeps of it (missing_record()), so that a resumed run draws the same values.
+# A pattern function is not kept in fits, so such a run cannot be resumed.
+resumed_missing <- function(fit, call = rlang::caller_env()) {
+  record <- fit$training$missing
+  if (is.null(record)) {
+    return(NULL)
+  }
+  if (isTRUE(record$has_pattern)) {
+    abort_deepbmc(
+      c(
+        "{.arg fit} drew its missing values from a {.arg pattern} function,
+         which fits do not keep, so its run cannot be resumed exactly.",
+        i = "Start a new phase instead:
+             {.code train_comparison(models, init = fit, simulations = ...,
+             missing = missing_values(pattern = ...))}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  record$has_pattern <- NULL
+  structure(record, class = "deepbmc_missing")
 }

@@ -77,6 +77,11 @@
 #'   marks data sets without a reference.
 #' @param simulations Held-out simulations from [simulate_datasets()], the
 #'   same as passing them as `data`.
+#' @param missing `NULL`, or missing values from [missing_values()] to take
+#'   out of every held-out data set before it is predicted (drawn from
+#'   `seed`; the same for the same seed whether the data sets are simulated in
+#'   C++ or in R). The network reads them with the coding it was trained with;
+#'   the `coding` of `missing` does not apply here.
 #'
 #' @return A list of class `"deepbmc_validation"` with
 #' * `model`: true model index of each data set (integer);
@@ -128,8 +133,10 @@
 validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
                      threads = default_threads(), bins = 10, boot = 200,
                      level = 0.95, data = NULL, true_model = NULL,
-                     reference_log_bf = NULL, simulations = NULL) {
+                     reference_log_bf = NULL, simulations = NULL,
+                     missing = NULL) {
   check_fit(fit)
+  missing <- missing_for_models(missing, fit$models)
   if (!is.null(simulations)) {
     if (!is.null(data)) {
       abort_deepbmc(
@@ -162,7 +169,8 @@ validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
       )
     }
     models <- validation_models(fit$models, groups, obs)
-    held_out <- simulate_for_validation(fit, models, n, seed, threads)
+    held_out <- simulate_for_validation(fit, models, n, seed, threads,
+                                        missing = missing)
   } else {
     if (!is.null(groups) || !is.null(obs)) {
       abort_deepbmc(
@@ -173,7 +181,8 @@ validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
         "mismatch"
       )
     }
-    held_out <- predict_for_validation(fit, data, true_model, threads)
+    held_out <- predict_for_validation(fit, data, true_model, threads,
+                                       missing = missing, seed = seed)
   }
   if (!is.null(reference_log_bf)) {
     if (is.null(data)) {
@@ -224,17 +233,28 @@ validation_models <- function(models, groups, obs,
 }
 
 simulate_for_validation <- function(fit, models, n, seed, threads,
+                                    missing = NULL,
                                     call = rlang::caller_env()) {
-  if (!has_cpp_simulator(models)) {
-    # Simulated in R, then read like held-out simulations.
+  in_r <- !is.null(missing) && missing$kind == "pattern"
+  if (!has_cpp_simulator(models) || in_r) {
+    # Simulated in R (the same data sets as in C++ for the same seed), then
+    # read like held-out simulations.
     sims <- simulate_datasets(models, n, seed = seed, progress = interactive())
-    held_out <- predict_for_validation(fit, sims, NULL, threads, call = call)
+    held_out <- withCallingHandlers(
+      predict_for_validation(fit, sims, NULL, threads, missing = missing,
+                             seed = seed, call = call),
+      # The sizes were checked above; missing values asked for make groups
+      # smaller than the design, which is no extrapolation to warn about.
+      deepbmc_extrapolation_warning = function(w) {
+        if (!is.null(missing)) invokeRestart("muffleWarning")
+      }
+    )
     held_out$source <- "simulated"
     return(held_out)
   }
   check_batch_size(models, n, arg = "n", call = call)
   result <- cpp_validate(fit$config, fit$weights, models_spec(models), n,
-                         seed, threads)
+                         seed, threads, missing_core_spec(missing))
   list(
     logits = check_logits(result$logits, n, fit$models$n_models, call),
     model = as.integer(result$model),
@@ -245,6 +265,7 @@ simulate_for_validation <- function(fit, models, n, seed, threads,
 }
 
 predict_for_validation <- function(fit, data, true_model, threads,
+                                   missing = NULL, seed = NULL,
                                    call = rlang::caller_env()) {
   model_names <- fit$models$model_names
   if (inherits(data, "deepbmc_simulations")) {
@@ -274,8 +295,15 @@ predict_for_validation <- function(fit, data, true_model, threads,
       call = call
     )
   }
-  prediction <- predict_logits(fit, data, group = NULL, response = NULL,
-                               threads = threads, call = call)
+  prediction <- if (is.null(missing)) {
+    predict_logits(fit, data, group = NULL, response = NULL,
+                   threads = threads, call = call)
+  } else {
+    # The data sets packed, then given the missing values of `missing`.
+    batch <- validation_batch(fit, data, call)
+    batch <- apply_missing_batch(batch, missing, fit$models, seed, call)
+    predict_batch_logits(fit, batch, threads, "data", call)
+  }
   n <- nrow(prediction$logits)
   true_model <- check_true_model(true_model, model_names, n, call = call)
   list(
@@ -606,4 +634,16 @@ print.summary.deepbmc_validation <- function(x, digits = 4, ...) {
   )
   print(shown, row.names = FALSE, right = TRUE)
   invisible(x)
+}
+
+# Held-out data (simulations or data sets of the fit's models) as one packed
+# batch in the fit's encoding.
+validation_batch <- function(fit, data, call) {
+  if (inherits(data, "deepbmc_simulations")) {
+    if (encodes_like(data, fit$models)) {
+      return(simulations_batch(data, arg = "data", call = call))
+    }
+    data <- simulations_data(data, arg = "data", call = call)
+  }
+  prepare_datasets(fit$models, data, NULL, NULL, "data", call)$batch
 }

@@ -242,8 +242,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_validate
-Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List models, int n, double seed, int threads);
-RcppExport SEXP _deepbmc_cpp_validate(SEXP configSEXP, SEXP weightsSEXP, SEXP modelsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List models, int n, double seed, int threads, SEXP missing);
+RcppExport SEXP _deepbmc_cpp_validate(SEXP configSEXP, SEXP weightsSEXP, SEXP modelsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP, SEXP missingSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -253,7 +253,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type n(nSEXP);
     Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_validate(config, weights, models, n, seed, threads));
+    Rcpp::traits::input_parameter< SEXP >::type missing(missingSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_validate(config, weights, models, n, seed, threads, missing));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -271,6 +272,19 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type prob(probSEXP);
     Rcpp::traits::input_parameter< bool >::type log_sizes(log_sizesSEXP);
     rcpp_result_gen = Rcpp::wrap(cpp_subsample_check(models, model, seed, step, index, prob, log_sizes));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_apply_missing
+Rcpp::List cpp_apply_missing(Rcpp::List batch, Rcpp::List missing, double seed);
+RcppExport SEXP _deepbmc_cpp_apply_missing(SEXP batchSEXP, SEXP missingSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type batch(batchSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type missing(missingSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_apply_missing(batch, missing, seed));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -317,8 +331,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 6},
     {"_deepbmc_cpp_trainer_run", (DL_FUNC) &_deepbmc_cpp_trainer_run, 6},
     {"_deepbmc_cpp_train", (DL_FUNC) &_deepbmc_cpp_train, 11},
-    {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 6},
+    {"_deepbmc_cpp_validate", (DL_FUNC) &_deepbmc_cpp_validate, 7},
     {"_deepbmc_cpp_subsample_check", (DL_FUNC) &_deepbmc_cpp_subsample_check, 7},
+    {"_deepbmc_cpp_apply_missing", (DL_FUNC) &_deepbmc_cpp_apply_missing, 3},
     {"_deepbmc_cpp_deliver_interrupt", (DL_FUNC) &_deepbmc_cpp_deliver_interrupt, 0},
     {"_deepbmc_cpp_stored_order", (DL_FUNC) &_deepbmc_cpp_stored_order, 5},
     {NULL, NULL, 0}

@@ -11,6 +11,7 @@ namespace deepbmc {
 int SimulatorSource::fill(int64_t step, int slot, Dataset<float>& out) const {
   Rng rng(stream_key(seed_, StreamPurpose::train, static_cast<uint64_t>(step), slot));
   const int model = slot % models_.n_models();
+  out.present.clear();  // simulators write every value; missing ones come later
   models_.simulate(model, rng, out);
   return model;
 }

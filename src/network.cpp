@@ -46,8 +46,8 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
   ws.counts.resize(n_levels);
   ws.set_masks.resize(n_levels);
 
-  ws.input.shape(data.rows(), data.dim, training);
-  std::copy(data.x.begin(), data.x.end(), ws.input.val.data.begin());
+  ws.input.shape(data.rows(), spec_.coded_input_dim(), training);
+  input_coding_forward(ws.input.val, data, spec_, ws.feature_means, ws.feature_counts);
 
   const Node<T>* elements = &ws.input;
   const uint8_t* mask = data.mask.data();
@@ -186,6 +186,7 @@ void Network<T>::backward(const Dataset<T>& data, Workspace<T>& ws, const double
     level_backward(ws.levels[k], elements, spec_.levels[k], params_, grads,
                    partition(data, ws, k), act, k > 0 || input_grad);
   }
+  if (input_grad) input_coding_backward(ws.x_grad, ws.input.grad, data, spec_, ws.feature_counts);
 }
 
 template class Network<float>;

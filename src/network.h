@@ -7,13 +7,17 @@
 
 #include "dataset.h"
 #include "deepset.h"
+#include "input_coding.h"
 #include "network_spec.h"
 
 namespace deepbmc {
 
 template <class T>
 struct Workspace {
-  Node<T> input;  // level-1 elements: observations (rows x dim)
+  Node<T> input;  // level-1 elements: observations, coded (rows x coded_input_dim)
+  Tensor<T> x_grad;  // d loss / d data.x (rows x dim), with backward's input_grad
+  std::vector<double> feature_means;  // group-mean placeholders (input_coding.h)
+  std::vector<int> feature_counts;
   std::vector<LevelCache<T>> levels;
   std::vector<std::vector<int>> counts;         // per level: present elements per set
   std::vector<std::vector<uint8_t>> set_masks;  // per level: set has a present element
@@ -42,7 +46,8 @@ class Network {
   void forward(const Dataset<T>& data, Workspace<T>& ws, bool training, double* logits) const;
 
   // backward: dlogits (n_models) -> adds d loss / d params into grads; with
-  // input_grad also fills ws.input.grad (used by gradient checks).
+  // input_grad also fills ws.input.grad and ws.x_grad, the gradient with
+  // respect to data.x through the input coding (used by gradient checks).
   void backward(const Dataset<T>& data, Workspace<T>& ws, const double* dlogits, T* grads,
                 bool input_grad = false) const;
 

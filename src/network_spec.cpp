@@ -61,10 +61,17 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
     require(std::isfinite(r) && r > 0.0, "size_reference entries must be positive");
   }
 
+  require(config.missing_coding != MissingCoding::placeholder ||
+              config.placeholder.size() == static_cast<size_t>(config.input_dim),
+          "placeholder coding needs one placeholder per feature");
+  for (double p : config.placeholder) {
+    require(!std::isinf(p), "placeholders must be finite or NaN (the group mean)");
+  }
+
   NetworkSpec spec;
   spec.config = config;
   Allocator alloc;
-  int width = config.input_dim;
+  int width = spec.coded_input_dim();
   for (size_t k = 0; k < n_levels; ++k) {
     LevelSpec level;
     level.in_dim = width;

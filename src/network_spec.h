@@ -47,6 +47,15 @@ struct LevelSpec {
 enum class OutputTransform { linear = 0, lpop = 1 };
 enum class RateSource { head = 0, summary = 1, laplace = 2 };
 
+// How the network sees values missing within an observed row (see
+// input_coding.h): not at all (none: the row must be complete; R drops
+// incomplete rows of such fits with a warning), through a presence
+// indicator per feature next to the value (indicator), or as a placeholder
+// (placeholder: the paper's coding, for comparison). With one feature a
+// value is present exactly when its row is, so every coding is the plain
+// input and a missing value is an absent row.
+enum class MissingCoding { none = 0, indicator = 1, placeholder = 2 };
+
 struct NetworkConfig {
   int input_dim = 1;
   int n_models = 2;
@@ -74,6 +83,11 @@ struct NetworkConfig {
   // with c from a head that does not see the sizes and g, a linear in the
   // summary, so that all dependence on the sizes is in this explicit form.
   RateSource rates = RateSource::head;
+  MissingCoding missing_coding = MissingCoding::none;
+  // placeholder coding: the value written for a missing value of each
+  // feature (input_dim entries); NaN means the mean of the observed values of
+  // that feature in the row's group (0 when the group has none).
+  std::vector<double> placeholder;
 };
 
 struct NetworkSpec {
@@ -85,6 +99,15 @@ struct NetworkSpec {
   size_t n_params = 0;
 
   int n_levels() const { return static_cast<int>(levels.size()); }
+  // Indicator coding applies from two features on (see MissingCoding).
+  bool indicator_coding() const {
+    return config.missing_coding == MissingCoding::indicator && config.input_dim > 1;
+  }
+  bool placeholder_coding() const {
+    return config.missing_coding == MissingCoding::placeholder && config.input_dim > 1;
+  }
+  // Width of the first layer's input: [x * present, present] for indicator coding.
+  int coded_input_dim() const { return config.input_dim * (indicator_coding() ? 2 : 1); }
   // Head input: the top summary plus sqrt(mean set size) for every level.
   int head_input_dim() const { return config.summary_dim.back() + n_levels(); }
   bool size_scaled() const { return !config.size_reference.empty(); }

@@ -19,6 +19,10 @@ namespace deepbmc {
 struct PackedBatch {
   const double* values = nullptr;        // n_rows x n_features, row-major
   const int* mask = nullptr;             // n_rows; 1 = observed (an R logical)
+  // Optional per-value presence (n_rows x n_features, row-major, R logicals;
+  // null: every value of an observed row is present). A row is observed when
+  // its mask is 1 and at least one of its values is present.
+  const int* present = nullptr;
   const int* group_offsets = nullptr;    // n_groups + 1 row offsets, from 0
   const int* dataset_offsets = nullptr;  // n_datasets + 1 group offsets, from 0
   int n_features = 0;
@@ -38,15 +42,35 @@ bool unpack_dataset(const PackedBatch& batch, int b, Dataset<T>& out) {
   out.x.resize(static_cast<size_t>(r1 - r0) * dim);
   out.mask.resize(r1 - r0);
   out.source_row.clear();
+  out.present.clear();
   bool finite = true;
+  bool partial = false;  // some observed row lacks a value
   for (int r = r0; r < r1; ++r) {
-    const bool observed = batch.mask[r] == 1;
+    bool observed = batch.mask[r] == 1;
+    const int* p = batch.present == nullptr ? nullptr : batch.present + static_cast<size_t>(r) * dim;
+    if (observed && p != nullptr) {
+      int n_present = 0;
+      for (int j = 0; j < dim; ++j) n_present += p[j] == 1;
+      observed = n_present > 0;
+      partial = partial || (observed && n_present < dim);
+    }
     out.mask[r - r0] = static_cast<uint8_t>(observed);
     const double* row = batch.values + static_cast<size_t>(r) * dim;
     T* dest = out.x.data() + static_cast<size_t>(r - r0) * dim;
     for (int j = 0; j < dim; ++j) {
-      dest[j] = observed ? static_cast<T>(row[j]) : T(0);
+      const bool value = observed && (p == nullptr || p[j] == 1);
+      dest[j] = value ? static_cast<T>(row[j]) : T(0);
       if (!std::isfinite(dest[j])) finite = false;
+    }
+  }
+  if (partial) {
+    out.present.assign(static_cast<size_t>(r1 - r0) * dim, 0);
+    for (int r = r0; r < r1; ++r) {
+      if (!out.mask[r - r0]) continue;
+      for (int j = 0; j < dim; ++j) {
+        out.present[static_cast<size_t>(r - r0) * dim + j] =
+            batch.present[static_cast<size_t>(r) * dim + j] == 1;
+      }
     }
   }
   out.offsets.resize(2);

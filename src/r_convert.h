@@ -10,6 +10,7 @@
 
 #include "dataset.h"
 #include "formula_models.h"
+#include "missing.h"
 #include "network_spec.h"
 #include "packed_batch.h"
 #include "simulators.h"
@@ -75,10 +76,11 @@ inline const std::vector<NetworkConfigField>& network_config_fields() {
 // The optional elements that describe the output head of a training method
 // (network_head_fields in R/training-method.R): a fit of the default method,
 // and every fit saved before methods existed, has none of them and a plain
-// linear head.
+// linear head. Likewise the missing-data coding (missing_values(), issue 16):
+// a fit without missing_coding has none.
 inline const std::vector<std::string>& network_head_fields() {
   static const std::vector<std::string> fields = {"output", "output_power", "size_reference",
-                                                  "rates"};
+                                                  "rates", "missing_coding", "placeholder"};
   return fields;
 }
 
@@ -120,6 +122,15 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
     if (rates == "summary") c.rates = RateSource::summary;
     else if (rates == "laplace") c.rates = RateSource::laplace;
     else if (rates != "head") Rcpp::stop("unknown rate source '%s'", rates);
+  }
+  if (config.containsElementNamed("missing_coding")) {
+    const std::string coding = r_string(config, "missing_coding");
+    if (coding == "indicator") c.missing_coding = MissingCoding::indicator;
+    else if (coding == "placeholder") c.missing_coding = MissingCoding::placeholder;
+    else if (coding != "none") Rcpp::stop("unknown missing-data coding '%s'", coding);
+  }
+  if (config.containsElementNamed("placeholder")) {
+    c.placeholder = Rcpp::as<std::vector<double>>(config["placeholder"]);  // NA: group mean
   }
   try {
     return build_network_spec(c);
@@ -285,17 +296,28 @@ inline std::unique_ptr<ModelSet> r_model_set(const Rcpp::List& spec) {
 // checked; it holds the R vectors the view points into.
 class RPackedBatch {
  public:
+  // For a network: two levels (checked before the batch is read) and its
+  // number of features.
   RPackedBatch(const Rcpp::List& batch, const NetworkSpec& spec)
+      : RPackedBatch(batch, (r_check_levels(spec, 2), spec.config.input_dim)) {}
+  // A batch of `input_dim` features per row.
+  RPackedBatch(const Rcpp::List& batch, int input_dim)
       : values_(batch["values"]),
         mask_(batch["mask"]),
         groups_(r_ints(batch, "group_offsets")),
         sets_(r_ints(batch, "dataset_offsets")) {
-    r_check_levels(spec, 2);
+    if (batch.containsElementNamed("present") && !Rf_isNull(batch["present"])) {
+      present_ = Rcpp::LogicalVector(batch["present"]);
+      if (present_.size() != values_.size()) {
+        Rcpp::stop("internal: present must have one entry per value");
+      }
+      view_.present = present_.begin();
+    }
     const int dim = r_int(batch, "n_features");
     const int n_rows = mask_.size();
-    if (dim != spec.config.input_dim) {
+    if (dim != input_dim) {
       Rcpp::stop("internal: the data have %d features but the network expects %d", dim,
-                 spec.config.input_dim);
+                 input_dim);
     }
     if (static_cast<R_xlen_t>(n_rows) * dim != values_.size()) {
       Rcpp::stop("internal: values must have n_rows x n_features entries");
@@ -321,10 +343,46 @@ class RPackedBatch {
 
  private:
   Rcpp::NumericVector values_;
-  Rcpp::LogicalVector mask_;
+  Rcpp::LogicalVector mask_, present_;
   std::vector<int> groups_, sets_;
   PackedBatch view_;
 };
+
+// missing_values() as the C++ core reads it (missing_spec() in R/missing.R):
+// NULL, or list(kind = "share" | "counts", share = c(lo, hi), counts =
+// c(mean, sd), features = one logical per feature).
+inline MissingSpec r_missing_spec(SEXP missing, int n_features) {
+  MissingSpec out;
+  if (Rf_isNull(missing)) return out;
+  const Rcpp::List m(missing);
+  const std::string kind = r_string(m, "kind");
+  if (kind == "share") {
+    out.kind = MissingSpec::Kind::share;
+    const Rcpp::NumericVector share(r_element(m, "share"));
+    if (share.size() != 2 || !(share[0] >= 0.0) || !(share[1] >= share[0]) || !(share[1] < 1.0)) {
+      Rcpp::stop("internal: share must be c(lo, hi) with 0 <= lo <= hi < 1");
+    }
+    out.share_lo = share[0];
+    out.share_hi = share[1];
+  } else if (kind == "counts") {
+    out.kind = MissingSpec::Kind::counts;
+    const Rcpp::NumericVector counts(r_element(m, "counts"));
+    if (counts.size() != 2 || !std::isfinite(counts[0]) || !(counts[1] > 0.0) ||
+        !std::isfinite(counts[1])) {
+      Rcpp::stop("internal: counts must be c(mean, sd) with sd > 0");
+    }
+    out.count_mean = counts[0];
+    out.count_sd = counts[1];
+  } else if (kind != "none") {
+    Rcpp::stop("internal: unknown kind of missing values '%s'", kind);
+  }
+  const std::vector<char> features = r_flags(m, "features");
+  if (static_cast<int>(features.size()) != n_features) {
+    Rcpp::stop("internal: features must have one flag per feature");
+  }
+  out.features.assign(features.begin(), features.end());
+  return out;
+}
 
 // Every data set of a packed batch, unpacked.
 template <class T>

@@ -145,8 +145,8 @@ static Rcpp::List loss_grad(const NetworkSpec& spec, const Rcpp::NumericVector& 
     loss += loss_and_grad(kind, logits.data(), k, labels[b] - 1, 1.0 / sets.size(),
                           dlogits.data());
     net.backward(sets[b], ws, dlogits.data(), grads.data(), true);
-    input_grad.insert(input_grad.end(), ws.input.grad.data.begin(),
-                      ws.input.grad.data.begin() + ws.input.grad.size());
+    input_grad.insert(input_grad.end(), ws.x_grad.data.begin(),
+                      ws.x_grad.data.begin() + ws.x_grad.size());
     for (int j = 0; j < k; ++j) logit_out(b, j) = logits[j];
   }
   return Rcpp::List::create(

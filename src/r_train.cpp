@@ -65,9 +65,10 @@ TrainingSession* session_of(SEXP session) {
 }  // namespace
 
 // list(loss = "log" | "exponential" | "weighted_log", subsample = probability,
-// weight_cap = number >= 1, log_sizes = flag); NULL or
-// missing elements: the defaults (log loss, no subsampling).
-TrainingMethod r_training_method(SEXP method) {
+// weight_cap = number >= 1, log_sizes = flag, missing = r_missing_spec()'s
+// list); NULL or missing elements: the defaults (log loss, no subsampling, no
+// missing values).
+TrainingMethod r_training_method(SEXP method, int n_features) {
   TrainingMethod out;
   if (Rf_isNull(method)) return out;
   const Rcpp::List m(method);
@@ -90,6 +91,7 @@ TrainingMethod r_training_method(SEXP method) {
       Rcpp::stop("internal: subsample must be a probability");
     }
   }
+  if (m.containsElementNamed("missing")) out.missing = r_missing_spec(m["missing"], n_features);
   return out;
 }
 
@@ -110,7 +112,8 @@ SEXP cpp_trainer_new(Rcpp::List config, Rcpp::List models, int batch_size, doubl
     session->source.reset(new SimulatorSource(*session->models, r_seed(seed)));
   }
   session->trainer.reset(new Trainer(session->spec, *session->source, batch_size, threads,
-                                     r_training_method(method), r_seed(seed)));
+                                     r_training_method(method, session->spec.config.input_dim),
+                                     r_seed(seed)));
   return Rcpp::XPtr<TrainingSession>(session.release(), true);
 }
 
@@ -186,7 +189,7 @@ Rcpp::List cpp_train(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List 
 
 // [[Rcpp::export]]
 Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List models, int n,
-                        double seed, int threads) {
+                        double seed, int threads, SEXP missing = R_NilValue) {
   const NetworkSpec spec = r_network_spec(config);
   const std::unique_ptr<ModelSet> model_set = r_model_set(models);
   r_check_model_set(spec, *model_set);
@@ -199,7 +202,8 @@ Rcpp::List cpp_validate(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::Li
   std::vector<double> logits(static_cast<size_t>(n) * k), obs(n);
   std::vector<int> model(n), groups(n);
   validate_simulated(spec, params.data(), *model_set, n, r_seed(seed), threads, logits.data(),
-                     model.data(), groups.data(), obs.data());
+                     model.data(), groups.data(), obs.data(),
+                     r_missing_spec(missing, spec.config.input_dim));
   Rcpp::NumericMatrix logit_out(n, k);
   Rcpp::IntegerVector model_out(n);
   for (int i = 0; i < n; ++i) {
@@ -232,6 +236,41 @@ Rcpp::List cpp_subsample_check(Rcpp::List models, int model, double seed, double
       Rcpp::Named("x") = Rcpp::NumericVector(data.x.begin(), data.x.end()),
       Rcpp::Named("mask") = Rcpp::LogicalVector(data.mask.begin(), data.mask.end()),
       Rcpp::Named("group_offsets") = Rcpp::IntegerVector(data.offsets[0].begin(), data.offsets[0].end()));
+}
+
+// The values missing_values() `missing` takes from every data set of a packed
+// batch, drawn as validate() draws them for simulated data set i (stream
+// (seed, missing, kValidationMissingStep, i)): the batch's new row mask and
+// per-value presence (row-major, NULL when every value of an observed row is
+// present).
+// [[Rcpp::export]]
+Rcpp::List cpp_apply_missing(Rcpp::List batch, Rcpp::List missing, double seed) {
+  const int dim = r_int(batch, "n_features");
+  const RPackedBatch packed(batch, dim);
+  const PackedBatch& view = packed.view();
+  const MissingSpec spec = r_missing_spec(missing, dim);
+  const uint64_t key = r_seed(seed);
+  const int n_rows = view.group_offsets[view.dataset_offsets[view.n_datasets]];
+  Rcpp::LogicalVector mask(n_rows);
+  Rcpp::LogicalVector present(static_cast<R_xlen_t>(n_rows) * dim);
+  bool partial = false;
+  Dataset<double> data;
+  for (int b = 0; b < view.n_datasets; ++b) {
+    unpack_dataset(view, b, data);  // finiteness is checked where the values are used
+    Rng rng(stream_key(key, StreamPurpose::missing, kValidationMissingStep, static_cast<uint64_t>(b)));
+    apply_missing(data, spec, rng);
+    const int r0 = view.group_offsets[view.dataset_offsets[b]];
+    for (int r = 0; r < data.rows(); ++r) {
+      mask[r0 + r] = data.mask[r];
+      for (int j = 0; j < dim; ++j) {
+        const bool p = data.mask[r] && data.value_present(r, j);
+        present[static_cast<R_xlen_t>(r0 + r) * dim + j] = p;
+        partial = partial || (data.mask[r] && !p);
+      }
+    }
+  }
+  return Rcpp::List::create(Rcpp::Named("mask") = mask,
+                            Rcpp::Named("present") = partial ? SEXP(present) : R_NilValue);
 }
 
 // Delivers an interrupt that arrived while interrupts were suspended, now,

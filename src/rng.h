@@ -19,13 +19,15 @@ inline uint64_t splitmix64(uint64_t& state) {
 // simulate_datasets() returns for the same seed.
 // shuffle orders the stored simulations of offline training; subsample draws
 // which groups and observations a training data set keeps (their own streams,
-// so that training without them is unchanged).
+// so that training without them is unchanged); missing draws the missing
+// values of missing_values() (its own stream for the same reason).
 enum class StreamPurpose : uint64_t {
   init = 1,
   train = 2,
   simulate = 3,
   shuffle = 4,
-  subsample = 5
+  subsample = 5,
+  missing = 6  // which values of a training or validation data set go missing
 };
 
 inline uint64_t stream_key(uint64_t seed, StreamPurpose purpose, uint64_t step,

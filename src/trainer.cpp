@@ -163,6 +163,10 @@ struct Trainer::Impl {
           Rng sub(stream_key(seed, StreamPurpose::subsample, static_cast<uint64_t>(step_index), b));
           subsample_dataset(batch[b], method.subsample, sub, method.log_sizes);
         }
+        if (method.missing.active()) {
+          Rng miss(stream_key(seed, StreamPurpose::missing, static_cast<uint64_t>(step_index), b));
+          apply_missing(batch[b], method.missing, miss);
+        }
         double* z = &logits[static_cast<size_t>(b) * k];
         double* dz = &dlogits[static_cast<size_t>(b) * k];
         net.forward(batch[b], ws, true, z);
@@ -253,6 +257,7 @@ void Trainer::seen_ranges(double* lo, double* hi) const {
 int simulate_indexed(const ModelSet& models, uint64_t seed, int64_t index, Dataset<float>& out) {
   Rng rng(stream_key(seed, StreamPurpose::simulate, 0, static_cast<uint64_t>(index)));
   const int model = rng.uniform_int(0, models.n_models() - 1);
+  out.present.clear();  // simulators write every value
   models.simulate(model, rng, out);
   return model;
 }
@@ -315,7 +320,7 @@ void predict_matrices(const NetworkSpec& spec, const float* params, const Matrix
 
 void validate_simulated(const NetworkSpec& spec, const float* params, const ModelSet& models,
                         int n, uint64_t seed, int threads, double* logits, int* model,
-                        int* groups, double* obs_per_group) {
+                        int* groups, double* obs_per_group, const MissingSpec& missing) {
   std::vector<uint8_t> finite(n);  // simulated values are always finite
   predict_each(
       spec, params, n, threads,
@@ -324,6 +329,11 @@ void validate_simulated(const NetworkSpec& spec, const float* params, const Mode
         const int n_groups = static_cast<int>(out.offsets[0].size()) - 1;
         groups[i] = n_groups;
         obs_per_group[i] = n_groups > 0 ? static_cast<double>(out.rows()) / n_groups : 0.0;
+        if (missing.active()) {
+          Rng miss(stream_key(seed, StreamPurpose::missing, kValidationMissingStep,
+                              static_cast<uint64_t>(i)));
+          apply_missing(out, missing, miss);
+        }
         return true;
       },
       logits, finite.data());

@@ -11,6 +11,7 @@
 #include "batch_source.h"
 #include "dataset.h"
 #include "loss.h"
+#include "missing.h"
 #include "network_spec.h"
 #include "packed_batch.h"
 #include "simulators.h"
@@ -24,7 +25,14 @@ struct TrainingMethod {
   double subsample = 0.0;  // probability, per data set and per level, of subsampling
   double weight_cap = kWeightCap;  // of the weighted log loss
   bool log_sizes = false;  // subsampled sizes log-uniform rather than uniform
+  // Missing values drawn into every training data set after subsampling
+  // (stream (seed, missing, step, slot)).
+  MissingSpec missing;
 };
+
+// The `step` of the missing-value streams of validation data sets (index: the
+// data set), apart from every training step.
+constexpr uint64_t kValidationMissingStep = ~uint64_t(0);
 
 // Masks part of a data set so that training also sees the prior predictive of
 // smaller designs: groups and observations within groups are exchangeable in a
@@ -97,8 +105,12 @@ void predict_matrices(const NetworkSpec& spec, const float* params, const Matrix
 
 // Simulates data sets 0..n-1 of the stream `seed` (the same ones simulate_many
 // returns) and predicts each at once, so memory does not grow with n.
+// With `missing`, data set i then loses values drawn from the stream (seed,
+// missing, kValidationMissingStep, i); groups and obs_per_group are the sizes
+// simulated, before any value went missing.
 void validate_simulated(const NetworkSpec& spec, const float* params, const ModelSet& models,
                         int n, uint64_t seed, int threads, double* logits, int* model,
-                        int* groups, double* obs_per_group);
+                        int* groups, double* obs_per_group,
+                        const MissingSpec& missing = MissingSpec());
 
 }  // namespace deepbmc

@@ -374,7 +374,7 @@ test_that("every malformed output is a classed error that keeps the data sets be
     group = function(d) d[c("x", "y")],
     group = function(d) transform(d, group = NA),
     empty = function(d) d[0, ],
-    empty = function(d) transform(d, y = NA),
+    empty = function(d) transform(d, x = NA, y = NA),
     # the other form, a list of per-group matrices, and other things
     type = function(d) d$x,
     type = function(d) NULL,
@@ -416,27 +416,30 @@ test_that("every malformed output is a classed error that keeps the data sets be
 
 test_that("NA in a simulator's features is missing, not an error", {
   holes <- function() {
-    d <- data.frame(group = rep(1:3, each = 4), x = stats::rnorm(12),
-                    y = stats::rnorm(12))
+    d <- data.frame(group = rep(1:4, each = 4), x = stats::rnorm(16),
+                    y = stats::rnorm(16))
     d$x[[2]] <- NA
     d$y[[7]] <- NA
-    # a group with nothing observed is dropped
+    # a group with only x observed keeps its observations (issue 16) ...
     d$y[d$group == 3] <- NA
+    # ... and one with nothing observed is dropped
+    d[d$group == 4, c("x", "y")] <- NA
     d
   }
   models <- simulator_models(a = holes, b = holes)
   sims <- simulate_datasets(models, n = 5, seed = 1)
   batch <- sims$batch
-  # 2 groups per data set: 8 rows, 2 of them masked, their values zero
-  expect_identical(diff(batch$dataset_offsets), rep(2L, 5))
-  expect_identical(length(batch$mask), 40L)
-  expect_identical(sum(!batch$mask), 10L)
-  expect_identical(batch$values[rep(!batch$mask, each = 2)], rep(0, 20))
+  # 3 groups per data set, every row observed; 6 values per data set missing,
+  # zero in `values` and marked in `present`
+  expect_identical(diff(batch$dataset_offsets), rep(3L, 5))
+  expect_identical(length(batch$mask), 60L)
+  expect_true(all(batch$mask))
+  expect_identical(sum(!batch$present), 30L)
+  expect_identical(batch$values[!batch$present], rep(0, 30))
   expect_true(all(is.finite(batch$values)))
-  # unpacked, the masked observations are NA again
-  expect_identical(sum(vapply(sims$data, function(d) sum(is.na(d$x) |
-                                                          is.na(d$y)),
-                              integer(1))), 10L)
+  # unpacked, the missing values are NA again
+  expect_identical(sum(vapply(sims$data, function(d) sum(is.na(d$x)) +
+                                sum(is.na(d$y)), integer(1))), 30L)
 })
 
 test_that("errors of workers are reported the same way", {
@@ -607,27 +610,35 @@ test_that("several features: any column, row and group order gives the same PMPs
   expect_identical(nrow(compare_models(fit, sims)), 8L)
 })
 
-test_that("NA in any feature masks the observation, and empty groups go", {
+test_that("NA in some features: a fit without missing-data coding drops the row with a warning; empty groups go", {
   models <- lm_models()
   fit <- random_fit(models, seed = 4)
   frame <- simulate_datasets(models, n = 1, seed = 9)$data[[1]]
   reference <- post_prob(fit, frame)
   holes <- rbind(frame, data.frame(group = c(1, 2, 3), x = c(NA, 0.5, NA),
                                    y = c(1, NA, NA)))
-  expect_equal(post_prob(fit, holes), reference, tolerance = feature_tol)
+  expect_warning(p <- post_prob(fit, holes), class = "deepbmc_missing_warning")
+  expect_equal(p, reference, tolerance = feature_tol)
   empty_group <- rbind(frame, data.frame(group = 99, x = NA, y = 2))
-  expect_equal(post_prob(fit, empty_group), reference, tolerance = feature_tol)
+  expect_warning(p <- post_prob(fit, empty_group),
+                 class = "deepbmc_missing_warning")
+  expect_equal(p, reference, tolerance = feature_tol)
+  # a row with every feature NA is absent, without a warning
+  absent <- rbind(frame, data.frame(group = c(1, 99), x = NA, y = NA))
+  expect_equal(post_prob(fit, absent), reference, tolerance = feature_tol)
   # NA is not read as a number
   zeros <- rbind(frame, data.frame(group = 1, x = 0, y = 0))
   expect_gt(abs(post_prob(fit, zeros)[[1]] - reference[[1]]), 1e-6)
   # in matrices too
   groups <- unname(lapply(split(holes[c("x", "y")], holes$group), as.matrix))
-  expect_equal(post_prob(fit, groups), reference, tolerance = feature_tol)
-  # the packed form masks the row as a whole
+  expect_warning(p <- post_prob(fit, groups), class = "deepbmc_missing_warning")
+  expect_equal(p, reference, tolerance = feature_tol)
+  # the packed form masks the all-NA row and marks the other missing values
   converted <- deepbmc:::as_feature_datasets(holes, c("x", "y"))
   batch <- deepbmc:::pack_datasets(converted$datasets, 2L)
-  expect_identical(sum(!batch$mask), 3L)
-  expect_identical(batch$values[rep(!batch$mask, each = 2)], rep(0, 6))
+  expect_identical(sum(!batch$mask), 1L)
+  expect_identical(sum(!batch$present), 4L)
+  expect_identical(batch$values[!batch$present], rep(0, 4))
 })
 
 test_that("malformed data with several features are classed errors naming the column", {
@@ -690,11 +701,14 @@ test_that("data frames like the evidence-accumulation simulator's are read", {
     response = stats::rbinom(40, 1, 0.5)
   ))
   trials$rt[5] <- NA
-  reference <- post_prob(fit, trials)
-  expect_equal(post_prob(fit, trials, group = "participant"), reference,
+  # a fit without missing-data coding drops the trial with a missing rt
+  expect_warning(reference <- post_prob(fit, trials),
+                 class = "deepbmc_missing_warning")
+  quiet <- function(x) suppressWarnings(x, classes = "deepbmc_missing_warning")
+  expect_equal(quiet(post_prob(fit, trials, group = "participant")), reference,
                tolerance = feature_tol)
-  expect_equal(post_prob(fit, trials[c("rt", "response", "participant",
-                                       "stimulus")]),
+  expect_equal(quiet(post_prob(fit, trials[c("rt", "response", "participant",
+                                             "stimulus")])),
                reference, tolerance = feature_tol)
   expect_equal(post_prob(fit, trials[-5, ]), reference, tolerance = feature_tol)
 })
