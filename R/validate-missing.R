@@ -81,6 +81,17 @@ validate_missing <- function(fit, share = seq(0, 0.5, 0.05), n = 1000,
   sweep
 }
 
+# A subset is a plain data frame: the print method needs every column and the
+# attributes that `[` drops.
+#' @export
+`[.deepbmc_missing_sweep` <- function(x, ...) {
+  out <- NextMethod()
+  if (is.data.frame(out)) {
+    class(out) <- setdiff(class(out), "deepbmc_missing_sweep")
+  }
+  out
+}
+
 #' @export
 print.deepbmc_missing_sweep <- function(x, digits = 3, ...) {
   names <- attr(x, "model_names")

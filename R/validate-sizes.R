@@ -128,6 +128,17 @@ check_size_grid <- function(x, arg = rlang::caller_arg(x),
   sort(unique(as.integer(x)))
 }
 
+# A subset is a plain data frame: the print method needs every column and the
+# attributes that `[` drops.
+#' @export
+`[.deepbmc_size_sweep` <- function(x, ...) {
+  out <- NextMethod()
+  if (is.data.frame(out)) {
+    class(out) <- setdiff(class(out), "deepbmc_size_sweep")
+  }
+  out
+}
+
 #' @export
 print.deepbmc_size_sweep <- function(x, digits = 3, ...) {
   training <- attr(x, "training_sizes")

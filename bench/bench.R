@@ -357,6 +357,32 @@ if (quick) {
   for (line in grep("took", transfer_lines, value = TRUE)) say("- ", line)
 }
 say("")
+# Issue 16: missing values, indicator against placeholder coding on a
+# two-feature model set (about 6 minutes), and validate_missing() on Study 1
+# (about a minute). Write bench/results/missing_coding.md and
+# validate_missing.png/rds.
+say("## Missing values (bench/missing_coding.R, bench/validate_missing.R)")
+say("")
+if (quick) {
+  say("Skipped in quick mode (BENCH_QUICK).")
+} else {
+  coding_lines <- system2(file.path(R.home("bin"), "Rscript"),
+                          file.path("bench", "missing_coding.R"), stdout = TRUE)
+  first <- grep("^# Missing values", coding_lines)
+  if (length(first) == 1) {
+    for (line in coding_lines[(first + 1):length(coding_lines)]) say(line)
+  }
+  sweep_lines <- system2(file.path(R.home("bin"), "Rscript"),
+                         file.path("bench", "validate_missing.R"),
+                         stdout = TRUE)
+  say("")
+  say("validate_missing() on Study 1 (bench/results/validate_missing.png):")
+  say("")
+  say("```")
+  for (line in sweep_lines) say(line)
+  say("```")
+}
+say("")
 # Models users bring themselves: offline training, R simulators through
 # future, memory of stored simulations (bench/own_models.R, using say()).
 source(file.path("bench", "own_models.R"), local = TRUE)

@@ -393,6 +393,9 @@ test_that("missing_values() and validate_missing() print, and the sweep plots", 
                             threads = 1)
   expect_s3_class(sweep, "deepbmc_missing_sweep")
   expect_identical(sweep$share, c(0, 0.3))
+  # a subset has lost what print() needs: it is a plain data frame
+  expect_s3_class(sweep[c("share", "accuracy")], "data.frame", exact = TRUE)
+  expect_s3_class(sweep[1, ], "data.frame", exact = TRUE)
   expect_true(all(c("accuracy", "log_score", "ece_M0", "ece_M1") %in%
                     names(sweep)))
   # the same data sets at every share: at share 0 validate() agrees

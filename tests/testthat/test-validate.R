@@ -739,6 +739,7 @@ test_that("validate_sizes() gives validate()'s metrics in every cell", {
   expect_s3_class(sweep, c("deepbmc_size_sweep", "data.frame"), exact = TRUE)
   expect_named(sweep, c("groups", "obs", "n", "accuracy", "log_score", "brier",
                         "ece", "mce"))
+  expect_s3_class(sweep[c("groups", "ece")], "data.frame", exact = TRUE)
   expect_identical(nrow(sweep), 6L)
   expect_identical(sweep$groups, rep(c(2L, 12L), 3))
   expect_identical(sweep$obs, rep(c(1L, 3L, 20L), each = 2))
