@@ -302,11 +302,13 @@ plot_history <- function(fit, metric) {
   phases <- fit_phases(fit)
   subtitle <- NULL
   if (nrow(phases) > 1) {
-    # A dashed line where each phase after the first starts, labelled with
-    # the phase and its sizes.
+    # A dashed line where each phase after the first starts; each phase
+    # labelled with its sizes in its middle, so that no label runs off the
+    # panel.
     starts <- data.frame(
       step = phases$first_step - 0.5,
-      label = paste0("phase ", phases$phase, ": ",
+      middle = (phases$first_step + phases$last_step) / 2,
+      label = paste0("phase ", phases$phase, "\n",
                      format_phase_sizes(phases))
     )
     plot <- plot +
@@ -317,8 +319,8 @@ plot_history <- function(fit, metric) {
       ) +
       ggplot2::geom_text(
         data = starts,
-        ggplot2::aes(x = .data$step, y = Inf, label = .data$label),
-        inherit.aes = FALSE, hjust = -0.05, vjust = 1.5, size = 3,
+        ggplot2::aes(x = .data$middle, y = Inf, label = .data$label),
+        inherit.aes = FALSE, hjust = 0.5, vjust = 1.2, size = 3,
         colour = "grey30"
       )
     subtitle <- paste(nrow(phases), "phases (groups x observations)")

@@ -462,7 +462,10 @@ test_that("autoplot() marks the phases", {
   expect_length(vlines, 1)
   expect_identical(vlines[[1]]$xintercept, 21.5)
   labels <- Filter(function(d) "label" %in% names(d), built$data)
-  expect_identical(labels[[1]]$label, c("phase 1: 10 x 5", "phase 2: 10 x 20"))
+  expect_identical(labels[[1]]$label,
+                   c("phase 1\n10 x 5", "phase 2\n10 x 20"))
+  # each label in the middle of its phase (steps 1-21, then 22-31)
+  expect_equal(labels[[1]]$x, c(11, 26.5))
   # one phase: no lines
   built <- ggplot2::ggplot_build(ggplot2::autoplot(pretrained_fit()))
   expect_length(Filter(function(d) "xintercept" %in% names(d), built$data), 0)
