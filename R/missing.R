@@ -47,7 +47,10 @@
 #'   `c("rt", "response")` when a trial's response and response time are
 #'   missing but its condition is known. Checked against the model set's
 #'   features; for one-feature model sets without named features the feature
-#'   is called `"y"`.
+#'   is called `"y"`. For formula model sets the features are the response
+#'   and the `inputs` by their column names, and a missing response takes the
+#'   whole observation (covariates alone carry no evidence), so `features`
+#'   must include the response.
 #' @param counts Instead of `share`: per group, the number of missing
 #'   observations is `round(X)` for `X` drawn from a normal distribution with
 #'   `c(mean = , sd = )` truncated to `[0, n]` (`n` the group's observations),
@@ -247,12 +250,6 @@ print.deepbmc_missing <- function(x, ...) {
   invisible(x)
 }
 
-# The features of a model set as missing_values() names them.
-missing_feature_names <- function(models) {
-  model_feature_names(models) %||%
-    (if (models$n_features == 1) "y" else paste0("x", seq_len(models$n_features)))
-}
-
 # Checks `missing` (NULL or a missing_values() object) against the model set
 # and resolves it: the feature flags, the coding and the placeholders in the
 # models' feature order.
@@ -285,7 +282,7 @@ missing_for_models <- function(missing, models, arg = "missing",
       call = call
     )
   }
-  missing$flags <- names %in% features
+  missing$flags <- missing_feature_flags(models, features, arg, call)
   missing$feature_names <- names
   if (missing$coding == "placeholder") {
     given <- missing$placeholder %||% list("group_mean")

@@ -26,6 +26,8 @@
 # | print()                 | names, sizes and features                | most sets                   |
 # | model_feature_names()   | `feature_names`, or NULL (one unnamed)   |                             |
 # | input_feature_names()   | feature names or "values" / "feature j"  | formula models              |
+# | missing_feature_names() | feature names, or "y" / "x1", "x2", ...  | formula models: response and inputs |
+# | missing_feature_flags() | the features named                       | formula models: the whole observation |
 # | group_column()          | `group`, or "group"                      |                             |
 # | prepare_datasets()      | the data forms of R/data.R               | formula models              |
 # | simulated_data()        | matrices / lists of groups, or data frames with the feature names | formula models, sets with special forms |
@@ -202,6 +204,56 @@ input_feature_names.default <- function(models) {
 input_feature_names.deepbmc_formula_models <- function(models) {
   template <- models$models[[1]]
   paste(c(template$response, models$inputs), "(standardised)")
+}
+
+# Names by which missing_values(features = ) picks features (R/missing.R).
+missing_feature_names <- function(models) {
+  UseMethod("missing_feature_names")
+}
+
+#' @export
+missing_feature_names.default <- function(models) {
+  model_feature_names(models) %||%
+    (if (models$n_features == 1) "y" else paste0("x", seq_len(models$n_features)))
+}
+
+#' @export
+missing_feature_names.deepbmc_formula_models <- function(models) {
+  c(models$models[[1]]$response, models$inputs)
+}
+
+# Which features a missing observation loses (one flag per feature), from
+# the names given to missing_values(features = ).
+missing_feature_flags <- function(models, features, arg, call) {
+  UseMethod("missing_feature_flags")
+}
+
+#' @export
+missing_feature_flags.default <- function(models, features, arg, call) {
+  missing_feature_names(models) %in% features
+}
+
+# An observation of a formula model without its response carries no evidence
+# about the models (its covariates are conditioned on), and formula data drop
+# such rows: so a missing response is a missing observation, whole.
+#' @export
+missing_feature_flags.deepbmc_formula_models <- function(models, features,
+                                                         arg, call) {
+  response <- models$models[[1]]$response
+  if (!response %in% features) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must include the response {.val {response}} of the
+         formula models.",
+        i = "Covariates are conditioned on, not modelled: only a missing
+             response makes a missing observation, and it takes the whole
+             observation with it."
+      ),
+      "value",
+      call = call
+    )
+  }
+  rep(TRUE, models$n_features)
 }
 
 # The default group column of data frames for sets with named features.

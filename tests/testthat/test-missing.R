@@ -503,3 +503,29 @@ test_that("a run with missing values resumes to the uninterrupted run", {
   expect_identical(resumed$optimizer, full$optimizer)
   expect_identical(resumed$history, full$history)
 })
+
+test_that("formula model sets lose whole observations, named by their columns", {
+  data <- data.frame(g = rep(1:6, each = 5), x = rep(0:4, 6))
+  data$y <- 0.3 * data$x + rnorm(6)[data$g] + rnorm(30)
+  models <- model_set(
+    flat = hier_model(y ~ 1 + (1 | g), data),
+    slope = hier_model(y ~ 1 + x + (1 | g), data)
+  )
+  expect_identical(deepbmc:::missing_feature_names(models), c("y", "x"))
+  resolved <- deepbmc:::missing_for_models(
+    missing_values(share = 0.2, features = "y"), models
+  )
+  expect_identical(resolved$flags, c(TRUE, TRUE))
+  expect_error(
+    deepbmc:::missing_for_models(missing_values(share = 0.2, features = "x"),
+                                 models),
+    class = "deepbmc_error_value"
+  )
+  fit <- train_comparison(models, network = small_network(), epochs = 1,
+                          iterations = 5, seed = 1, threads = 1,
+                          progress = FALSE,
+                          missing = missing_values(share = c(0, 0.3)))
+  gappy <- data
+  gappy$y[c(2, 11)] <- NA
+  expect_equal(post_prob(fit, gappy), post_prob(fit, data[-c(2, 11), ]))
+})
