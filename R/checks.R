@@ -393,15 +393,18 @@ check_fit_models <- function(fit, arg, call) {
   if (!inherits(fit$network, "deepbmc_network")) {
     damaged("its network is not an architecture from hierarchical_network().")
   }
+  # The missing-value coding may come from an earlier phase (init), so it is
+  # checked on its own; the checksum covers it like the rest.
   expected <- tryCatch(
-    missing_config(
-      method_config(network_config(fit$network, models, call = call),
-                    fit$training$method %||% training_method(), models),
-      fit$training$missing
-    ),
+    method_config(network_config(fit$network, models, call = call),
+                  fit$training$method %||% training_method(), models),
     error = function(e) NULL
   )
-  if (is.null(expected) || !identical(fit$config, expected)) {
+  config <- fit$config
+  coding <- config[intersect(names(config), missing_coding_fields)]
+  config[missing_coding_fields] <- NULL
+  if (is.null(expected) || !identical(config, expected) ||
+        !valid_missing_coding(coding, models$n_features)) {
     damaged("its configuration does not match its network and model set.")
   }
   invisible(fit)

@@ -284,6 +284,11 @@ missing_for_models <- function(missing, models, arg = "missing",
   }
   missing$flags <- missing_feature_flags(models, features, arg, call)
   missing$feature_names <- names
+  if (!partial_observations(models)) {
+    # Every missing value takes its whole observation: nothing to code.
+    missing$coding <- "none"
+    missing$placeholder <- NULL
+  }
   if (missing$coding == "placeholder") {
     given <- missing$placeholder %||% list("group_mean")
     if (is.null(names(given))) {
@@ -329,6 +334,22 @@ missing_config <- function(config, missing) {
     config$placeholder <- missing$placeholder_values
   }
   config
+}
+
+# Whether the missing-coding fields of a configuration are ones
+# missing_config() can write: a known coding, and for the placeholder coding
+# one number per feature (NaN for the group mean).
+valid_missing_coding <- function(coding, n_features) {
+  kind <- coding$missing_coding %||% "none"
+  if (!is.character(kind) || length(kind) != 1 ||
+        !kind %in% c("none", "indicator", "placeholder")) {
+    return(FALSE)
+  }
+  placeholder <- coding$placeholder
+  if (kind == "placeholder") {
+    return(is.double(placeholder) && length(placeholder) == n_features)
+  }
+  is.null(placeholder)
 }
 
 # The fit's coding ("none" for fits trained without missing values).

@@ -28,6 +28,7 @@
 # | input_feature_names()   | feature names or "values" / "feature j"  | formula models              |
 # | missing_feature_names() | feature names, or "y" / "x1", "x2", ...  | formula models: response and inputs |
 # | missing_feature_flags() | the features named                       | formula models: the whole observation |
+# | partial_observations()  | TRUE                                     | formula models: FALSE       |
 # | group_column()          | `group`, or "group"                      |                             |
 # | prepare_datasets()      | the data forms of R/data.R               | formula models              |
 # | simulated_data()        | matrices / lists of groups, or data frames with the feature names | formula models, sets with special forms |
@@ -254,6 +255,23 @@ missing_feature_flags.deepbmc_formula_models <- function(models, features,
     )
   }
   rep(TRUE, models$n_features)
+}
+
+# Can an observation of these models' data lack some of its features but not
+# all? If not, missing values are whole observations and need no coding.
+partial_observations <- function(models) {
+  UseMethod("partial_observations")
+}
+
+#' @export
+partial_observations.default <- function(models) {
+  TRUE
+}
+
+# Formula data drop rows whose response or a covariate is missing.
+#' @export
+partial_observations.deepbmc_formula_models <- function(models) {
+  FALSE
 }
 
 # The default group column of data frames for sets with named features.

@@ -103,7 +103,12 @@ print.deepbmc_missing_sweep <- function(x, digits = 3, ...) {
     "Network: ", if (is.null(trained)) {
       "trained without missing values"
     } else {
-      paste0("trained with missing values (", trained$coding, " coding)")
+      paste0("trained with missing values (",
+             if (identical(trained$coding, "none")) {
+               "whole observations"
+             } else {
+               paste(trained$coding, "coding")
+             }, ")")
     }, "\n",
     sep = ""
   )

@@ -434,6 +434,14 @@ test_that("fine-tuning with missing values starts from a net pretrained without"
                            progress = FALSE)
   expect_identical(kept$config$missing_coding, tuned$config$missing_coding)
   expect_null(kept$training$missing)
+  # ... and is a valid fit: its coding came from the earlier phase
+  x <- matrix(rnorm(60), nrow = 6)
+  expect_no_error(pmp <- post_prob(kept, x))
+  expect_equal(sum(pmp), 1)
+  # an edited coding is still refused
+  edited <- kept
+  edited$config$missing_coding <- "something"
+  expect_error(post_prob(edited, x), class = "deepbmc_error_fit")
 })
 
 test_that("with several features, indicator coding must be there from the start", {
@@ -525,6 +533,16 @@ test_that("formula model sets lose whole observations, named by their columns", 
                           iterations = 5, seed = 1, threads = 1,
                           progress = FALSE,
                           missing = missing_values(share = c(0, 0.3)))
+  # whole observations go missing: no coding, the input keeps its width
+  expect_identical(fit$config$missing_coding, "none")
+  plain <- train_comparison(models, network = small_network(), epochs = 1,
+                            iterations = 5, seed = 1, threads = 1,
+                            progress = FALSE)
+  tuned <- train_comparison(models, init = plain, epochs = 1, iterations = 3,
+                            seed = 2, threads = 1, progress = FALSE,
+                            missing = missing_values(share = 0.2,
+                                                     features = "y"))
+  expect_identical(nrow(tuned$phases), 2L)
   gappy <- data
   gappy$y[c(2, 11)] <- NA
   expect_equal(post_prob(fit, gappy), post_prob(fit, data[-c(2, 11), ]))
