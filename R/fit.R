@@ -47,6 +47,9 @@ new_deepbmc_fit <- function(models, network, config, weights, optimizer,
     ),
     class = "deepbmc_fit"
   )
+  # One phase of the steps done so far; training with init = replaces it.
+  fit$phases <- phase_row(1L, 1L, training, models,
+                          steps = optimizer$step %||% 0L)
   fit$checksum <- fit_checksum(fit)
   fit
 }

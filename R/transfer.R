@@ -58,14 +58,20 @@ phase_row <- function(phase, first_step, training, models, steps = 0L,
     seed = as.double(training$seed),
     source = as.character(training$source %||% "simulator"),
     simulations = as.integer(training$simulations %||% NA_integer_),
-    groups_min = as.integer(models$groups[[1]]),
-    groups_max = as.integer(models$groups[[2]]),
-    obs_min = as.integer(models$obs[[1]]),
-    obs_max = as.integer(models$obs[[2]]),
+    groups_min = size_bound(models$groups, 1L),
+    groups_max = size_bound(models$groups, 2L),
+    obs_min = size_bound(models$obs, 1L),
+    obs_max = size_bound(models$obs, 2L),
     seconds = as.double(seconds),
     stopped = as.character(stopped %||% NA_character_),
     stringsAsFactors = FALSE
   )
+}
+
+# End `i` of a size range, NA for sets that do not know their sizes yet
+# (simulator_models() before training).
+size_bound <- function(range, i) {
+  if (length(range) >= i) as.integer(range[[i]]) else NA_integer_
 }
 
 # The phases table of a fit; fits before format version 5 read as one phase.
@@ -309,8 +315,7 @@ start_from_init <- function(fit, init) {
 #' @param simulations For a fit trained on stored simulations, the same
 #'   simulations from [simulate_datasets()]; `NULL` for fits trained online.
 #' @param progress Show a progress bar?
-#' @param threads Number of threads; `NULL` (the default) uses the fit's.
-#'   Results do not depend on it.
+#' @inheritParams deepbmc_threads
 #'
 #' @return The fit trained to the end of its schedule (or interrupted again,
 #'   with a warning of class `"deepbmc_interrupted_warning"`).
@@ -326,12 +331,11 @@ start_from_init <- function(fit, init) {
 #' }
 #' fit
 resume_training <- function(fit, simulations = NULL,
-                            progress = interactive(), threads = NULL) {
+                            progress = interactive(),
+                            threads = default_threads()) {
   check_fit(fit)
   progress <- check_flag(progress)
-  if (!is.null(threads)) {
-    threads <- check_threads(threads)
-  }
+  threads <- check_threads(threads)
   stopped <- fit$training$stopped %||% NA_character_
   total_steps <- as.double(fit$training$epochs) * fit$training$iterations
   done <- fit$optimizer$step
@@ -357,9 +361,7 @@ resume_training <- function(fit, simulations = NULL,
     )
   }
   fit <- upgrade_fit(fit)
-  if (!is.null(threads)) {
-    fit$training$threads <- threads
-  }
+  fit$training$threads <- threads
   source <- resume_source(fit, simulations)
   fit$training$stopped <- NA_character_
   fit$checksum <- fit_checksum(fit)
