@@ -552,7 +552,20 @@ test_that("fits saved without a checksum are checked by the C++ core", {
   }
 })
 
+# Whether readRDS() reads `file` without crashing R, tried in a forked child.
+readable_in_fork <- function(file) {
+  job <- parallel::mcparallel(
+    tryCatch({
+      readRDS(file)
+      TRUE
+    }, error = function(e) TRUE),
+    silent = TRUE
+  )
+  isTRUE(parallel::mccollect(job, wait = TRUE)[[1]])
+}
+
 test_that("damaged saved files never give other probabilities silently", {
+  skip_on_os("windows") # forks
   fit <- api_fit()
   sets <- list(groups_to_matrix(api_groups(1)), api_groups(2))
   expected <- post_prob(fit, sets)
@@ -567,6 +580,12 @@ test_that("damaged saved files never give other probabilities silently", {
     flipped[at] <- xor(flipped[at], as.raw(bitwShiftL(1L, sample(0:7, 1))))
     damaged <- withr::local_tempfile(fileext = ".rds")
     writeBin(flipped, damaged)
+    if (!readable_in_fork(damaged)) {
+      # R's own readRDS() crashes on some flipped bits (a header or length
+      # field): before deepbmc sees anything, so not what is tested here.
+      outcomes <- c(outcomes, "read crash")
+      next
+    }
     result <- tryCatch(
       {
         loaded <- readRDS(damaged)
