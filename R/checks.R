@@ -401,6 +401,9 @@ check_fit_models <- function(fit, arg, call) {
     error = function(e) NULL
   )
   config <- fit$config
+  if (!is.list(config) || is.object(config)) {
+    damaged("its configuration is not a list.")
+  }
   coding <- config[intersect(names(config), missing_coding_fields)]
   config[missing_coding_fields] <- NULL
   if (is.null(expected) || !identical(config, expected) ||
