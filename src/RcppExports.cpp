@@ -11,6 +11,48 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// cpp_accumulator_trials
+Rcpp::List cpp_accumulator_trials(Rcpp::List parameters, Rcpp::IntegerMatrix stimulus, int max_steps, double seed, int threads);
+RcppExport SEXP _deepbmc_cpp_accumulator_trials(SEXP parametersSEXP, SEXP stimulusSEXP, SEXP max_stepsSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type parameters(parametersSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerMatrix >::type stimulus(stimulusSEXP);
+    Rcpp::traits::input_parameter< int >::type max_steps(max_stepsSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_accumulator_trials(parameters, stimulus, max_steps, seed, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_alpha_stable
+Rcpp::NumericVector cpp_alpha_stable(int n, double alpha, double seed);
+RcppExport SEXP _deepbmc_cpp_alpha_stable(SEXP nSEXP, SEXP alphaSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    Rcpp::traits::input_parameter< double >::type alpha(alphaSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_alpha_stable(n, alpha, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_accumulator_participants
+Rcpp::NumericMatrix cpp_accumulator_participants(int model, int n, int participants, double seed);
+RcppExport SEXP _deepbmc_cpp_accumulator_participants(SEXP modelSEXP, SEXP nSEXP, SEXP participantsSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type model(modelSEXP);
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    Rcpp::traits::input_parameter< int >::type participants(participantsSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_accumulator_participants(model, n, participants, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_formula_features
 Rcpp::NumericMatrix cpp_formula_features(Rcpp::List scaling, Rcpp::NumericVector y, Rcpp::IntegerVector trials, Rcpp::NumericMatrix covariate_features);
 RcppExport SEXP _deepbmc_cpp_formula_features(SEXP scalingSEXP, SEXP ySEXP, SEXP trialsSEXP, SEXP covariate_featuresSEXP) {
@@ -314,6 +356,9 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_deepbmc_cpp_accumulator_trials", (DL_FUNC) &_deepbmc_cpp_accumulator_trials, 5},
+    {"_deepbmc_cpp_alpha_stable", (DL_FUNC) &_deepbmc_cpp_alpha_stable, 3},
+    {"_deepbmc_cpp_accumulator_participants", (DL_FUNC) &_deepbmc_cpp_accumulator_participants, 4},
     {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
     {"_deepbmc_cpp_formula_families", (DL_FUNC) &_deepbmc_cpp_formula_families, 0},
     {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 8},

@@ -65,4 +65,6 @@ const char* select_kernels(const char* which) {
   return active == &kernels_baseline::table ? "baseline" : "avx2";
 }
 
+bool avx2_kernels_active() { return active != &kernels_baseline::table; }
+
 }  // namespace deepbmc

@@ -27,4 +27,8 @@ const KernelTable& kernels();
 // name of the kernels now in use. Call only while no training or prediction runs.
 const char* select_kernels(const char* which);
 
+// Whether the AVX2 kernels are the ones in use (other hand-vectorised code,
+// such as the simulators' lane loops, follows the same choice).
+bool avx2_kernels_active();
+
 }  // namespace deepbmc

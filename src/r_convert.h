@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dataset.h"
+#include "evidence_accumulation.h"
 #include "formula_models.h"
 #include "missing.h"
 #include "network_spec.h"
@@ -289,6 +290,15 @@ inline std::unique_ptr<ModelSet> r_model_set(const Rcpp::List& spec) {
         new NormalNestedModels(r_size_range(spec, "groups"), r_size_range(spec, "obs")));
   }
   if (type == "formula") return r_formula_models(spec);
+  if (type == "evidence_accumulation") {
+    try {
+      return std::unique_ptr<ModelSet>(new EvidenceAccumulationModels(
+          r_size_range(spec, "groups"), r_size_range(spec, "obs"),
+          r_double(spec, "stimulus_share"), r_int(spec, "max_steps")));
+    } catch (const std::invalid_argument& e) {
+      Rcpp::stop("internal: invalid evidence-accumulation models: %s", e.what());
+    }
+  }
   Rcpp::stop("unknown model set type '%s'", type);
 }
 
