@@ -125,6 +125,24 @@ check_choice <- function(x, choices, arg = rlang::caller_arg(x),
   x
 }
 
+# Several of `choices` (at least one, no duplicates), with a classed error
+# naming the argument.
+check_choices <- function(x, choices, arg = rlang::caller_arg(x),
+                          call = rlang::caller_env()) {
+  if (!is.character(x) || length(x) == 0 || anyNA(x) ||
+        !all(x %in% choices) || anyDuplicated(x)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be one or more of {.or {.val {choices}}}.",
+        x = "You supplied {describe_value(x)}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  x
+}
+
 # The configuration the C++ network reads, element by element in order with
 # the type of each: the one place it is spelled. network_config() fills it;
 # the glue (r_network_spec() in src/r_convert.h) reads exactly these names,
