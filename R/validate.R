@@ -252,7 +252,9 @@ simulate_for_validation <- function(fit, models, n, seed, threads,
     held_out$source <- "simulated"
     return(held_out)
   }
-  check_batch_size(models, n, arg = "n", call = call)
+  # C++ simulates and predicts one data set at a time on each thread, so no
+  # batch of n data sets is ever held: only the size of one data set is
+  # bounded (by the model set), not n times it.
   result <- cpp_validate(fit$config, fit$weights, models_spec(models), n,
                          seed, threads, missing_core_spec(missing))
   list(
