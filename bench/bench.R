@@ -383,6 +383,30 @@ if (quick) {
   say("```")
 }
 say("")
+# Issue 17: the evidence-accumulation simulator's speed (about 2 minutes, also
+# in quick mode) and the paper's application at 40 x 900: simulation,
+# pretraining at 100 trials and fine-tuning with missing trials (about 45
+# minutes). Write bench/results/accumulator_speed.md and
+# evidence_accumulation.md.
+say("## Evidence-accumulation models (bench/accumulator_speed.R, bench/evidence_accumulation.R)")
+say("")
+speed_lines <- system2(file.path(R.home("bin"), "Rscript"),
+                       file.path("bench", "accumulator_speed.R"), stdout = TRUE)
+say("```")
+for (line in speed_lines) say(line)
+say("```")
+say("")
+if (quick) {
+  say("The pipeline is skipped in quick mode (BENCH_QUICK).")
+} else {
+  eam_lines <- system2(file.path(R.home("bin"), "Rscript"),
+                       file.path("bench", "evidence_accumulation.R"),
+                       stdout = TRUE)
+  say("```")
+  for (line in eam_lines) say(line)
+  say("```")
+}
+say("")
 # Models users bring themselves: offline training, R simulators through
 # future, memory of stored simulations (bench/own_models.R, using say()).
 source(file.path("bench", "own_models.R"), local = TRUE)

@@ -1,0 +1,123 @@
+# Speed of the evidence-accumulation simulator (issue 17): simulated trials
+# per second for each of the four models at the paper's design (40
+# participants x 900 trials, participant parameters from each model's
+# priors), on 1 and 2 threads; and the basic diffusion model against
+# rtdists::rdiffusion() simulating the same data set (the same
+# per-participant parameters and stimuli). Also the AVX2 lane loop against
+# the baseline build. About 2 minutes.
+#
+#   R_LIBS=... Rscript bench/accumulator_speed.R
+
+suppressPackageStartupMessages(library(deepbmc))
+say <- function(...) cat(..., "\n", sep = "")
+
+participants <- 40L
+trials <- 900L
+reps <- 3L
+results_dir <- file.path("bench", "results")
+dir.create(results_dir, showWarnings = FALSE, recursive = TRUE)
+
+draw_parameters <- function(model, seed) {
+  as.data.frame(deepbmc:::cpp_accumulator_participants(model, 1L,
+                                                       participants, seed))
+}
+set.seed(17)
+stimulus <- matrix(rbinom(participants * trials, 1, 0.5), trials,
+                   participants)
+best_time <- function(f) {
+  min(vapply(seq_len(reps), function(i) system.time(f())[["elapsed"]],
+             numeric(1)))
+}
+
+say("# Evidence-accumulation simulator speed")
+say("Machine: ", sub(".*: ", "", grep("model name", readLines("/proc/cpuinfo"),
+                                       value = TRUE)[[1]]),
+    "; best of ", reps, " runs; one data set of ", participants, " x ",
+    trials, " trials")
+names <- c("basic_diffusion", "basic_levy", "full_diffusion", "full_levy")
+rows <- list()
+for (m in 0:3) {
+  pars <- draw_parameters(m, 100 + m)
+  for (threads in 1:2) {
+    seconds <- best_time(function() {
+      deepbmc:::accumulator_trials(pars, stimulus, seed = 1, threads = threads)
+    })
+    sims <- deepbmc:::accumulator_trials(pars, stimulus, seed = 1)
+    steps <- sum((sims$rt - rep(pars$t0, each = trials)) / 0.001, na.rm = TRUE)
+    rows[[length(rows) + 1]] <- data.frame(
+      model = names[[m + 1]], threads = threads, seconds = seconds,
+      trials_per_second = participants * trials / seconds,
+      mean_rt = mean(sims$rt, na.rm = TRUE)
+    )
+  }
+}
+speed <- do.call(rbind, rows)
+print(speed, digits = 3, row.names = FALSE)
+
+# The basic diffusion model against rtdists (exact sampling by inversion of
+# the first-passage time distribution; one thread).
+comparison <- NULL
+if (requireNamespace("rtdists", quietly = TRUE)) {
+  pars <- draw_parameters(0L, 100)
+  rtdists_once <- function() {
+    for (j in seq_len(participants)) {
+      for (s in 0:1) {
+        n <- sum(stimulus[, j] == s)
+        rtdists::rdiffusion(n, a = pars$a[[j]], v = if (s == 1) pars$v1[[j]] else pars$v0[[j]],
+                            t0 = pars$t0[[j]], z = pars$zr[[j]] * pars$a[[j]],
+                            s = 1)
+      }
+    }
+  }
+  rtdists_seconds <- best_time(rtdists_once)
+  ours <- speed$seconds[speed$model == "basic_diffusion"]
+  comparison <- data.frame(
+    simulator = c("rtdists::rdiffusion", "deepbmc, 1 thread",
+                  "deepbmc, 2 threads"),
+    seconds = c(rtdists_seconds, ours),
+    speedup = rtdists_seconds / c(rtdists_seconds, ours)
+  )
+  say("")
+  say("Basic diffusion, the same data set:")
+  print(comparison, digits = 3, row.names = FALSE)
+}
+
+# AVX2 lane loop against the baseline build (same numbers, see the tests).
+pars <- draw_parameters(3L, 103)
+kernels <- c("baseline", "avx2")
+isa <- vapply(kernels, function(k) {
+  used <- deepbmc:::cpp_select_kernels(k)
+  if (used != k) return(NA_real_)
+  best_time(function() deepbmc:::accumulator_trials(pars, stimulus, seed = 1))
+}, numeric(1))
+deepbmc:::cpp_select_kernels("auto")
+say("")
+say("Full Levy flight, 1 thread: baseline ", round(isa[["baseline"]], 3),
+    " s, AVX2 ", round(isa[["avx2"]], 3), " s (",
+    round(isa[["baseline"]] / isa[["avx2"]], 1), "x)")
+
+saveRDS(list(speed = speed, rtdists = comparison, isa = isa,
+             date = Sys.time()),
+        file.path(results_dir, "accumulator_speed.rds"))
+md <- c(
+  "# Evidence-accumulation simulator speed (bench/accumulator_speed.R)",
+  "",
+  paste0("One data set of ", participants, " participants x ", trials,
+         " trials, best of ", reps, " runs."),
+  "",
+  "| model | threads | seconds | trials/s | mean RT (s) |",
+  "|---|---|---|---|---|",
+  sprintf("| %s | %d | %.3f | %.0f | %.3f |", speed$model, speed$threads,
+          speed$seconds, speed$trials_per_second, speed$mean_rt),
+  "",
+  if (!is.null(comparison)) {
+    c("| basic diffusion, same data set | seconds | speed-up over rtdists |",
+      "|---|---|---|",
+      sprintf("| %s | %.3f | %.1f |", comparison$simulator,
+              comparison$seconds, comparison$speedup))
+  },
+  "",
+  sprintf("Lane loop, full Levy flight, 1 thread: baseline %.3f s, AVX2 %.3f s (%.1fx).",
+          isa[["baseline"]], isa[["avx2"]], isa[["baseline"]] / isa[["avx2"]])
+)
+writeLines(md, file.path(results_dir, "accumulator_speed.md"))
