@@ -178,7 +178,7 @@ print.deepbmc_evidence_accumulation <- function(x, ...) {
 # `stimulus`: a trials x participants 0/1 matrix. Returns a data frame with
 # participant, stimulus, rt and response; trials without a decision have NA
 # rt and response.
-accumulator_trials <- function(parameters, stimulus, seed, threads = 1,
+accumulator_trials <- function(parameters, stimulus, seed, threads = default_threads(),
                                max_steps = 1e5) {
   n <- nrow(parameters)
   defaults <- list(alpha = 2, sz = 0, sv = 0, st = 0)

@@ -104,7 +104,8 @@ test_that("every function with a threads argument defaults to the policy", {
   expected <- c(
     "train_comparison", "simulate_datasets", "post_prob.deepbmc_fit",
     "bayes_factor.deepbmc_fit", "compare_models", "validate",
-    "validate_sizes", "validate_missing", "bridge_compare", "resume_training"
+    "validate_sizes", "validate_missing", "bridge_compare", "resume_training",
+    "robustness_checks", "accumulator_trials"
   )
   expect_setequal(with_default, expected)
   for (name in with_default) {
