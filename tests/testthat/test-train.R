@@ -361,7 +361,7 @@ test_that("diverging training stops with the last finite state and a warning", {
   expect_identical(fit$weights, reference$weights)
   expect_false(reference$diverged)
   expect_output(print(fit), "training diverged", fixed = TRUE)
-  expect_equal(sum(post_prob(fit, api_groups(1))), 1)
+  expect_equal(sum(post_prob(fit, api_groups(1, sizes = rep(5, 5)))), 1)
 })
 
 test_that("learning rates of 1 and above are refused", {
@@ -561,7 +561,9 @@ readable_in_fork <- function(file) {
     }, error = function(e) TRUE),
     silent = TRUE
   )
-  isTRUE(parallel::mccollect(job, wait = TRUE)[[1]])
+  # a child that crashed delivers nothing, and mccollect() warns about it:
+  # that crash is the outcome asked about here
+  isTRUE(suppressWarnings(parallel::mccollect(job, wait = TRUE))[[1]])
 }
 
 test_that("damaged saved files never give other probabilities silently", {
