@@ -56,6 +56,23 @@
 #' point outside \eqn{(0, a)} (possible when \eqn{s_z} is large) decides at
 #' once, with RT \eqn{t_0}, as in the paper.
 #'
+#' @section What the network reads:
+#' Data sets are data frames as real data come (`participant`, `stimulus`,
+#' `rt` in seconds, `response`), but the network reads each trial as
+#' (stimulus, log rt, correct), where correct is 1 when the response is the
+#' one the stimulus drifts to. This is the same information; it spares the
+#' network learning that accuracy is an exclusive-or of two inputs and
+#' taming the RTs' long right tail, and it made training much faster in our
+#' benchmarks (`bench/evidence_accumulation.R`). Observed stimuli and
+#' responses must be 0 or 1 and RTs above 0 (errors of class
+#' `"deepbmc_error_value"`); a missing response makes that trial's
+#' correctness missing. Simulation can give RTs of 0 or less (a start point
+#' outside the bounds with a short non-decision time, or a non-decision time
+#' whose variability exceeds it, in 0.1\% of trials under the default
+#' priors); they are read as 1 ms, and simulated data frames show them so.
+#' Networks trained with deepbmc versions that read raw RTs are refused
+#' (class `"deepbmc_error_version"`).
+#'
 #' @param participants Participants (groups) per data set: a whole number, or
 #'   a range `c(min, max)` drawn per data set.
 #' @param trials Trials per participant, as for `participants` (all
@@ -122,7 +139,8 @@ evidence_accumulation_models <- function(participants = 40, trials = 900,
       n_features = 3L,
       n_levels = 2L,
       feature_names = c("stimulus", "rt", "response"),
-      group = "participant"
+      group = "participant",
+      trial_coding = accumulator_trial_coding
     ),
     class = c("deepbmc_evidence_accumulation", "deepbmc_models")
   )
@@ -131,15 +149,132 @@ evidence_accumulation_models <- function(participants = 40, trials = 900,
 accumulator_model_names <- c("basic_diffusion", "basic_levy",
                              "full_diffusion", "full_levy")
 
+# How the network reads a trial (the C++ simulator writes the same:
+# code_accumulator_trial() in src/evidence_accumulation.h): stimulus, log rt
+# (rt floored at 1 ms) and whether the response matches the stimulus. Sets
+# saved before the coding had a name were read as (stimulus, rt, response):
+# their networks cannot be used with this coding.
+accumulator_trial_coding <- "stimulus, log rt, correct"
+accumulator_min_rt <- 0.001
+
+check_trial_coding <- function(models, call = rlang::caller_env()) {
+  if (!identical(models$trial_coding, accumulator_trial_coding)) {
+    abort_deepbmc(
+      c(
+        "These evidence-accumulation models come from an earlier version of
+         deepbmc, whose network read a trial as (stimulus, rt, response).",
+        i = "Retrain with {.fun evidence_accumulation_models} of this
+             version, which reads ({accumulator_trial_coding})."
+      ),
+      "version",
+      call = call
+    )
+  }
+  invisible(models)
+}
+
+#' @export
+input_feature_names.deepbmc_evidence_accumulation <- function(models) {
+  c("stimulus", "log rt", "correct")
+}
+
+# Users' data frames (participant, stimulus, rt, response) as the network
+# reads them: the default conversion, then the trial coding. Observed
+# stimuli and responses must be 0 or 1 and observed rts positive; an
+# observed stimulus with a missing response gives a missing `correct`.
+#' @export
+prepare_datasets.deepbmc_evidence_accumulation <- function(models, data,
+                                                           group, response,
+                                                           arg, call) {
+  check_trial_coding(models, call)
+  prepared <- NextMethod()
+  prepared$batch <- code_accumulator_batch(prepared$batch, arg, call)
+  prepared
+}
+
+code_accumulator_batch <- function(batch, arg, call) {
+  values <- matrix(batch$values, ncol = 3L, byrow = TRUE)
+  present <- matrix(batch$present %||% TRUE, nrow = nrow(values), ncol = 3L,
+                    byrow = TRUE) & batch$mask
+  check_coded_column(values[, 1], present[, 1], "stimulus", arg, call)
+  check_coded_column(values[, 3], present[, 3], "response", arg, call)
+  rt <- values[present[, 2], 2]
+  if (any(rt <= 0)) {
+    abort_deepbmc(
+      c(
+        "Column {.field rt} of {.arg {arg}} must hold response times in
+         seconds, above 0.",
+        x = "{sum(rt <= 0)} observed trial{?s} {?has/have} an rt of 0 or
+             less."
+      ),
+      "value",
+      call = call
+    )
+  }
+  correct_present <- present[, 1] & present[, 3]
+  coded <- values
+  coded[, 2] <- ifelse(present[, 2], log(pmax(values[, 2], accumulator_min_rt)),
+                       0)
+  coded[, 3] <- ifelse(correct_present, as.double(values[, 1] == values[, 3]),
+                       0)
+  batch$values <- as.double(t(coded))
+  if (!is.null(batch$present)) {
+    flags <- matrix(batch$present, ncol = 3L, byrow = TRUE)
+    flags[, 3] <- flags[, 3] & flags[, 1]
+    batch$present <- as.vector(t(flags))
+  }
+  batch
+}
+
+check_coded_column <- function(x, present, name, arg, call) {
+  bad <- present & !(x %in% c(0, 1))
+  if (any(bad)) {
+    abort_deepbmc(
+      c(
+        "Column {.field {name}} of {.arg {arg}} must be coded 0 or 1.",
+        x = "{sum(bad)} observed trial{?s} {?has/have} other values, such as
+             {x[bad][[1]]}."
+      ),
+      "value",
+      call = call
+    )
+  }
+}
+
+# Simulated data sets as users' data frames: rt in seconds and the response
+# (rts below 1 ms show as 1 ms, see accumulator_trial_coding).
+#' @export
+simulated_data.deepbmc_evidence_accumulation <- function(models, batch) {
+  values <- matrix(batch$values, ncol = 3L, byrow = TRUE)
+  values[, 2] <- exp(values[, 2])
+  values[, 3] <- ifelse(values[, 3] == 1, values[, 1], 1 - values[, 1])
+  batch$values <- as.double(t(values))
+  NextMethod()
+}
+
 #' @export
 models_spec.deepbmc_evidence_accumulation <- function(models, ...) {
-  list(
+  check_trial_coding(models)
+  accumulator_spec(models)
+}
+
+# A fit's checksum covers the spec without refusing the old coding, so that
+# a fit of an earlier version is reported as such, not as damaged.
+#' @export
+model_set_fingerprint.deepbmc_evidence_accumulation <- function(models) {
+  accumulator_spec(models)
+}
+
+accumulator_spec <- function(models) {
+  spec <- list(
     type = "evidence_accumulation",
     groups = models$groups,
     obs = models$obs,
     stimulus_share = models$stimulus_share,
     max_steps = models$max_steps
   )
+  spec$trial_coding <- models$trial_coding
+  spec
 }
 
 #' @export

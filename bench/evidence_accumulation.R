@@ -10,10 +10,10 @@
 #
 # Timed stages (2 threads, batch 32, the paper's network sizes):
 # 1. simulate the pretraining data sets (40 x 100) into memory;
-# 2. pretrain offline on them (lr 5e-4, cosine);
+# 2. pretrain offline on them (lr 1e-3, cosine);
 # 3. simulate the fine-tuning data sets (40 x 900);
 # 4. fine-tune offline from the pretrained weights with missing trials
-#    (lr 1e-4, cosine, fresh Adam state).
+#    (lr 2e-4, cosine, fresh Adam state).
 # The pipeline time is the sum of 1-4. Then validate() on n_test new data
 # sets at 40 x 900 with missing trials: accuracy and per-model ECE (10 bins),
 # the paper's 0.926 and 0.004-0.009. Results: bench/results/
@@ -37,9 +37,9 @@ env_num <- function(name, default) {
 scale <- env_num("DEEPBMC_BENCH_SCALE", 1)
 settings <- list(
   participants = 40L, pretrain_trials = 100L, trials = 900L,
-  n_pretrain = max(256, round(24000 * scale)), pretrain_epochs = 12L,
+  n_pretrain = max(256, round(24000 * scale)), pretrain_epochs = 24L,
   n_finetune = max(128, round(7000 * scale)), finetune_epochs = 14L,
-  lr_pretrain = 5e-4, lr_finetune = 1e-4,
+  lr_pretrain = 1e-3, lr_finetune = 2e-4,
   n_test = max(200, round(4000 * min(1, 4 * scale))),
   batch_size = 32L, threads = 2L, seed = 17L, test_seed = 1717L
 )

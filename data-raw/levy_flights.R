@@ -64,7 +64,7 @@ sims <- do.call(c, lapply(seq_len(n_sims / chunk), function(k) {
   simulate_datasets(design, n = chunk, seed = 1700 + k, threads = threads)
 }))
 fit <- train_comparison(design, init = base, simulations = sims, epochs = 8,
-                        learning_rate = 1e-4, seed = 171, threads = threads,
+                        learning_rate = 2e-4, seed = 171, threads = threads,
                         progress = FALSE, missing = missing_trials)
 rm(sims)
 invisible(gc())

@@ -126,9 +126,11 @@ void EvidenceAccumulationModels::simulate(int model, Rng& rng, Dataset<float>& o
   for (int i = 0; i < n; ++i) {
     const bool keep = decided[i] != 0;
     out.mask[i] = keep ? 1 : 0;
-    x[3 * i] = keep ? static_cast<float>(stimulus[i]) : 0.0f;
-    x[3 * i + 1] = keep ? rt[i] : 0.0f;
-    x[3 * i + 2] = keep ? static_cast<float>(response[i]) : 0.0f;
+    if (keep) {
+      code_accumulator_trial(stimulus[i], rt[i], response[i], x + 3 * i);
+    } else {
+      std::fill(x + 3 * i, x + 3 * i + 3, 0.0f);
+    }
   }
 }
 

@@ -8,7 +8,19 @@
 // (stimulus 0/1, rt in seconds, response 0/1). A trial that reaches the step
 // limit before a bound has no decision: it is written as a missing trial
 // (mask 0), as a censored trial of real data would be.
+//
+// The network reads a trial as (stimulus, log rt, correct), correct =
+// (response == stimulus): the same information, but the accuracy of a
+// response needs no XOR of two inputs and the rt's long right tail no
+// saturating units, so training learns from the start (R codes users' data
+// the same way: R/models-evidence-accumulation.R). An rt below 1 ms, which
+// only simulation gives (a start point outside the bounds, or the
+// non-decision time's variability exceeding it), is read as 1 ms.
 #pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
 #include "accumulator.h"
 #include "simulators.h"
 
@@ -25,6 +37,14 @@ AccumulatorHyperparameters draw_accumulator_hyperparameters(Rng& rng);
 // One participant of model `model` (0-3) given the hyperparameters.
 AccumulatorParameters draw_accumulator_participant(const AccumulatorHyperparameters& h,
                                                    int model, Rng& rng);
+
+constexpr float kMinCodedRt = 0.001f;
+
+inline void code_accumulator_trial(uint8_t stimulus, float rt, uint8_t response, float* x) {
+  x[0] = static_cast<float>(stimulus);
+  x[1] = std::log(std::max(rt, kMinCodedRt));
+  x[2] = response == stimulus ? 1.0f : 0.0f;
+}
 
 class EvidenceAccumulationModels : public ModelSet {
  public:

@@ -267,3 +267,69 @@ test_that("a short training tells the four models apart clearly above chance", {
   expect_named(pmp, c("basic_diffusion", "basic_levy", "full_diffusion",
                       "full_levy"))
 })
+
+test_that("the network reads trials as (stimulus, log rt, correct), in C++ and in R alike", {
+  models <- evidence_accumulation_models(participants = 4, trials = 30,
+                                         max_steps = 400)
+  sims <- simulate_datasets(models, n = 6, seed = 8, threads = 2)
+  data <- sims$data
+  # the coding written in the test, from the users' data frames
+  coded <- unlist(lapply(data, function(d) {
+    seen <- !is.na(d$rt)
+    rbind(ifelse(seen, d$stimulus, 0),
+          ifelse(seen, log(pmax(d$rt, 0.001)), 0),
+          ifelse(seen, as.numeric(d$response == d$stimulus), 0))
+  }))
+  expect_equal(sims$batch$values, coded, tolerance = 1e-6)
+  # short trials make some missing: the mask agrees with the data frames
+  expect_identical(sims$batch$mask,
+                   unlist(lapply(data, function(d) !is.na(d$rt))))
+  expect_false(all(sims$batch$mask))
+  # users' data are coded the same way: the same probabilities either way
+  fit <- train_comparison(models, epochs = 1, iterations = 10, seed = 1,
+                          threads = 2, progress = FALSE)
+  # (trials without a decision leave fewer than 30 per participant)
+  expect_equal(
+    suppressWarnings(post_prob(fit, data),
+                     classes = "deepbmc_extrapolation_warning"),
+    suppressWarnings(post_prob(fit, sims),
+                     classes = "deepbmc_extrapolation_warning"),
+    tolerance = 1e-6
+  )
+  # a response missing within an observed trial makes `correct` missing
+  d <- data[[1]]
+  d$response[[which(!is.na(d$rt))[[1]]]] <- NA
+  prepared <- deepbmc:::prepare_datasets(models, d, NULL, NULL, "data", NULL)
+  flags <- matrix(prepared$batch$present, ncol = 3, byrow = TRUE)
+  expect_identical(colSums(!flags[prepared$batch$mask, , drop = FALSE]),
+                   c(0, 0, 1))
+  expect_identical(deepbmc:::input_feature_names(models),
+                   c("stimulus", "log rt", "correct"))
+})
+
+test_that("impossible trial values and networks of the old coding are refused", {
+  models <- evidence_accumulation_models(participants = 2, trials = 20)
+  fit <- train_comparison(models, epochs = 1, iterations = 5, seed = 1,
+                          threads = 2, progress = FALSE)
+  d <- simulate_datasets(models, n = 1, seed = 3)$data[[1]]
+  bad <- d
+  bad$rt[[2]] <- 0
+  expect_deepbmc_error(post_prob(fit, bad), "value", "data")
+  expect_error(post_prob(fit, bad), "rt.*above 0")
+  bad <- d
+  bad$response[[3]] <- 2
+  expect_error(post_prob(fit, bad), "response.*coded 0 or 1",
+               class = "deepbmc_error_value")
+  bad <- d
+  bad$stimulus[[1]] <- 0.5
+  expect_error(post_prob(fit, bad), "stimulus.*coded 0 or 1",
+               class = "deepbmc_error_value")
+  # a set saved before the trial coding was named: its network read raw rts
+  old <- fit
+  old$models$trial_coding <- NULL
+  old$checksum <- deepbmc:::fit_checksum(old)
+  expect_error(post_prob(old, d), "earlier version",
+               class = "deepbmc_error_version")
+  expect_deepbmc_error(simulate_datasets(old$models, n = 1, seed = 1),
+                       "version")
+})
