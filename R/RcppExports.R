@@ -61,6 +61,10 @@ cpp_arena_concurrency <- function(threads) {
     .Call(`_deepbmc_cpp_arena_concurrency`, threads)
 }
 
+cpp_inverse_wishart_2 <- function(n, df, seed) {
+    .Call(`_deepbmc_cpp_inverse_wishart_2`, n, df, seed)
+}
+
 cpp_simulate <- function(models, n, seed, threads) {
     .Call(`_deepbmc_cpp_simulate`, models, n, seed, threads)
 }

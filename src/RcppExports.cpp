@@ -204,6 +204,19 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_inverse_wishart_2
+Rcpp::NumericMatrix cpp_inverse_wishart_2(int n, double df, double seed);
+RcppExport SEXP _deepbmc_cpp_inverse_wishart_2(SEXP nSEXP, SEXP dfSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    Rcpp::traits::input_parameter< double >::type df(dfSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_inverse_wishart_2(n, df, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_simulate
 Rcpp::List cpp_simulate(Rcpp::List models, int n, double seed, int threads);
 RcppExport SEXP _deepbmc_cpp_simulate(SEXP modelsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
@@ -371,6 +384,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 6},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
     {"_deepbmc_cpp_arena_concurrency", (DL_FUNC) &_deepbmc_cpp_arena_concurrency, 1},
+    {"_deepbmc_cpp_inverse_wishart_2", (DL_FUNC) &_deepbmc_cpp_inverse_wishart_2, 3},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},
     {"_deepbmc_cpp_check_model_set", (DL_FUNC) &_deepbmc_cpp_check_model_set, 2},
     {"_deepbmc_cpp_trainer_new", (DL_FUNC) &_deepbmc_cpp_trainer_new, 6},

@@ -14,6 +14,7 @@
 #include "missing.h"
 #include "network_spec.h"
 #include "packed_batch.h"
+#include "recognition_memory.h"
 #include "simulators.h"
 
 namespace deepbmc {
@@ -297,6 +298,14 @@ inline std::unique_ptr<ModelSet> r_model_set(const Rcpp::List& spec) {
           r_double(spec, "stimulus_share"), r_int(spec, "max_steps")));
     } catch (const std::invalid_argument& e) {
       Rcpp::stop("internal: invalid evidence-accumulation models: %s", e.what());
+    }
+  }
+  if (type == "recognition_memory") {
+    try {
+      return std::unique_ptr<ModelSet>(new RecognitionMemoryModels(
+          r_size_range(spec, "groups"), r_size_range(spec, "obs"), r_double(spec, "old_share")));
+    } catch (const std::invalid_argument& e) {
+      Rcpp::stop("internal: invalid recognition-memory models: %s", e.what());
     }
   }
   Rcpp::stop("unknown model set type '%s'", type);
