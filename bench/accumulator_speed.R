@@ -55,11 +55,14 @@ speed <- do.call(rbind, rows)
 print(speed, digits = 3, row.names = FALSE)
 
 # The basic diffusion model against rtdists (exact sampling by inversion of
-# the first-passage time distribution; one thread).
+# the first-passage time distribution; one thread), on the same data sets:
+# the same per-participant parameters and stimuli. The Euler loop's cost
+# grows with the decision times, rdiffusion's hardly, so one parameter draw
+# says little: 10 draws from the prior, each data set timed once.
 comparison <- NULL
+per_draw <- NULL
 if (requireNamespace("rtdists", quietly = TRUE)) {
-  pars <- draw_parameters(0L, 100)
-  rtdists_once <- function() {
+  rtdists_once <- function(pars) {
     for (j in seq_len(participants)) {
       for (s in 0:1) {
         n <- sum(stimulus[, j] == s)
@@ -69,17 +72,38 @@ if (requireNamespace("rtdists", quietly = TRUE)) {
       }
     }
   }
-  rtdists_seconds <- best_time(rtdists_once)
-  ours <- speed$seconds[speed$model == "basic_diffusion"]
+  timed <- function(f) system.time(f())[["elapsed"]]
+  per_draw <- do.call(rbind, lapply(100:109, function(seed) {
+    pars <- draw_parameters(0L, seed)
+    sims <- deepbmc:::accumulator_trials(pars, stimulus, seed = 1)
+    data.frame(
+      seed = seed,
+      mean_decision_time = mean(sims$rt - rep(pars$t0, each = trials),
+                                na.rm = TRUE),
+      rtdists = timed(function() rtdists_once(pars)),
+      deepbmc_1 = timed(function() {
+        deepbmc:::accumulator_trials(pars, stimulus, seed = 1, threads = 1)
+      }),
+      deepbmc_2 = timed(function() {
+        deepbmc:::accumulator_trials(pars, stimulus, seed = 1, threads = 2)
+      })
+    )
+  }))
+  totals <- colSums(per_draw[c("rtdists", "deepbmc_1", "deepbmc_2")])
   comparison <- data.frame(
     simulator = c("rtdists::rdiffusion", "deepbmc, 1 thread",
                   "deepbmc, 2 threads"),
-    seconds = c(rtdists_seconds, ours),
-    speedup = rtdists_seconds / c(rtdists_seconds, ours)
+    seconds = unname(totals),
+    speedup = totals[["rtdists"]] / unname(totals)
   )
   say("")
-  say("Basic diffusion, the same data set:")
+  say("Basic diffusion, the same 10 data sets (parameters from the prior):")
+  print(per_draw, digits = 3, row.names = FALSE)
   print(comparison, digits = 3, row.names = FALSE)
+  say("Speed-up on 2 threads per data set: median ",
+      round(median(per_draw$rtdists / per_draw$deepbmc_2), 1), ", range ",
+      paste(round(range(per_draw$rtdists / per_draw$deepbmc_2), 1),
+            collapse = " to "))
 }
 
 # AVX2 lane loop against the baseline build (same numbers, see the tests).
@@ -96,7 +120,8 @@ say("Full Levy flight, 1 thread: baseline ", round(isa[["baseline"]], 3),
     " s, AVX2 ", round(isa[["avx2"]], 3), " s (",
     round(isa[["baseline"]] / isa[["avx2"]], 1), "x)")
 
-saveRDS(list(speed = speed, rtdists = comparison, isa = isa,
+saveRDS(list(speed = speed, rtdists = comparison, rtdists_per_draw = per_draw,
+             isa = isa,
              date = Sys.time()),
         file.path(results_dir, "accumulator_speed.rds"))
 md <- c(
@@ -111,10 +136,17 @@ md <- c(
           speed$seconds, speed$trials_per_second, speed$mean_rt),
   "",
   if (!is.null(comparison)) {
-    c("| basic diffusion, same data set | seconds | speed-up over rtdists |",
+    c("| basic diffusion, the same 10 data sets | seconds | speed-up over rtdists |",
       "|---|---|---|",
       sprintf("| %s | %.3f | %.1f |", comparison$simulator,
-              comparison$seconds, comparison$speedup))
+              comparison$seconds, comparison$speedup),
+      "",
+      sprintf("Per data set on 2 threads: median speed-up %.1f (range %.1f to %.1f); mean decision times %.2f to %.2f s.",
+              median(per_draw$rtdists / per_draw$deepbmc_2),
+              min(per_draw$rtdists / per_draw$deepbmc_2),
+              max(per_draw$rtdists / per_draw$deepbmc_2),
+              min(per_draw$mean_decision_time),
+              max(per_draw$mean_decision_time)))
   },
   "",
   sprintf("Lane loop, full Levy flight, 1 thread: baseline %.3f s, AVX2 %.3f s (%.1fx).",
