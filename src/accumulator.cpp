@@ -21,12 +21,6 @@ TrialParameters draw_trial(const TrialPlan& plan, int trial, Rng& rng) {
   return t;
 }
 
-// The lane helpers pass 8-float vectors by value; they are static and always
-// inlined, so the ABI note GCC gives for the baseline build does not apply.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-
 namespace accumulator_baseline {
 #include "accumulator_body.h"
 }  // namespace accumulator_baseline
