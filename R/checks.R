@@ -157,6 +157,29 @@ check_widths <- function(x, arg = rlang::caller_arg(x), max = max_layer_width,
   as.integer(x)
 }
 
+# Size ranges of a model set (check_range() results) whose largest data set
+# fits in max_dataset_observations (R/limits.R); `unit` names what is counted
+# ("observations", "trials").
+check_dataset_capacity <- function(groups, obs, unit = "observations",
+                                   groups_arg = rlang::caller_arg(groups),
+                                   obs_arg = rlang::caller_arg(obs),
+                                   call = rlang::caller_env()) {
+  largest <- as.double(groups[[2]]) * obs[[2]]
+  if (largest > max_dataset_observations) {
+    abort_deepbmc(
+      c(
+        "A data set may hold at most
+         {format_count(max_dataset_observations)} {unit}.",
+        x = "{.arg {groups_arg}} up to {groups[[2]]} and {.arg {obs_arg}} up to
+             {obs[[2]]} allow {format_count(largest)}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  invisible(largest)
+}
+
 # A single finite number strictly between `lower` and `upper`; `what` says
 # what it is in messages ("positive number").
 check_number_in <- function(x, lower, upper, what, arg, call) {

@@ -115,18 +115,7 @@ evidence_accumulation_models <- function(participants = 40, trials = 900,
     )
   }
   max_steps <- check_whole_number(max_steps, min = 1, max = 1e7)
-  if (as.double(participants[[2]]) * trials[[2]] > max_dataset_observations) {
-    abort_deepbmc(
-      c(
-        "A data set may hold at most
-         {format_count(max_dataset_observations)} trials.",
-        x = "{.arg participants} up to {participants[[2]]} and {.arg trials}
-             up to {trials[[2]]} allow
-             {format_count(as.double(participants[[2]]) * trials[[2]])}."
-      ),
-      "value"
-    )
-  }
+  check_dataset_capacity(participants, trials, "trials")
   structure(
     list(
       type = "evidence_accumulation",

@@ -50,17 +50,7 @@
 normal_nested_models <- function(groups = 50, obs = 50) {
   groups <- check_range(groups)
   obs <- check_range(obs)
-  if (as.double(groups[[2]]) * obs[[2]] > max_dataset_observations) {
-    abort_deepbmc(
-      c(
-        "A data set may hold at most
-         {format_count(max_dataset_observations)} observations.",
-        x = "{.arg groups} up to {groups[[2]]} and {.arg obs} up to {obs[[2]]}
-             allow {format_count(as.double(groups[[2]]) * obs[[2]])}."
-      ),
-      "value"
-    )
-  }
+  check_dataset_capacity(groups, obs)
   structure(
     list(
       type = "normal_nested",

@@ -58,18 +58,7 @@ sdt_mpt_models <- function(participants = 25, trials = 50, old = 0.5) {
       old, "value"
     )
   }
-  if (as.double(participants[[2]]) * trials[[2]] > max_dataset_observations) {
-    abort_deepbmc(
-      c(
-        "A data set may hold at most
-         {format_count(max_dataset_observations)} trials.",
-        x = "{.arg participants} up to {participants[[2]]} and {.arg trials}
-             up to {trials[[2]]} allow
-             {format_count(as.double(participants[[2]]) * trials[[2]])}."
-      ),
-      "value"
-    )
-  }
+  check_dataset_capacity(participants, trials, "trials")
   structure(
     list(
       type = "recognition_memory",
