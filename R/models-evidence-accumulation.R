@@ -11,7 +11,9 @@
 #' \eqn{a z} and moves by the Euler scheme with \eqn{dt = 0.001} s,
 #' \deqn{x \leftarrow x + v\,dt + dt^{1/\alpha}\xi,}{x <- x + v dt + dt^(1/alpha) xi,}
 #' where \eqn{\xi} is symmetric alpha-stable with scale \eqn{1/\sqrt{2}}
-#' (drawn by Chambers-Mallows-Stuck), until it leaves \eqn{(0, a)}; the
+#' (drawn exactly: by Chambers-Mallows-Stuck, and at \eqn{\alpha = 2} by
+#' Box-Muller pairs, whose first value is the Chambers-Mallows-Stuck draw;
+#' the Euler scheme is the same for all four models), until it leaves \eqn{(0, a)}; the
 #' response is 1 at the upper bound and the RT is the decision time plus
 #' \eqn{t_0}. With \eqn{\alpha = 2} this is a Wiener diffusion with unit
 #' variance per second; with \eqn{\alpha < 2} the noise has heavy tails, so

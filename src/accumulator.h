@@ -3,10 +3,11 @@
 //   x <- x + v dt + dt^(1/alpha) xi,  xi ~ alpha-stable(alpha, beta = 0, scale = 1/sqrt(2)),
 // from x0 = a z until x leaves (0, a) or max_steps steps are taken; the RT is
 // t0 + steps dt and the response 1 at the upper bound. alpha = 2 is a Wiener
-// process with unit variance per second. Every model draws its noise through
-// the same Chambers-Mallows-Stuck formula (alpha_stable.h) and the same Euler
-// scheme, so that the models differ only in their parameters, never in how
-// they are discretised.
+// process with unit variance per second. Every model runs the same Euler
+// scheme with exact draws of its increments (Chambers-Mallows-Stuck for
+// alpha < 2; at alpha = 2 Box-Muller pairs, whose first value is CMS's own
+// alpha = 2 draw: alpha_stable_body.h), so that the models differ only in
+// their parameters, never in how they are discretised.
 #pragma once
 #include <cstdint>
 

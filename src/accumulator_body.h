@@ -82,6 +82,44 @@ static void step_block(Lanes& s, LaneRng& g, int32_t max_steps) {
   vstore_int(s.active, active);
 }
 
+// The same for blocks in which every lane has alpha = 2: Gaussian increments
+// two steps per Box-Muller pair (vnormal_pair), the same Euler step and the
+// same stopping rule. Which block runs is decided once per block, outside the
+// step loop, so the steps stay branch-free.
+static_assert(kStepsPerCheck % 2 == 0, "Gaussian blocks take steps in pairs");
+static void step_block_gaussian(Lanes& s, LaneRng& g, int32_t max_steps) {
+  vfloat x = vload(s.x);
+  const vfloat upper = vload(s.upper), drift = vload(s.drift_step),
+               scale = vload(s.noise_scale);
+  vint steps = vload_int(s.steps), active = vload_int(s.active);
+  const vint limit = vsplat_int(max_steps);
+  auto step = [&](vfloat xi) {
+    const vfloat moved = x + drift + scale * xi;
+    x = vselect(active, moved, x);
+    steps -= active;
+    active = active & (moved > 0.0f) & (moved < upper) & (steps < limit);
+  };
+  for (int k = 0; k < kStepsPerCheck; k += 2) {
+    const vuint word = lane_next(g);
+    const vfloat u = vopen_unit(word);
+    const vfloat v = vopen_unit(lane_next(g));
+    vfloat first, second;
+    vnormal_pair(u, v, word, first, second);
+    step(first);
+    step(second);
+  }
+  vstore(s.x, x);
+  vstore_int(s.steps, steps);
+  vstore_int(s.active, active);
+}
+
+static bool all_lanes_gaussian(const Lanes& s) {
+  for (int l = 0; l < kLaneCount; ++l) {
+    if (s.alpha[l] != 2.0f) return false;
+  }
+  return true;
+}
+
 // Runs the trials of `plan` (accumulator.h); deterministic given rng.
 static void run_trials(const TrialPlan& plan, Rng& rng) {
   LaneRng g = seed_lanes(rng);
@@ -130,7 +168,11 @@ static void run_trials(const TrialPlan& plan, Rng& rng) {
   };
   for (int l = 0; l < kLaneCount; ++l) start(l);
   while (running > 0) {
-    step_block(s, g, plan.max_steps);
+    if (all_lanes_gaussian(s)) {
+      step_block_gaussian(s, g, plan.max_steps);
+    } else {
+      step_block(s, g, plan.max_steps);
+    }
     for (int l = 0; l < kLaneCount; ++l) {
       if (s.active[l] || s.trial[l] < 0) continue;
       const int i = s.trial[l];
@@ -145,14 +187,32 @@ static void run_trials(const TrialPlan& plan, Rng& rng) {
   }
 }
 
-// n symmetric alpha-stable draws with unit scale (for the tests).
+// n symmetric alpha-stable draws with unit scale (for the tests), drawn as the
+// Euler loop draws them: Box-Muller pairs at alpha = 2, CMS otherwise.
 static void alpha_stable_fill(double alpha, Rng& rng, float* out, int n) {
   LaneRng g = seed_lanes(rng);
+  alignas(32) float block[kLaneCount];
+  if (static_cast<float>(alpha) == 2.0f) {
+    alignas(32) float partner[kLaneCount];
+    for (int i = 0; i < n; i += 2 * kLaneCount) {
+      const vuint word = lane_next(g);
+      const vfloat u = vopen_unit(word);
+      const vfloat v = vopen_unit(lane_next(g));
+      vfloat first, second;
+      vnormal_pair(u, v, word, first, second);
+      vstore(block, first);
+      vstore(partner, second);
+      for (int l = 0; l < kLaneCount && i + l < n; ++l) out[i + l] = block[l];
+      for (int l = 0; l < kLaneCount && i + kLaneCount + l < n; ++l) {
+        out[i + kLaneCount + l] = partner[l];
+      }
+    }
+    return;
+  }
   const vfloat a = vsplat(static_cast<float>(alpha)),
                am1 = vsplat(static_cast<float>(alpha - 1.0)),
                inv = vsplat(static_cast<float>(1.0 / alpha)),
                tail = vsplat(static_cast<float>((1.0 - alpha) / alpha));
-  alignas(32) float block[kLaneCount];
   for (int i = 0; i < n; i += kLaneCount) {
     const vfloat u = vopen_unit(lane_next(g));
     const vfloat v = vopen_unit(lane_next(g));

@@ -36,3 +36,25 @@ DEEPBMC_LANE vfloat valpha_stable(vfloat alpha, vfloat alpha_minus_1, vfloat inv
   // the sign of phi
   return (vfloat)((vint)size | ((vint)centred & vsplat_int(static_cast<int32_t>(0x80000000u))));
 }
+
+// Two independent N(0, 2) draws per lane (the alpha = 2 distribution of
+// valpha_stable() above, unit scale) by Box-Muller: with phi and W as above
+// and a random sign s, 2 sqrt(W) (sin(phi), s cos(phi)) is a pair of
+// independent N(0, 2) values, because (s cos(phi), sin(phi)) is uniform on the
+// circle. The first value is CMS's alpha = 2 draw itself; the second comes for
+// one more sine. That is half the random words and about a sixth of the
+// arithmetic per value. `sign_bit` is a random word whose bit 8 (below the 23
+// bits vopen_unit() reads) gives s.
+DEEPBMC_LANE void vnormal_pair(vfloat u, vfloat v, vuint sign_bit, vfloat& first,
+                               vfloat& second) {
+  const float pi = 3.14159265358979f;
+  const vfloat centred = u - 0.5f;
+  const vfloat h = vabs(centred);
+  const vfloat m = 0.5f - h;
+  const vfloat radius = 2.0f * vsqrt(-vlog(v));
+  const vint sign_mask = vsplat_int(static_cast<int32_t>(0x80000000u));
+  const vfloat sin_phi = vsin_half_period(h * pi);
+  const vfloat cos_phi = vsin_half_period(m * pi);
+  first = radius * (vfloat)((vint)sin_phi | ((vint)centred & sign_mask));
+  second = radius * (vfloat)((vint)cos_phi | ((vint)(sign_bit << 23) & sign_mask));
+}

@@ -33,6 +33,20 @@ DEEPBMC_LANE vfloat vselect(vint mask, vfloat a, vfloat b) {
 DEEPBMC_LANE vint vselect_int(vint mask, vint a, vint b) { return (mask & a) | (~mask & b); }
 DEEPBMC_LANE vfloat vabs(vfloat x) { return (vfloat)((vint)x & vsplat_int(0x7fffffff)); }
 
+// sqrt(x) for normal floats x > 0 as x / sqrt(x), with 1 / sqrt(x) from the
+// classic bit-level first guess and three Newton steps (relative error a few
+// float ulps). Not sqrtf: that stays scalar because of errno, and vector sqrt
+// instructions differ between builds; these plain multiplies round alike in
+// every build.
+DEEPBMC_LANE vfloat vsqrt(vfloat x) {
+  vfloat r = (vfloat)(vsplat_int(0x5f375a86) - ((vint)x >> 1));
+  const vfloat half_x = 0.5f * x;
+  r = r * (1.5f - half_x * r * r);
+  r = r * (1.5f - half_x * r * r);
+  r = r * (1.5f - half_x * r * r);
+  return x * r;
+}
+
 // sin(x) for |x| <= pi / 2 by its Taylor polynomial to degree 11: absolute
 // error below 6e-8 at the ends and a relative error of float rounding near 0,
 // where the alpha-stable draws need it.

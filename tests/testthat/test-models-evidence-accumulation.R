@@ -12,6 +12,19 @@ test_that("alpha-stable draws have the stated distributions", {
   expect_lt(abs(mean(x)), 4 * sqrt(2 / n))
   expect_lt(abs(var(x) - 2), 4 * 2 * sqrt(2 / n))
   expect_gt(suppressWarnings(ks.test(x, "pnorm", 0, sqrt(2)))$p.value, 1e-3)
+  # alpha = 2 draws come in Box-Muller pairs (8 first values, then their 8
+  # partners): the two values of a pair are independent, so uncorrelated and
+  # with uncorrelated squares, and each is normal
+  first <- x[rep(seq(0, n - 16, by = 16), each = 8) + 1:8]
+  second <- x[rep(seq(0, n - 16, by = 16), each = 8) + 9:16]
+  expect_lt(abs(cor(first, second)), 4 / sqrt(length(first)))
+  expect_lt(abs(cor(first^2, second^2)), 4 / sqrt(length(first)))
+  expect_lt(abs(cor(abs(first), abs(second))), 4 / sqrt(length(first)))
+  expect_gt(suppressWarnings(ks.test(second, "pnorm", 0, sqrt(2)))$p.value,
+            1e-3)
+  # and near alpha = 2 the CMS draws approach them
+  near <- deepbmc:::cpp_alpha_stable(n, 1.999, 5)
+  expect_lt(abs(var(near[abs(near) < 6]) - 2), 0.05)
   # alpha = 1: the standard Cauchy
   y <- deepbmc:::cpp_alpha_stable(n, 1, 2)
   expect_gt(suppressWarnings(ks.test(y, "pcauchy"))$p.value, 1e-3)
