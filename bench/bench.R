@@ -407,6 +407,22 @@ if (quick) {
   say("```")
 }
 say("")
+# Issue 18: the paper's study 2, SDT against 2HTM at 25 x 50 (about 35
+# minutes: training 20, bridge sampling on 20 data sets 15). Writes
+# bench/results/recognition_memory.md.
+say("## Recognition memory, SDT or MPT (bench/recognition_memory.R)")
+say("")
+if (quick) {
+  say("Skipped in quick mode (BENCH_QUICK).")
+} else {
+  recognition_lines <- system2(file.path(R.home("bin"), "Rscript"),
+                               file.path("bench", "recognition_memory.R"),
+                               stdout = TRUE)
+  say("```")
+  for (line in recognition_lines) say(line)
+  say("```")
+}
+say("")
 # Models users bring themselves: offline training, R simulators through
 # future, memory of stored simulations (bench/own_models.R, using say()).
 source(file.path("bench", "own_models.R"), local = TRUE)
