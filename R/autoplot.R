@@ -113,17 +113,19 @@ plot_calibration <- function(x) {
   model_names <- colnames(x$pmp)
   histogram <- pmp_histogram(x$pmp, bins = 50)
   ece <- x$estimates[x$estimates$metric == "ece", ]
+  # On separate lines, so that the label fits a panel of three or more.
   label <- data.frame(
     model = factor(ece$model, levels = model_names),
     text = paste0(
-      "ECE = ", formatC(ece$estimate, digits = 3, format = "f"),
+      "ECE ", formatC(ece$estimate, digits = 3, format = "f"),
       ifelse(
         is.na(ece$conf_low), "",
         paste0(
-          " [", formatC(ece$conf_low, digits = 3, format = "f"), ", ",
+          "\n[", formatC(ece$conf_low, digits = 3, format = "f"), ", ",
           formatC(ece$conf_high, digits = 3, format = "f"), "]"
         )
-      )
+      ),
+      calibration_verdict_labels(x$calibration_test, ece$model)
     )
   )
   ggplot2::ggplot(curve, ggplot2::aes(x = .data$mean_pmp, y = .data$observed)) +
@@ -142,11 +144,18 @@ plot_calibration <- function(x) {
     ggplot2::geom_line(colour = "#1F4E79") +
     ggplot2::geom_point(colour = "#1F4E79") +
     ggplot2::geom_text(
-      data = label, ggplot2::aes(x = 0.02, y = 0.98, label = .data$text),
-      inherit.aes = FALSE, hjust = 0, vjust = 1, size = 3.5
+      data = label, ggplot2::aes(x = 0.03, y = 0.97, label = .data$text),
+      inherit.aes = FALSE, hjust = 0, vjust = 1, size = 3, lineheight = 0.9
     ) +
     ggplot2::facet_wrap(ggplot2::vars(.data$model)) +
+    # Ticks 0, 0.5, 1 and spaced panels: neighbouring "1.00" and "0.00" ran
+    # together.
+    ggplot2::scale_x_continuous(breaks = c(0, 0.5, 1),
+                                labels = c("0", "0.5", "1")) +
+    ggplot2::scale_y_continuous(breaks = c(0, 0.5, 1),
+                                labels = c("0", "0.5", "1")) +
     ggplot2::coord_equal(xlim = c(0, 1), ylim = c(0, 1)) +
+    ggplot2::theme(panel.spacing = ggplot2::unit(1.2, "lines")) +
     ggplot2::labs(
       x = "Predicted probability (mean PMP in bin)",
       y = "Observed share of the model",
@@ -156,6 +165,20 @@ plot_calibration <- function(x) {
         " bins; bars: distribution of the PMPs"
       )
     )
+}
+
+# Per model, the calibration test's verdict as a line of the panel label
+# ("" without a test): the level is the one print() states.
+calibration_verdict_labels <- function(test, models,
+                                       alpha = calibration_alpha) {
+  row <- match(models, test$model)
+  p <- test$p_value[row]
+  ifelse(
+    is.na(p), "",
+    paste0("\n", ifelse(p < alpha, "miscalibrated", "calibrated"),
+           " (p ", ifelse(p < alpha, paste("<", format(alpha)),
+                          paste("=", format.pval(p, digits = 2))), ")")
+  )
 }
 
 # Relative histogram heights of each model's PMPs, for drawing under a
@@ -217,9 +240,11 @@ plot_pmp <- function(x) {
                   levels = model_names)
   )
   ggplot2::ggplot(long, ggplot2::aes(x = .data$pmp, fill = .data$true)) +
+    # Stacked, not overlaid: blended colours of three or more models
+    # matched no entry of the legend.
     ggplot2::geom_histogram(
-      breaks = seq(0, 1, length.out = 31), position = "identity",
-      alpha = 0.55, colour = NA
+      breaks = seq(0, 1, length.out = 31), position = "stack",
+      colour = "white", linewidth = 0.1
     ) +
     ggplot2::facet_wrap(ggplot2::vars(.data$pmp_of)) +
     ggplot2::labs(
@@ -259,8 +284,9 @@ plot_size_sweep <- function(x, metric) {
       x = "Observations per group", y = "Groups",
       fill = metric_label(metric),
       title = paste(metric_label(metric), "across data set sizes"),
+      # Two lines: one was cut off at the width of a vignette figure.
       subtitle = paste0(
-        format_count(x$n[[1]]), " simulated data sets per cell; trained on ",
+        format_count(x$n[[1]]), " simulated data sets per cell\ntrained on ",
         format_range(training$groups), " groups x ",
         format_range(training$obs), " observations"
       )

@@ -2,15 +2,31 @@
 
 #' @export
 print.deepbmc_bridge_comparison <- function(x, digits = 3, ...) {
-  n_sets <- length(unique(x$data_set))
+  columns <- c("data_set", "model", "pmp_network", "pmp_bridge", "logml",
+               "logml_error", "divergent", "max_rhat")
+  table <- as.data.frame.data.frame(x)
+  if (!all(columns %in% names(table))) {
+    # Some columns selected by `[`: a plain data frame.
+    print(table, digits = digits, ...)
+    return(invisible(x))
+  }
+  n_sets <- length(unique(table$data_set))
   cat("<deepbmc_bridge_comparison> ", n_sets, " data set",
-      if (n_sets != 1) "s", ", ", length(unique(x$model)),
+      if (n_sets != 1) "s", ", ", length(unique(table$model)),
       " models: network vs bridge sampling\n", sep = "")
-  shown <- as.data.frame.data.frame(x)[c(
-    "data_set", "model", "pmp_network", "pmp_bridge", "logml",
-    "logml_error", "divergent", "max_rhat"
-  )]
-  print(shown, digits = digits, row.names = FALSE)
+  # Log marginal likelihoods with fixed decimals: with significant digits,
+  # -887.2 and -886.6 both show as -887.
+  shown <- data.frame(
+    data_set = table$data_set,
+    model = table$model,
+    pmp_network = format_probability(table$pmp_network, digits),
+    pmp_bridge = format_probability(table$pmp_bridge, digits),
+    logml = format_fixed(table$logml, 2),
+    logml_error = formatC(table$logml_error, digits = 2, format = "g"),
+    divergent = table$divergent,
+    max_rhat = format_fixed(table$max_rhat, 3)
+  )
+  print(shown, row.names = FALSE, right = TRUE)
   invisible(x)
 }
 
@@ -139,13 +155,21 @@ autoplot.deepbmc_bridge_comparison <- function(object,
                      c(" (bridge sampling)", " (network)"))
     limits <- range(c(x$network, x$bridge))
   }
+  # Models in the order of the model set, as in every other table.
+  x$model <- factor(x$model, levels = unique(object$model))
+  n_sets <- length(unique(object$data_set))
   ggplot2::ggplot(x, ggplot2::aes(x = .data$bridge, y = .data$network,
                                   colour = .data$model)) +
     ggplot2::geom_abline(slope = 1, intercept = 0, colour = "grey50",
                          linetype = "dashed") +
     ggplot2::geom_point(alpha = 0.8) +
     ggplot2::coord_equal(xlim = limits, ylim = limits) +
-    ggplot2::labs(x = labels[[1]], y = labels[[2]], colour = "Model")
+    ggplot2::labs(
+      x = labels[[1]], y = labels[[2]], colour = "Model",
+      title = "Network against bridge sampling",
+      subtitle = paste0(n_sets, " data set", if (n_sets != 1) "s",
+                        "; dashed: perfect agreement")
+    )
 }
 
 #' @rdname bridge_plots

@@ -134,7 +134,7 @@ beyond_bounds <- function(log_bf, bounds) {
 # Log BFs as text, with values beyond the checked range shown as "> upper" or
 # "< lower".
 format_log_bf <- function(log_bf, lower, upper, digits = 2) {
-  text <- formatC(log_bf, digits = digits, format = "f")
+  text <- format_fixed(log_bf, digits)
   high <- !is.na(upper) & log_bf > upper
   low <- !is.na(lower) & log_bf < lower
   text[high] <- paste(">", formatC(upper[high], digits = 1, format = "f"))

@@ -127,7 +127,7 @@ print.deepbmc_comparison <- function(x, digits = 3, ...) {
   )
   shown <- data.frame(
     pmp = format_probability(x$pmp, digits),
-    log_pmp = formatC(x$log_pmp, digits = 2, format = "f"),
+    log_pmp = format_fixed(x$log_pmp, 2),
     log_bf = format_log_bf(x$log_bf, x$checked_bound %||% NA_real_, NA_real_),
     row.names = x$model
   )

@@ -5,21 +5,14 @@
 #' @export
 prepare_datasets.deepbmc_formula_models <- function(models, data, group,
                                                     response, arg, call) {
-  if (!is.null(group) || !is.null(response)) {
-    abort_deepbmc(
-      c(
-        "{.arg group} and {.arg response} do not apply to formula models.",
-        i = "Their columns are those of the models' formulas."
-      ),
-      "mismatch",
-      call = call
-    )
-  }
   if (inherits(data, "deepbmc_simulations")) {
     data <- data$data
   }
   single <- is.data.frame(data)
   datasets <- if (single) list(data) else data
+  if (!is.null(group) || !is.null(response)) {
+    datasets <- map_formula_columns(models, datasets, group, response, call)
+  }
   if (!is.list(datasets) || length(datasets) == 0 ||
         !all(vapply(datasets, is.data.frame, logical(1)))) {
     abort_deepbmc(
@@ -228,4 +221,41 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
     rownames(frame) <- NULL
     frame
   }))
+}
+
+# Data frames whose group or response column has another name than in the
+# models' formulas (`group = "id"`, `response = "rt"`): that column renamed to
+# the formula's name.
+map_formula_columns <- function(models, datasets, group, response, call) {
+  template <- models$models[[1]]
+  targets <- c(group = template$group, response = template$response)
+  given <- list(group = group, response = response)
+  for (role in names(given)) {
+    column <- given[[role]]
+    if (is.null(column)) {
+      next
+    }
+    if (!is.character(column) || length(column) != 1 || is.na(column)) {
+      abort_supplied(
+        "{.arg {role}} must be the name of a column of the data.",
+        column, "type", call = call
+      )
+    }
+    datasets <- lapply(datasets, function(data) {
+      if (!is.data.frame(data) || !column %in% names(data)) {
+        abort_deepbmc(
+          "{.arg {role}} names column {.val {column}}, which the data do not
+           have.",
+          "data",
+          call = call
+        )
+      }
+      if (column != targets[[role]]) {
+        data[[targets[[role]]]] <- NULL
+        names(data)[names(data) == column] <- targets[[role]]
+      }
+      data
+    })
+  }
+  datasets
 }

@@ -32,11 +32,15 @@
 #' @param formula A two-sided formula with one group-level term.
 #' @param data A data frame with the response, covariates and grouping
 #'   column: the design simulations follow. Responses may be `NA` (missing);
-#'   covariates must be finite.
+#'   rows with `NA` in a covariate, the grouping column or the trials are
+#'   dropped with a message, as lme4 and brms do; covariates must be finite.
 #' @param family A family: a string (`"gaussian"`, `"bernoulli"`,
 #'   `"binomial"`, `"poisson"`, `"lognormal"`) or a family object such as
 #'   `gaussian()` or `binomial(link = "probit")`.
-#' @param prior Priors from [hier_prior()]; `NULL` uses the defaults.
+#' @param prior Priors from [hier_prior()], or brms priors from
+#'   `brms::prior()` or `brms::set_prior()` (their `group` is ignored: formula
+#'   models have one grouping factor; rows without a prior keep the
+#'   defaults); `NULL` uses the defaults.
 #'
 #' @return A model, a list of class `"deepbmc_hier_model"` holding the parsed
 #'   formula (`response`, `trials`, `group`, `fixed`, `random`,
@@ -95,6 +99,8 @@ check_model_data <- function(data, parsed, call = rlang::caller_env()) {
     )
   }
   data <- as.data.frame(data)
+  # Before the column checks, which refuse a grouping column with NA.
+  data <- drop_rows_missing_covariates(data, parsed, call)
   check_formula_columns(list(parsed), data, "data", call)
   group <- data[[parsed$group]]
   if (length(unique(group)) < 2) {
@@ -108,6 +114,42 @@ check_model_data <- function(data, parsed, call = rlang::caller_env()) {
       call = call
     )
   }
+  data
+}
+
+# Rows with NA in a covariate, the grouping column or the trials are left
+# out with a message, as lme4 and brms do (na.omit); NA responses stay, as
+# missing responses of the design. Inf remains an error (design_matrix()).
+drop_rows_missing_covariates <- function(data, parsed, call) {
+  columns <- unique(c(all.vars(parsed$fixed), all.vars(parsed$random),
+                      parsed$group, parsed$trials))
+  incomplete <- Reduce(`|`, lapply(columns, function(column) {
+    is.na(data[[column]])
+  }), rep(FALSE, nrow(data)))
+  if (!any(incomplete)) {
+    return(data)
+  }
+  if (all(incomplete)) {
+    abort_deepbmc(
+      "Every row of {.arg data} has a missing covariate, group or trials
+       value.",
+      "data",
+      call = call
+    )
+  }
+  affected <- columns[vapply(columns, function(column) {
+    anyNA(data[[column]])
+  }, logical(1))]
+  cli::cli_inform(
+    c(
+      "i" = "Dropped {sum(incomplete)} row{?s} of {.arg data} with missing
+             values in {.val {affected}}; {sum(!incomplete)} remain{?s/}.",
+      " " = "Missing responses are kept as missing observations."
+    ),
+    class = "deepbmc_dropped_rows_message"
+  )
+  data <- data[!incomplete, , drop = FALSE]
+  rownames(data) <- NULL
   data
 }
 

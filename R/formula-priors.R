@@ -32,9 +32,12 @@
 #'
 #' @param prior The distribution, as a string (`"normal(0, 1)"`) or an
 #'   unevaluated call (`normal(0, 1)`).
-#' @param class The parameter class.
+#' @param class The parameter class, as a string or unquoted as in brms's
+#'   `prior()` (`class = b`).
 #' @param coef For `b` and `sd`: one coefficient (a model-matrix column
-#'   name); `""` (the default) for all coefficients of the class.
+#'   name); `""` (the default) for all coefficients of the class. Unquoted
+#'   names (`coef = Days`) are taken as names unless a variable of that name
+#'   exists.
 #'
 #' @return A data frame of class `"deepbmc_prior"` with columns `prior`,
 #'   `class` and `coef`, one row per prior.
@@ -50,6 +53,18 @@
 hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
                                         "sigma"),
                        coef = "") {
+  # class = b and coef = Days unquoted, as brms's prior() takes them: a bare
+  # class name is the class; a bare name that is no variable is the name.
+  class_expr <- substitute(class)
+  if (is.name(class_expr) && as.character(class_expr) %in% prior_classes) {
+    class <- as.character(class_expr)
+  }
+  coef_expr <- substitute(coef)
+  if (is.name(coef_expr) &&
+        !exists(as.character(coef_expr), envir = parent.frame(),
+                mode = "character")) {
+    coef <- as.character(coef_expr)
+  }
   # normal(0, 1) written as a call is taken as it stands; anything else, such
   # as a string or paste0(...) computing one, is evaluated.
   expr <- substitute(prior)
@@ -66,7 +81,7 @@ hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
       "type"
     )
   }
-  class <- check_choice(class, c("b", "Intercept", "sd", "cor", "sigma"))
+  class <- check_choice(class, prior_classes)
   if (!is.character(coef) || length(coef) != 1 || is.na(coef)) {
     abort_deepbmc(
       c(
@@ -83,8 +98,13 @@ hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
     )
   }
   parsed <- parse_distribution(text, class)
-  new_prior(data.frame(prior = parsed$text, class = class, coef = coef))
+  # In full precision: the model reads its parameters from this text (4
+  # digits, as printed, would change normal(0, 0.123456) silently).
+  exact <- format_distribution(parsed$name, parsed$args, digits = 15)
+  new_prior(data.frame(prior = exact, class = class, coef = coef))
 }
+
+prior_classes <- c("b", "Intercept", "sd", "cor", "sigma")
 
 new_prior <- function(table) {
   class(table) <- c("deepbmc_prior", "data.frame")
@@ -213,9 +233,9 @@ numeric_literal <- function(expr) {
   NA_real_
 }
 
-format_distribution <- function(name, args) {
+format_distribution <- function(name, args, digits = 4) {
   # Each number on its own: format() of a vector pads 0 to "0.0" beside 2.5.
-  shown <- vapply(args, format, character(1), digits = 4, trim = TRUE)
+  shown <- vapply(args, format, character(1), digits = digits, trim = TRUE)
   paste0(name, "(", paste(shown, collapse = ", "), ")")
 }
 
@@ -292,6 +312,12 @@ resolve_priors <- function(defaults, prior, call = rlang::caller_env()) {
   if (is.null(prior)) {
     return(defaults)
   }
+  if (inherits(prior, "brmsprior")) {
+    prior <- from_brms_prior(prior, call)
+    if (is.null(prior)) {
+      return(defaults)
+    }
+  }
   if (!inherits(prior, "deepbmc_prior")) {
     abort_deepbmc(
       c(
@@ -336,4 +362,62 @@ resolve_priors <- function(defaults, prior, call = rlang::caller_env()) {
     table$source[target] <- "user"
   }
   table
+}
+
+# brms's prior() and set_prior() objects (class "brmsprior": a data frame with
+# the columns prior, class, coef, group, resp, dpar, nlpar, lb, ub, source)
+# as hier_prior() rows. Their texts are parsed as data like any other prior.
+# Rows without a prior (brms's flat defaults) are left to deepbmc's defaults;
+# what deepbmc models cannot have (distributional parameters, bounds,
+# non-linear parameters) is an error rather than silently dropped.
+from_brms_prior <- function(prior, call = rlang::caller_env()) {
+  table <- as.data.frame.data.frame(prior)
+  column <- function(name) {
+    value <- table[[name]] %||% rep("", nrow(table))
+    value[is.na(value)] <- ""
+    as.character(value)
+  }
+  text <- column("prior")
+  class <- column("class")
+  class[class == "L"] <- "cor"
+  # With brms's `0 + Intercept`, the intercept is coefficient "Intercept".
+  coef <- column("coef")
+  ordinary_intercept <- class == "b" & coef == "Intercept"
+  class[ordinary_intercept] <- "Intercept"
+  coef[ordinary_intercept] <- ""
+  text <- sub("^lkj_corr_cholesky\\(", "lkj(", text)
+  unsupported <- nzchar(column("resp")) | nzchar(column("dpar")) |
+    nzchar(column("nlpar")) | nzchar(column("lb")) | nzchar(column("ub"))
+  if (any(unsupported)) {
+    abort_deepbmc(
+      c(
+        "{.arg prior} has brms priors for response, distributional or
+         non-linear parameters, or with bounds, which formula models do not
+         have.",
+        x = "Rows: {which(unsupported)}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  keep <- nzchar(text)
+  if (!all(class[keep] %in% prior_classes)) {
+    bad <- unique(class[keep][!class[keep] %in% prior_classes])
+    abort_deepbmc(
+      c(
+        "{.arg prior} has brms priors of classes formula models do not
+         have: {.val {bad}}.",
+        i = "Classes: {.val {prior_classes}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  rows <- lapply(which(keep), function(i) {
+    hier_prior(text[[i]], class = class[[i]], coef = coef[[i]])
+  })
+  if (length(rows) == 0) {
+    return(NULL)
+  }
+  do.call(c, rows)
 }

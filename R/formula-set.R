@@ -455,6 +455,6 @@ print.deepbmc_formula_models <- function(x, ...) {
         paste0(names(x$prior_prob), " ", format(x$prior_prob, digits = 3),
                collapse = ", "), "\n", sep = "")
   }
-  cat("Priors: print the models, e.g. set$models[[1]]\n")
+  cat("Priors of model k: print the set's $models[[k]]\n")
   invisible(x)
 }

@@ -161,6 +161,18 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
 bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
                                      model2 = 2, group = NULL, response = NULL,
                                      threads = default_threads()) {
+  if (is.character(log) || is.numeric(log) || is.factor(log)) {
+    # bayes_factor(fit, x, "M1", "M0"): the generic's third argument is log.
+    abort_supplied(
+      c(
+        "{.arg log} must be {.code TRUE} or {.code FALSE}.",
+        i = "Models are compared by name: {.code bayes_factor(fit, data,
+             model1 = \"M1\", model2 = \"M0\")}; the third argument is
+             {.arg log}, as in bridgesampling's generic."
+      ),
+      log, "type"
+    )
+  }
   check_dots_empty(...)
   check_fit(x1)
   log <- check_flag(log)
@@ -415,8 +427,15 @@ warn_outside_training <- function(sizes, models, call) {
         "{n_outside} of {n_total} data set{?s} lie{?s/} outside the sizes the
          network was trained on; its probabilities may be unreliable there.",
         i = "Trained on {training_sizes}.",
-        i = "Train on a model set whose {.arg groups} and {.arg obs} ranges
-             cover your data."
+        i = if (inherits(models, "deepbmc_formula_models")) {
+          "For fewer groups than the models' data, train on
+           {.code model_set(..., design = \"resample\", groups = c(min,
+           max))}; for other observations per group, build the models with
+           {.fun hier_model} on the design you will compare."
+        } else {
+          "Train on a model set whose {.arg groups} and {.arg obs} ranges
+           cover your data."
+        }
       ),
       class = "deepbmc_extrapolation_warning",
       call = call

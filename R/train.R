@@ -28,6 +28,23 @@
 #' the chunk of steps in flight (about a quarter second) is lost; further
 #' interrupts while the partial fit is put together are deferred until it is.
 #'
+#' *One recipe.* Train with the defaults (10 epochs of 1000 steps online,
+#' a few minutes for small data sets on 2 cores) and read the warning below:
+#' when it says training is not done, continue with
+#' `train_comparison(models, init = fit, epochs = 10)` until it stops
+#' saying so, then check the network with [validate()]. Shorter runs in the
+#' examples and vignettes are for speed only.
+#'
+#' After training, the holdout set tells whether training looks done. When
+#' its loss is still at chance, sat at chance for half the epochs or more, is
+#' still falling clearly at the end (the last epoch's loss more than 3% and
+#' 0.01 below the best of the first three quarters of the epochs), or the
+#' final PMPs on it fail [validate()]'s calibration test at the 1% level,
+#' a warning of class `"deepbmc_training_warning"` says which and what to
+#' do. It needs 3 or more epochs and a holdout set of 100 or more data sets;
+#' the default `holdout` gives one to online trainings of 2,000 or more data
+#' sets per epoch.
+#'
 #' Training that diverges (a mean batch loss above 1000, or a loss,
 #' gradient or weight that is no longer finite, typically from too large a
 #' `learning_rate`) stops at once and
@@ -106,15 +123,23 @@
 #'   models.
 #' @param learning_rate Initial learning rate of Adam, positive and below 1.
 #' @param holdout Number of held-out data sets (at most 100,000) on which the
-#'   loss and accuracy are measured after every epoch; 0 (the default) for
-#'   none. A few hundred give a smooth learning curve at little cost.
+#'   loss and accuracy are measured after every epoch, or 0 for none. `NULL`
+#'   (the default) holds out 5% of the data sets of an epoch, at most 500,
+#'   when training online (none if that is under 100), and none when
+#'   training on stored `simulations`, whose data sets it would take away.
+#'   A few hundred give a smooth learning curve at little cost (one forward
+#'   pass over them per epoch) and let training warn when it is not done.
 #' @inheritParams deepbmc_threads
 #' @param seed A whole number in `[0, 2^52]` that makes the initial weights
 #'   and the simulations reproducible. `NULL` (the default) draws one from R's
 #'   random number generator, so [set.seed()] works too; the seed used is kept
 #'   in the result.
-#' @param progress Show a progress bar with the current loss, data sets per
-#'   second and the time left?
+#' @param progress Show progress? In interactive sessions a progress bar
+#'   with the current loss, data sets per second and the time left; in
+#'   others (Rscript, batch jobs) a status line per epoch as a message, with
+#'   the epoch's mean loss, the holdout loss and the time left, from 5
+#'   seconds into training on and at most every 10 seconds; nothing while
+#'   knitting a document. `FALSE` for none.
 #' @param method How the network is trained. `"classifier"` (the default)
 #'   is the method of the paper: the log loss on the logits.
 #'   `"size_subsample"` makes the logits grow linearly with the share of the
@@ -216,9 +241,9 @@
 #' # observations, takes a few minutes: see demo("study1", package = "deepbmc").
 train_comparison <- function(models, network = NULL, simulations = NULL,
                              epochs = 10, iterations = NULL, batch_size = 32,
-                             learning_rate = 5e-4, holdout = 0,
+                             learning_rate = 5e-4, holdout = NULL,
                              threads = default_threads(),
-                             seed = NULL, progress = interactive(),
+                             seed = NULL, progress = TRUE,
                              method = NULL, init = NULL, missing = NULL) {
   check_models(models)
   if (!is.null(init)) {
@@ -231,11 +256,14 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
   epochs <- check_whole_number(epochs, max = max_epochs)
   batch_size <- check_whole_number(batch_size, max = max_batch_size)
   learning_rate <- check_learning_rate(learning_rate)
-  holdout <- check_whole_number(holdout, min = 0, max = max_holdout)
+  if (!is.null(holdout)) {
+    holdout <- check_whole_number(holdout, min = 0, max = max_holdout)
+  }
   threads <- check_threads(threads)
   seed <- check_seed(seed)
   progress <- check_flag(progress)
-  source <- training_source(models, simulations, holdout, seed)
+  # Offline, the default holds none out (default_holdout()).
+  source <- training_source(models, simulations, holdout %||% 0L, seed)
   if (!is.null(source$sizes)) {
     # Sets that know their sizes only from their data sets (simulator_models())
     # take those of the training data; built-in sets keep their own.
@@ -246,6 +274,8 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
     iterations <- check_whole_number(iterations, max = max_iterations)
   }
   iterations <- iterations %||% source$steps_per_pass(batch_size)
+  holdout <- holdout %||%
+    default_holdout(models, simulations, iterations, batch_size)
   total_steps <- as.double(epochs) * iterations
   if (total_steps > max_training_steps) {
     abort_deepbmc(
@@ -512,7 +542,14 @@ run_training <- function(fit, total_steps, progress, source) {
   loss_text <- "-"
   rate_text <- "-"
   bar <- NULL
-  if (progress) {
+  # Interactive sessions get a bar; others (Rscript, batch jobs) a status
+  # line per epoch, as a bar would only fill their logs; documents being
+  # knitted neither.
+  knitting <- isTRUE(getOption("knitr.in.progress"))
+  status <- if (progress && !rlang::is_interactive() && !knitting) {
+    new_status_lines(total_steps, settings$iterations, first_step)
+  }
+  if (progress && !knitting && is.null(status)) {
     bar <- cli::cli_progress_bar(
       # Fits 80 columns: a bar would push the numbers off narrow consoles.
       format = paste(
@@ -546,6 +583,7 @@ run_training <- function(fit, total_steps, progress, source) {
   # them out of step.
   state <- list(fit = fit, history = list(), holdout_history = list())
   finished <- NULL
+  holdout <- NULL
   # Interrupts are allowed only while training. The clean-up runs with them
   # suspended, so a second Ctrl-C right after the first cannot lose the fit:
   # R defers it, and it is delivered and caught once the fit is complete.
@@ -595,8 +633,12 @@ run_training <- function(fit, total_steps, progress, source) {
             loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
             rate <- steps * settings$batch_size / max(seconds, 1e-6)
             rate_text <- format_count(round(rate))
-            if (progress) {
+            if (!is.null(bar)) {
               cli::cli_progress_update(id = bar, set = step)
+            }
+            if (!is.null(status)) {
+              status <- show_status_line(status, state, done, step, result$loss,
+                                         rate)
             }
             # Only the training steps' time: evaluations would shrink chunks.
             chunk <- next_chunk_size(chunk, steps, seconds, target_seconds)
@@ -624,6 +666,7 @@ run_training <- function(fit, total_steps, progress, source) {
   tryCatch(cpp_deliver_interrupt(), interrupt = function(e) NULL)
   finished <- with_training_checked_range(finished, source)
   warn_stopped(finished, total_steps)
+  warn_training_problems(finished, holdout)
   finished
 }
 

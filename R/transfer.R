@@ -314,7 +314,8 @@ start_from_init <- function(fit, init) {
 #'   (`fit$training$stopped` is `"interrupted"`).
 #' @param simulations For a fit trained on stored simulations, the same
 #'   simulations from [simulate_datasets()]; `NULL` for fits trained online.
-#' @param progress Show a progress bar?
+#' @param progress Show progress, as in [train_comparison()]: a bar in
+#'   interactive sessions, status lines in others?
 #' @inheritParams deepbmc_threads
 #'
 #' @return The fit trained to the end of its schedule (or interrupted again,
@@ -331,7 +332,7 @@ start_from_init <- function(fit, init) {
 #' }
 #' fit
 resume_training <- function(fit, simulations = NULL,
-                            progress = interactive(),
+                            progress = TRUE,
                             threads = default_threads()) {
   check_fit(fit)
   progress <- check_flag(progress)

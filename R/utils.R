@@ -72,3 +72,9 @@ with_local_seed <- function(seed, code) {
 cli_escape <- function(x) {
   gsub("}", "}}", gsub("{", "{{", x, fixed = TRUE), fixed = TRUE)
 }
+
+# Numbers with `digits` fixed decimals, without the "-0.00" of a small
+# negative value (adding 0 turns the -0 of round() into 0).
+format_fixed <- function(x, digits) {
+  formatC(round(x, digits) + 0, digits = digits, format = "f")
+}

@@ -525,14 +525,16 @@ format_estimate <- function(row, digits) {
 
 # A calibration p-value below 0.01 means the observed ECE is larger than a
 # calibrated network would show on this many data sets in 99% of draws.
-print_calibration_verdict <- function(test, alpha = 0.01) {
+calibration_alpha <- 0.01
+
+print_calibration_verdict <- function(test, alpha = calibration_alpha) {
   if (all(is.na(test$p_value))) {
     return(invisible())
   }
   flagged <- test$p_value < alpha
   if (any(flagged)) {
     cat(
-      "Miscalibrated: ",
+      "Miscalibrated (p < ", format(alpha), "): ",
       paste0(
         test$model[flagged], " (ECE ",
         formatC(test$ece[flagged], digits = 4, format = "f"),
@@ -546,7 +548,8 @@ print_calibration_verdict <- function(test, alpha = 0.01) {
     )
   } else {
     cat(
-      "Calibration: consistent with calibrated PMPs (p = ",
+      "Calibration: consistent with calibrated PMPs at the ",
+      format(100 * alpha), "% level (p = ",
       paste(format.pval(test$p_value, digits = 2), collapse = ", "), ")\n",
       sep = ""
     )

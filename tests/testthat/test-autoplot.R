@@ -47,15 +47,25 @@ test_that("the calibration plot draws calibration_curve() with the diagonal", {
   m1_bars <- bars[bars$PANEL == 2, ]
   counts <- tabulate(pmin(floor(v$pmp[, "M1"] * 50) + 1, 50), 50)
   expect_equal(m1_bars$ymax, 0.2 * counts[counts > 0] / max(counts))
-  # the ECE with its interval in each panel
+  # the ECE with its interval and the calibration test's verdict in each
+  # panel, on lines of their own so that three panels have room
   labels <- layer_of(b, "GeomText")$label
   ece <- v$estimates[v$estimates$metric == "ece", ]
+  test <- v$calibration_test
+  verdict <- ifelse(
+    test$p_value < 0.01, "miscalibrated (p < 0.01)",
+    paste0("calibrated (p = ", format.pval(test$p_value, digits = 2), ")")
+  )
   expect_identical(
     labels,
-    paste0("ECE = ", formatC(ece$estimate, digits = 3, format = "f"), " [",
+    paste0("ECE ", formatC(ece$estimate, digits = 3, format = "f"), "\n[",
            formatC(ece$conf_low, digits = 3, format = "f"), ", ",
-           formatC(ece$conf_high, digits = 3, format = "f"), "]")
+           formatC(ece$conf_high, digits = 3, format = "f"), "]\n",
+           verdict)
   )
+  # ticks that do not run into the neighbouring panel's
+  expect_identical(b$layout$panel_params[[1]]$x$get_labels(),
+                   c("0", "0.5", "1"))
   # an ordinary ggplot: restyling works
   restyled <- plot + ggplot2::theme_minimal() + ggplot2::labs(title = "Mine")
   expect_identical(built(restyled)$plot$labels$title, "Mine")
@@ -94,6 +104,11 @@ test_that("the PMP histograms split each model's PMPs by true model", {
   expected <- as.vector(table(cut(true_m1, seq(0, 1, length.out = 31),
                                   include.lowest = TRUE)))
   expect_equal(group_m1$count, expected)
+  # stacked, so that no colour is a blend of two models': each bin's top is
+  # the sum of its counts
+  top <- tapply(bars$ymax, list(bars$PANEL, bars$x), max)
+  total <- tapply(bars$count, list(bars$PANEL, bars$x), sum)
+  expect_equal(top, total)
 })
 
 test_that("the size sweep heat map shows the chosen metric", {

@@ -199,6 +199,18 @@ test_that("summary() of a bridge comparison measures agreement", {
   expect_output(print(x), "4 data sets, 2 models")
 })
 
+test_that("print() of a bridge comparison keeps log MLs apart and its columns subset", {
+  x <- fake_bridge_comparison()
+  x$logml[1:2] <- c(-887.21, -886.63)
+  # fixed decimals: with 3 significant digits both showed as -887
+  expect_output(print(x), "-887.21", fixed = TRUE)
+  expect_output(print(x), "-886.63", fixed = TRUE)
+  # a subset of the columns prints as a data frame (it was an error)
+  part <- x[, c("model", "pmp_bridge")]
+  expect_output(print(part), "pmp_bridge")
+  expect_identical(nrow(x[x$model == "M1", c("data_set", "pmp_network")]), 4L)
+})
+
 test_that("autoplot() shows network against bridge sampling", {
   skip_if_not_installed("ggplot2")
   x <- fake_bridge_comparison()

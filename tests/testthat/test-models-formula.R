@@ -194,8 +194,10 @@ test_that("bad specifications are classed errors that say what is wrong", {
   bad_x <- data
   bad_x$x[3] <- Inf
   expect_deepbmc_error(hier_model(y ~ x + (1 | subject), bad_x), "data", "data")
+  # NA is not an error but a dropped row (issue 19; tested below)
   bad_x$x[3] <- NA
-  expect_deepbmc_error(hier_model(y ~ x + (1 | subject), bad_x), "data", "data")
+  expect_message(hier_model(y ~ x + (1 | subject), bad_x),
+                 class = "deepbmc_dropped_rows_message")
   expect_deepbmc_error(hier_model(y ~ x + (1 | subject), data, family = poisson()),
                        "data")
   expect_deepbmc_error(hier_model(y ~ x + (1 | subject), transform(data, y = y - 10),
@@ -410,7 +412,15 @@ test_that("real data take the same path as simulations", {
   bad$condition[1] <- "z"
   expect_deepbmc_error(post_prob(fit, bad), "data", "data")
   expect_deepbmc_error(post_prob(fit, list(data, 1)), "data", "data")
-  expect_deepbmc_error(post_prob(fit, data, group = "subject"), "mismatch")
+  # other column names are mapped with group = and response =
+  renamed <- data
+  names(renamed)[names(renamed) == "subject"] <- "id"
+  names(renamed)[names(renamed) == "y"] <- "outcome"
+  expect_identical(post_prob(fit, renamed, group = "id", response = "outcome"),
+                   uniform)
+  expect_identical(post_prob(fit, data, group = "subject"), uniform)
+  expect_deepbmc_error(post_prob(fit, data, group = "nope"), "data", "group")
+  expect_deepbmc_error(post_prob(fit, data, response = 1), "type", "response")
   expect_deepbmc_error(post_prob(fit, transform(data, y = NA_real_)), "data", "data")
 })
 
@@ -512,4 +522,42 @@ test_that("built-in model sets join formula models on their design", {
   expect_identical(unnamed$model_names, c("effect", "M0", "M1"))
   # an unnamed formula model would also be called M1
   expect_deepbmc_error(model_set(effect, normal_nested_models()), "value")
+})
+
+test_that("priors keep their parameters in full precision", {
+  data <- data.frame(y = c(1, 2, 3, 4), x = c(0, 1, 0, 1), g = c(1, 1, 2, 2))
+  prior <- hier_prior("normal(0, 0.123456789)", class = "b")
+  model <- hier_model(y ~ x + (1 | g), data, prior = prior)
+  expect_identical(model$prior$p2[model$prior$class == "b"], 0.123456789)
+  # printing rounds
+  expect_identical(model$prior$prior[model$prior$class == "b"],
+                   "normal(0, 0.1235)")
+})
+
+test_that("rows with missing covariates or groups are dropped with a message", {
+  data <- formula_data()
+  holes <- data
+  holes$x[c(2, 5)] <- NA
+  holes$subject[7] <- NA
+  expect_message(
+    model <- hier_model(y ~ x + (1 | subject), holes),
+    "Dropped 3 rows", class = "deepbmc_dropped_rows_message"
+  )
+  kept <- data[-c(2, 5, 7), ]
+  rownames(kept) <- NULL
+  expect_identical(nrow(model$data), nrow(kept))
+  expect_identical(model$x, hier_model(y ~ x + (1 | subject), kept)$x)
+  # missing responses are not dropped: they are missing observations
+  expect_silent(missing_y <- hier_model(y ~ x + (1 | subject),
+                                        transform(data, y = replace(y, 1, NA))))
+  expect_identical(nrow(missing_y$data), nrow(data))
+  # Inf is still an error, and so is a data set with nothing left
+  expect_deepbmc_error(
+    hier_model(y ~ x + (1 | subject), transform(data, x = replace(x, 1, Inf))),
+    "data"
+  )
+  expect_deepbmc_error(
+    suppressMessages(hier_model(y ~ x + (1 | subject), transform(data, x = NA))),
+    "data"
+  )
 })

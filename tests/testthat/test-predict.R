@@ -285,6 +285,9 @@ test_that("compare_models() applies the prior and prints the ranking", {
   # tiny probabilities are shown in scientific notation, not as 0.000
   strong <- compare_models(shift_logits(fit, c(0, 50)), x)
   expect_output(print(strong), "M0 +[0-9.]+e-[0-9]+")
+  # a log PMP of -0.0001 is 0.00, not -0.00
+  expect_false(any(grepl("-0.00", capture.output(print(strong)),
+                         fixed = TRUE)))
 })
 
 test_that("three models: probabilities, priors, Bayes factors and ranking agree", {
@@ -443,6 +446,12 @@ test_that("arguments in the wrong order and classless fits are named errors", {
   expect_deepbmc_error(bayes_factor(sims, fit), "type")
   expect_deepbmc_error(post_prob(unclass(fit), sims), "fit", "x")
   expect_deepbmc_error(bayes_factor(unclass(fit), sims), "fit", "x1")
+  # model names or indices in the generic's third place, which is log
+  for (value in list("M1", 2, factor("M1"))) {
+    err <- expect_deepbmc_error(bayes_factor(fit, sims, value, "M0"), "type",
+                                "log")
+    expect_match(conditionMessage(err), "model1 = \"M1\"", fixed = TRUE)
+  }
   # other lists still reach bridgesampling's methods
   expect_error(post_prob(list(1, 2)), class = "error")
   expect_false(inherits(tryCatch(post_prob(list(1, 2)), error = identity),

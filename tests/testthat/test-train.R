@@ -135,6 +135,9 @@ test_that("seed = NULL draws the seed from R's generator", {
 })
 
 test_that("progress = TRUE shows a progress bar and changes nothing", {
+  # the bar of interactive sessions (others get status lines:
+  # test-training-check.R)
+  rlang::local_interactive(TRUE)
   train <- function(progress) {
     train_comparison(api_models(), api_network(), epochs = 2, iterations = 10,
                      batch_size = 8, seed = 3, progress = progress)
@@ -222,6 +225,7 @@ test_that("an interrupt returns the steps done so far with a classed warning", {
 })
 
 test_that("an interrupt before the first step returns the initial network", {
+  rlang::local_interactive(TRUE)
   train <- interrupting_train(after = 0)
   expect_warning(
     messages <- capture_messages(

@@ -347,8 +347,8 @@ test_that("the consistency test accepts calibrated PMPs and flags overconfident 
   # the smallest possible p-value with 200 draws
   expect_equal(bad$calibration_test$p_value, rep(1 / 201, 2))
   expect_true(all(good$calibration_test$ece <= good$calibration_test$null_upper))
-  expect_output(print(good), "consistent with calibrated PMPs")
-  expect_output(print(bad), "Miscalibrated: M0")
+  expect_output(print(good), "consistent with calibrated PMPs at the 1% level")
+  expect_output(print(bad), "Miscalibrated (p < 0.01): M0", fixed = TRUE)
   # the null ECEs of calibrated predictors match an independent simulation
   null <- replicate(200, {
     drawn <- ifelse(stats::runif(n) < p, 2L, 1L)

@@ -1,0 +1,123 @@
+# A formula model as brms states it: the formula and the priors that make
+# brms::brm() fit the model the network was trained on, so that a check
+# against brms + bridgesampling compares the same models.
+
+#' The brms formula and priors of a formula model
+#'
+#' `brms_formula()` and `brms_prior()` give what [brms::brm()] needs to fit
+#' the same model as a [hier_model()]: the same formula, family and priors,
+#' every prior stated (deepbmc's defaults included), so that marginal
+#' likelihoods from brms and bridgesampling are those of the models the
+#' network compares.
+#'
+#' deepbmc's `Intercept` prior is on the intercept of the model matrix as
+#' written; brms's class `Intercept` is on the intercept of centred
+#' covariates. So the formula is rewritten with `0 + Intercept`, where brms's
+#' intercept is the ordinary one (a coefficient of class `b`), and its prior
+#' becomes one of `b` with `coef = "Intercept"`. Half-normal and half
+#' Student-t priors are written as brms writes them for parameters bounded at
+#' zero (`normal(0, s)`, `student_t(nu, 0, s)`). `half_normal_variance()`
+#' priors have no brms equivalent and are an error.
+#'
+#' @param model A model from [hier_model()].
+#'
+#' @return `brms_formula()`: a formula for [brms::brm()]. `brms_prior()`: a
+#'   `brmsprior` object from [brms::set_prior()] (brms must be installed).
+#' @seealso [bridge_compare()], which runs deepbmc's own Stan programs.
+#' @export
+#' @examples
+#' data(sleepstudy, package = "lme4")
+#' model <- hier_model(Reaction ~ 1 + Days + (1 + Days | Subject), sleepstudy)
+#' brms_formula(model)
+#' if (requireNamespace("brms", quietly = TRUE)) {
+#'   brms_prior(model)
+#' }
+#' \dontrun{
+#' fit <- brms::brm(brms_formula(model), data = sleepstudy,
+#'                  family = gaussian(), prior = brms_prior(model),
+#'                  save_pars = brms::save_pars(all = TRUE))
+#' brms::bridge_sampler(fit)
+#' }
+brms_formula <- function(model) {
+  check_hier_model(model)
+  response <- deparse1(model$formula[[2]])
+  fixed <- stats::terms(model$fixed_terms$terms)
+  labels <- attr(fixed, "term.labels")
+  intercept <- attr(fixed, "intercept") == 1
+  random <- stats::terms(model$random_terms$terms)
+  random_labels <- attr(random, "term.labels")
+  random_text <- paste(
+    c(if (attr(random, "intercept") == 1) "1" else "0", random_labels),
+    collapse = " + "
+  )
+  bar <- if (model$correlated) " | " else " || "
+  rhs <- c(if (intercept) "0 + Intercept" else "0", labels,
+           paste0("(", random_text, bar, model$group, ")"))
+  stats::as.formula(paste(response, "~", paste(rhs, collapse = " + ")),
+                    env = globalenv())
+}
+
+#' @rdname brms_formula
+#' @export
+brms_prior <- function(model) {
+  check_hier_model(model)
+  check_installed_package("brms", "to state priors for brms")
+  table <- model$prior
+  rows <- lapply(seq_len(nrow(table)), function(i) {
+    row <- table[i, ]
+    class <- row$class
+    coef <- row$coef
+    group <- ""
+    if (class == "Intercept") {
+      class <- "b"
+      coef <- "Intercept"
+    }
+    if (class %in% c("sd", "cor")) {
+      group <- model$group
+    }
+    brms::set_prior(brms_distribution(row), class = class, coef = coef,
+                    group = group)
+  })
+  do.call(c, rows)
+}
+
+# A prior row's distribution in brms's notation, with its parameters in full
+# precision (the `prior` column rounds them for printing).
+brms_distribution <- function(row, call = rlang::caller_env()) {
+  p <- c(row$p1, row$p2, row$p3)
+  p <- format(p[!is.na(p)], digits = 15, trim = TRUE)
+  name <- row$distribution
+  args <- switch(
+    name,
+    half_normal = c("0", p),
+    half_student_t = c(p[[1]], "0", p[[2]]),
+    half_normal_variance = abort_deepbmc(
+      c(
+        "{.fun half_normal_variance} priors have no brms equivalent.",
+        i = "State the prior of class {.val {row$class}} with
+             {.fun half_normal} or {.fun exponential} to compare with brms."
+      ),
+      "value",
+      call = call
+    ),
+    p
+  )
+  name <- switch(name, half_normal = "normal", half_student_t = "student_t",
+                 name)
+  paste0(name, "(", paste(args, collapse = ", "), ")")
+}
+
+check_hier_model <- function(model, arg = rlang::caller_arg(model),
+                             call = rlang::caller_env()) {
+  if (!inherits(model, "deepbmc_hier_model")) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a model from {.fun hier_model}.",
+        x = "You supplied {describe_value(model)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  invisible(model)
+}

@@ -1,0 +1,98 @@
+# Formula models as brms states them (R/formula-brms.R) and brms priors as
+# deepbmc priors (from_brms_prior() in R/formula-priors.R).
+
+brms_sleep <- function(formula = Reaction ~ 1 + Days + (1 + Days | Subject),
+                       ...) {
+  hier_model(formula, lme4::sleepstudy, ...)
+}
+
+test_that("brms_formula() writes the intercept as brms's 0 + Intercept", {
+  skip_if_not_installed("lme4")
+  expect_identical(
+    deparse1(brms_formula(brms_sleep())),
+    "Reaction ~ 0 + Intercept + Days + (1 + Days | Subject)"
+  )
+  expect_identical(
+    deparse1(brms_formula(brms_sleep(Reaction ~ 0 + Days + (1 | Subject)))),
+    "Reaction ~ 0 + Days + (1 | Subject)"
+  )
+  expect_identical(
+    deparse1(brms_formula(brms_sleep(Reaction ~ Days + (Days || Subject)))),
+    "Reaction ~ 0 + Intercept + Days + (1 + Days || Subject)"
+  )
+  expect_deepbmc_error(brms_formula(lme4::sleepstudy), "type", "model")
+  expect_deepbmc_error(brms_prior("normal(0, 1)"), "type", "model")
+})
+
+test_that("brms_prior() states every prior, and reads back as the same model", {
+  skip_if_not_installed("lme4")
+  skip_if_not_installed("brms")
+  model <- brms_sleep(prior = c(
+    hier_prior(student_t(3, 0, 20), class = "b"),
+    hier_prior(half_student_t(4, 30), class = "sd", coef = "Days")
+  ))
+  prior <- brms_prior(model)
+  expect_s3_class(prior, "brmsprior")
+  expect_identical(nrow(prior), nrow(model$prior))
+  intercept <- prior[prior$coef == "Intercept" & prior$class == "b", ]
+  expect_identical(intercept$prior,
+                   paste0("normal(", format(model$prior$p1[[1]], digits = 15),
+                          ", ", format(model$prior$p2[[1]], digits = 15), ")"))
+  expect_identical(prior$prior[prior$class == "sd" & prior$coef == "Days"],
+                   "student_t(4, 0, 30)")
+  expect_identical(unique(prior$group[prior$class %in% c("sd", "cor")]),
+                   "Subject")
+  # the brms priors, given back to hier_model(), give the same model
+  again <- brms_sleep(prior = prior)
+  expect_equal(again$prior[c("class", "coef", "distribution", "p1", "p2",
+                             "p3")],
+               model$prior[c("class", "coef", "distribution", "p1", "p2",
+                             "p3")])
+  # and brms accepts them for its formula (it checks every prior's class
+  # and coefficient against the model's parameters)
+  code <- brms::make_stancode(brms_formula(model), data = lme4::sleepstudy,
+                              prior = prior)
+  expect_match(code, "student_t_lpdf(sd_1[2] | 4, 0, 30)", fixed = TRUE)
+  # priors without a brms equivalent are errors
+  variance <- brms_sleep(Reaction ~ 1 + (1 | Subject), prior = hier_prior(
+    half_normal_variance(100), class = "sd"
+  ))
+  expect_deepbmc_error(brms_prior(variance), "value")
+})
+
+test_that("brms's prior() and unquoted classes are read as data", {
+  skip_if_not_installed("lme4")
+  expect_identical(hier_prior(normal(0, 10), class = b),
+                   hier_prior("normal(0, 10)", class = "b"))
+  expect_identical(hier_prior(normal(0, 10), class = b, coef = Days),
+                   hier_prior("normal(0, 10)", class = "b", coef = "Days"))
+  # a character variable named by coef is still read
+  slope <- "Days"
+  expect_identical(hier_prior(normal(0, 10), class = "b", coef = slope)$coef,
+                   "Days")
+  skip_if_not_installed("brms")
+  model <- brms_sleep(prior = brms::prior(normal(0, 10), class = b) +
+                        brms::prior(exponential(0.1), class = sigma))
+  b_row <- model$prior[model$prior$class == "b", ]
+  expect_identical(c(b_row$p1, b_row$p2), c(0, 10))
+  expect_identical(model$prior$source[model$prior$class == "sigma"], "user")
+  expect_identical(model$prior$source[model$prior$class == "sd"],
+                   c("default", "default"))
+  # brms's flat defaults leave deepbmc's defaults
+  flat <- brms::get_prior(Reaction ~ Days + (1 | Subject),
+                          data = lme4::sleepstudy)
+  flat <- flat[!nzchar(flat$prior), ]
+  expect_identical(brms_sleep(Reaction ~ Days + (1 | Subject),
+                              prior = flat)$prior,
+                   brms_sleep(Reaction ~ Days + (1 | Subject))$prior)
+  # what formula models do not have is an error, not dropped
+  expect_deepbmc_error(
+    brms_sleep(prior = brms::prior(normal(0, 1), class = b, dpar = sigma)),
+    "value", "prior"
+  )
+  # prior texts are parsed, never run
+  expect_deepbmc_error(
+    brms_sleep(prior = brms::set_prior("stop('ran')", class = "b")),
+    "value"
+  )
+})
