@@ -16,13 +16,17 @@
 #' intercept is the ordinary one (a coefficient of class `b`), and its prior
 #' becomes one of `b` with `coef = "Intercept"`. Half-normal and half
 #' Student-t priors are written as brms writes them for parameters bounded at
-#' zero (`normal(0, s)`, `student_t(nu, 0, s)`). `half_normal_variance()`
-#' priors have no brms equivalent and are an error.
+#' zero (`normal(0, s)`, `student_t(nu, 0, s)`). Priors with no brms
+#' equivalent are an error: `half_normal_variance()`, and `uniform()` and
+#' `beta()`, whose support brms would need as bounds of the parameter (brms
+#' 2.18 cannot bound a single coefficient, and bounds an SD only at 0). brms
+#' bounds the Student-t's `nu` below at 1; deepbmc's `nu` is positive.
 #'
 #' @param model A model from [hier_model()].
 #'
 #' @return `brms_formula()`: a formula for [brms::brm()]. `brms_prior()`: a
-#'   `brmsprior` object from [brms::set_prior()] (brms must be installed).
+#'   `brmsprior` object from [brms::set_prior()]; `brms_family()`: the family
+#'   from [brms::brmsfamily()] (both need brms installed).
 #' @seealso [bridge_compare()], which runs deepbmc's own Stan programs.
 #' @export
 #' @examples
@@ -34,7 +38,7 @@
 #' }
 #' \dontrun{
 #' fit <- brms::brm(brms_formula(model), data = sleepstudy,
-#'                  family = gaussian(), prior = brms_prior(model),
+#'                  family = brms_family(model), prior = brms_prior(model),
 #'                  save_pars = brms::save_pars(all = TRUE))
 #' brms::bridge_sampler(fit)
 #' }
@@ -81,24 +85,43 @@ brms_prior <- function(model) {
   do.call(c, rows)
 }
 
+#' @rdname brms_formula
+#' @export
+brms_family <- function(model) {
+  check_hier_model(model)
+  check_installed_package("brms", "to state the family for brms")
+  brms::brmsfamily(family_info(model$family)$brms, link = model$family$link)
+}
+
 # A prior row's distribution in brms's notation, with its parameters in full
 # precision (the `prior` column rounds them for printing).
 brms_distribution <- function(row, call = rlang::caller_env()) {
   p <- c(row$p1, row$p2, row$p3)
-  p <- format(p[!is.na(p)], digits = 15, trim = TRUE)
+  # Each number on its own: format() of a vector pads 3 to "3.0" beside 0.2.
+  p <- vapply(p[!is.na(p)], format, character(1), digits = 15, trim = TRUE)
   name <- row$distribution
+  no_equivalent <- function(why) {
+    abort_deepbmc(
+      c(
+        "{.fun {name}} priors have no brms equivalent: {why}.",
+        i = "State the prior of class {.val {row$class}} with another
+             distribution (e.g. {.fun normal}, {.fun exponential},
+             {.fun gamma}) to compare with brms."
+      ),
+      "value",
+      call = call
+    )
+  }
   args <- switch(
     name,
     half_normal = c("0", p),
     half_student_t = c(p[[1]], "0", p[[2]]),
-    half_normal_variance = abort_deepbmc(
-      c(
-        "{.fun half_normal_variance} priors have no brms equivalent.",
-        i = "State the prior of class {.val {row$class}} with
-             {.fun half_normal} or {.fun exponential} to compare with brms."
-      ),
-      "value",
-      call = call
+    half_normal_variance = no_equivalent(
+      "brms puts priors on SDs, not variances"
+    ),
+    uniform = ,
+    beta = no_equivalent(
+      "brms would need their support as bounds of the parameter"
     ),
     p
   )

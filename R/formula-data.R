@@ -187,7 +187,9 @@ check_covariate_types <- function(models, data, arg, call) {
 
 # Data frames of the template's columns for the rows each simulated data set
 # took from the template, with the simulated response (recovered from the
-# standardised feature, exactly for counts).
+# standardised float feature: exactly for counts, to about 1e-7 SDs
+# otherwise, which can put a beta response near 1 at 1; such values are
+# moved just inside the family's support).
 #' @export
 simulated_data.deepbmc_formula_models <- function(models, batch) {
   template <- models$models[[1]]
@@ -201,8 +203,14 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
     models$scaling$response_scale + models$scaling$response_center
   rows <- batch$source_row + 1L
   response <- share * trials[rows]
-  if (family_info(template$family)$discrete) {
+  info <- family_info(template$family)
+  if (info$discrete) {
     response <- round(response)
+  }
+  if (!is.null(info$support)) {
+    inside <- 1e-6 * models$scaling$response_scale
+    response <- pmin(pmax(response, info$support[[1]] + inside),
+                     info$support[[2]] - inside)
   }
   response[!batch$mask] <- NA_real_
   row_set <- rep.int(seq_len(length(batch$dataset_offsets) - 1),

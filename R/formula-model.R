@@ -13,29 +13,43 @@
 #' `y | trials(n)`. Nested or crossed grouping factors, smooths and offsets
 #' are not supported yet.
 #'
-#' Families and links: `gaussian` (identity), `bernoulli` and `binomial`
-#' (logit or probit), `poisson` (log) and `lognormal` (for response times;
-#' the linear predictor is the mean of the log response). Use
-#' `family = "bernoulli"`, `binomial(link = "probit")`, `poisson()` and so on;
-#' `binomial()` without `trials()` is Bernoulli.
+#' Families and links, with brms's parameterisations: `gaussian` and
+#' `student` (identity; the Student-t has degrees of freedom `nu`),
+#' `bernoulli` and `binomial` (logit or probit), `poisson` (log or sqrt),
+#' `negbinomial` (log; variance \eqn{\mu + \mu^2 / shape}), `lognormal`
+#' (for response times; the linear predictor is the mean of the log
+#' response), `Gamma` (log; shape `shape`, mean \eqn{\mu}) and `beta`
+#' (logit or probit; precision `phi`, responses strictly between 0 and 1).
+#' Use `family = "bernoulli"`, `binomial(link = "probit")`, `poisson()`,
+#' `Gamma(link = "log")`, `"negbinomial"` and so on (brms's family objects
+#' work too); `binomial()` without `trials()` is Bernoulli. Links whose mean
+#' can leave the family's range (`poisson(link = "identity")`, Gamma's
+#' inverse link) are not offered: a prior draw would give a negative rate.
 #'
 #' Default priors are weakly informative on the scale of the data, after
 #' rstanarm: intercept \eqn{N(m, (2.5 s)^2)}, coefficient \eqn{j}
-#' \eqn{N(0, (2.5 s / sd(x_j))^2)}, group-level SDs Half-Normal(0, \eqn{s}),
+#' \eqn{N(0, (2.5 s / sd(x_j))^2)}, group-level SDs Half-Normal(0,
+#' \eqn{s}) for intercepts and Half-Normal(0, \eqn{s / sd(z_j)}) for the
+#' slope of covariate \eqn{z_j} (both on the response's scale per unit of
+#' the covariate, as rstanarm's autoscale),
 #' correlations LKJ(1) and `sigma` Exponential(\eqn{1 / s}), where \eqn{m}
 #' and \eqn{s} are the mean and SD of the response (of its logarithm for
 #' lognormal) for gaussian and lognormal models, and \eqn{m = 0},
-#' \eqn{s = 1} on the logit, probit or log scale otherwise. For model
-#' comparison priors matter: Bayes factors depend on them, so state the ones
-#' you mean with [hier_prior()].
+#' \eqn{s = 1} on the logit, probit or log scale otherwise (for `Gamma`, of
+#' the log response); `nu`, `shape` and `phi` get Gamma(2, 0.1), brms's
+#' default for `nu`. For model comparison priors matter: Bayes factors depend
+#' on them, so state the ones you mean with [hier_prior()]. A message says
+#' which classes kept their defaults (once per session; print the model to
+#' see them all).
 #'
 #' @param formula A two-sided formula with one group-level term.
 #' @param data A data frame with the response, covariates and grouping
 #'   column: the design simulations follow. Responses may be `NA` (missing);
 #'   rows with `NA` in a covariate, the grouping column or the trials are
 #'   dropped with a message, as lme4 and brms do; covariates must be finite.
-#' @param family A family: a string (`"gaussian"`, `"bernoulli"`,
-#'   `"binomial"`, `"poisson"`, `"lognormal"`) or a family object such as
+#' @param family A family: a string (`"gaussian"`, `"student"`,
+#'   `"bernoulli"`, `"binomial"`, `"poisson"`, `"negbinomial"`,
+#'   `"lognormal"`, `"Gamma"`, `"beta"`) or a family object such as
 #'   `gaussian()` or `binomial(link = "probit")`.
 #' @param prior Priors from [hier_prior()], or brms priors from
 #'   `brms::prior()` or `brms::set_prior()` (their `group` is ignored: formula
@@ -68,6 +82,8 @@ hier_model <- function(formula, data, family = gaussian(), prior = NULL) {
   defaults <- default_priors(family, response, frame$x, frame$z,
                              parsed$correlated)
   prior_table <- resolve_priors(defaults, prior)
+  check_aux_prior(prior_table, family)
+  inform_default_priors(prior_table)
   structure(
     c(
       parsed,
@@ -84,6 +100,27 @@ hier_model <- function(formula, data, family = gaussian(), prior = NULL) {
       )
     ),
     class = "deepbmc_hier_model"
+  )
+}
+
+# Bayes factors depend on the priors, so the classes left at their defaults
+# are named (once per session, as rlang's "regularly" messages are: a set of
+# models built in a loop would repeat it).
+inform_default_priors <- function(prior_table) {
+  defaults <- unique(prior_table$class[prior_table$source == "default"])
+  if (length(defaults) == 0) {
+    return(invisible(NULL))
+  }
+  cli::cli_inform(
+    c(
+      "i" = "Default priors for class{?es} {.val {defaults}}: weakly
+             informative on the scale of the data (see {.fun hier_model}).",
+      " " = "Bayes factors depend on priors: print the model to see them,
+             and state the ones you mean with {.fun hier_prior}."
+    ),
+    class = "deepbmc_default_prior_message",
+    .frequency = "regularly",
+    .frequency_id = "deepbmc_default_priors"
   )
 }
 

@@ -12,17 +12,24 @@
 #' * `"sd"`: standard deviations of the group-level effects, all or one
 #'   (`coef = "Intercept"` or a covariate's column name);
 #' * `"cor"`: the correlation matrix of correlated group-level effects;
-#' * `"sigma"`: the residual standard deviation (gaussian) or the standard
-#'   deviation on the log scale (lognormal).
+#' * `"sigma"`: the residual standard deviation (gaussian, student) or the
+#'   standard deviation on the log scale (lognormal);
+#' * `"nu"`, `"shape"`, `"phi"`: the family's second parameter, as brms names
+#'   it: the degrees of freedom of `student`, the shape of `negbinomial`
+#'   (variance \eqn{\mu + \mu^2 / shape}) and of `Gamma`, the precision of
+#'   `beta`.
 #'
 #' Distributions, written as in Stan and brms:
 #' * `normal(mu, sigma)`, `student_t(nu, mu, sigma)` for `Intercept` and `b`;
-#' * `half_normal(sigma)`, `half_student_t(nu, sigma)`, `exponential(rate)`
-#'   for `sd` and `sigma`; `normal(0, sigma)` and `student_t(nu, 0, sigma)`
-#'   are read as their half versions there, as brms does for parameters
-#'   bounded at zero; `half_normal_variance(sigma)` puts a Half-Normal(0,
-#'   sigma) prior on the *variance* (the square of the SD), as the paper's
-#'   Study 1 does;
+#' * `uniform(lower, upper)` for any class but `cor` (`lower >= 0` for the
+#'   positive classes);
+#' * `half_normal(sigma)`, `half_student_t(nu, sigma)`, `exponential(rate)`,
+#'   `gamma(shape, rate)` and `beta(a, b)` for the positive classes `sd`,
+#'   `sigma`, `nu`, `shape` and `phi`; `normal(0, sigma)` and
+#'   `student_t(nu, 0, sigma)` are read as their half versions there, as brms
+#'   does for parameters bounded at zero; `half_normal_variance(sigma)` puts a
+#'   Half-Normal(0, sigma) prior on the *variance* (the square of the SD), as
+#'   the paper's Study 1 does;
 #' * `lkj(eta)` for `cor`;
 #' * `constant(value)` fixes a parameter (for example `constant(0)` to turn a
 #'   coefficient off).
@@ -51,7 +58,7 @@
 #'   hier_prior(lkj(2), class = "cor")
 #' )
 hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
-                                        "sigma"),
+                                        "sigma", "nu", "shape", "phi"),
                        coef = "") {
   # class = b and coef = Days unquoted, as brms's prior() takes them: a bare
   # class name is the class; a bare name that is no variable is the name.
@@ -104,7 +111,11 @@ hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
   new_prior(data.frame(prior = exact, class = class, coef = coef))
 }
 
-prior_classes <- c("b", "Intercept", "sd", "cor", "sigma")
+prior_classes <- c("b", "Intercept", "sd", "cor", "sigma", "nu", "shape",
+                   "phi")
+
+# Classes of parameters bounded at zero.
+positive_classes <- c("sd", "sigma", "nu", "shape", "phi")
 
 new_prior <- function(table) {
   class(table) <- c("deepbmc_prior", "data.frame")
@@ -135,13 +146,15 @@ print.deepbmc_prior <- function(x, ...) {
 # Codes of the C++ prior distributions (src/formula_models.h).
 prior_codes <- c(
   constant = 0L, normal = 1L, student_t = 2L, half_normal = 3L,
-  half_student_t = 4L, exponential = 5L, half_normal_variance = 6L
+  half_student_t = 4L, exponential = 5L, half_normal_variance = 6L,
+  uniform = 7L, gamma = 8L, beta = 9L
 )
 
 # Number and meaning of the arguments of each distribution.
 prior_arity <- c(
   constant = 1L, normal = 2L, student_t = 3L, half_normal = 1L,
-  half_student_t = 2L, exponential = 1L, half_normal_variance = 1L, lkj = 1L
+  half_student_t = 2L, exponential = 1L, half_normal_variance = 1L,
+  uniform = 2L, gamma = 2L, beta = 2L, lkj = 1L
 )
 
 # The distribution in `text` for parameters of `class`, checked and turned
@@ -184,7 +197,7 @@ parse_distribution <- function(text, class, arg = "prior",
       " written out, such as normal(0, 2.5)."
     ))
   }
-  bounded <- class %in% c("sd", "sigma")
+  bounded <- class %in% positive_classes
   if (bounded && name == "normal") {
     if (args[[1]] != 0) fail("Half-distributions must be centred at 0.")
     name <- "half_normal"
@@ -195,24 +208,34 @@ parse_distribution <- function(text, class, arg = "prior",
     name <- "half_student_t"
     args <- args[c(1, 3)]
   }
-  allowed <- switch(class,
-    b = , Intercept = c("normal", "student_t", "constant"),
-    sd = , sigma = c("half_normal", "half_student_t", "exponential",
-                     "half_normal_variance", "constant"),
-    cor = "lkj"
-  )
+  allowed <- if (class == "cor") {
+    "lkj"
+  } else if (bounded) {
+    c("half_normal", "half_student_t", "exponential", "half_normal_variance",
+      "gamma", "beta", "uniform", "constant")
+  } else {
+    c("normal", "student_t", "uniform", "constant")
+  }
   if (!name %in% allowed) {
     fail(paste0("Use ", paste0(allowed, "()", collapse = ", "), "."))
   }
   scale_position <- switch(name,
     normal = 2, student_t = c(1, 3), half_normal = 1, half_student_t = 1:2,
-    exponential = 1, half_normal_variance = 1, lkj = 1, constant = integer(0)
+    exponential = 1, half_normal_variance = 1, lkj = 1, gamma = 1:2,
+    beta = 1:2, uniform = integer(0), constant = integer(0)
   )
   if (any(args[scale_position] <= 0)) {
-    fail("Scales, degrees of freedom, rates and eta must be positive.")
+    fail("Scales, degrees of freedom, shapes, rates and eta must be positive.")
   }
-  if (bounded && name == "constant" && args[[1]] < 0) {
-    fail("Standard deviations cannot be negative.")
+  if (name == "uniform" && args[[2]] <= args[[1]]) {
+    fail("The upper bound of uniform() must exceed the lower.")
+  }
+  if (bounded && name %in% c("constant", "uniform") && args[[1]] < 0) {
+    fail(paste0("Parameters of class ", class, " cannot be negative."))
+  }
+  if (class %in% c("nu", "shape", "phi") && name == "constant" &&
+        args[[1]] == 0) {
+    fail(paste0(class, " must be positive."))
   }
   list(name = name, args = args, text = format_distribution(name, args))
 }
@@ -241,10 +264,12 @@ format_distribution <- function(name, args, digits = 4) {
 
 # Weakly informative defaults on the scale of the data, after rstanarm:
 # the intercept normal(m, 2.5 s), coefficient j normal(0, 2.5 s / sd(x_j)),
-# group-level SDs half_normal(s), sigma exponential(1 / s) and lkj(1), where
+# group-level SDs half_normal(s / sd(z_j)) (sd(z_j) = 1 for the intercept),
+# sigma exponential(1 / s) and lkj(1), where
 # m and s are the mean and SD of the response (of its logarithm for
-# lognormal) for gaussian and lognormal models, and m = 0, s = 1 on the
-# linear-predictor scale of the other families.
+# lognormal and Gamma) for gaussian, student, lognormal and Gamma models, and
+# m = 0, s = 1 on the linear-predictor scale of the other families; nu, shape
+# and phi gamma(2, 0.1) (default_aux_prior).
 default_priors <- function(family, response, x, z, correlated) {
   location <- 0
   scale <- 1
@@ -274,9 +299,13 @@ default_priors <- function(family, response, x, z, correlated) {
       )
     }
   }
+  # The SD of a group-level slope is on the scale of the response per unit
+  # of its covariate, as the slope itself.
   for (column in colnames(z)) {
+    spread <- if (column == "(Intercept)") 1 else stats::sd(z[, column])
+    spread <- if (is.finite(spread) && spread > 0) spread else 1
     rows[[length(rows) + 1]] <- prior_row(
-      "sd", coef_name(column), "half_normal", scale
+      "sd", coef_name(column), "half_normal", scale / spread
     )
   }
   if (correlated && ncol(z) >= 2) {
@@ -286,9 +315,59 @@ default_priors <- function(family, response, x, z, correlated) {
     rows[[length(rows) + 1]] <- prior_row("sigma", "", "exponential",
                                           1 / scale)
   }
+  if (!is.null(info$aux)) {
+    rows[[length(rows) + 1]] <- prior_row(info$aux, "", "gamma",
+                                          unname(default_aux_prior))
+  }
   table <- do.call(rbind, rows)
   table$source <- "default"
   table
+}
+
+# log P(X >= lower) under a prior (a row of the prior table), for the
+# truncation of nu at 1.
+prior_log_mass_above <- function(row, lower) {
+  p1 <- row$p1
+  p2 <- row$p2
+  switch(row$distribution,
+    constant = if (p1 >= lower) 0 else -Inf,
+    half_normal = log(2) + stats::pnorm(-lower / p1, log.p = TRUE),
+    half_student_t = log(2) + stats::pt(-lower / p2, p1, log.p = TRUE),
+    exponential = -p1 * lower,
+    # sd >= lower when the variance sd^2 >= lower^2
+    half_normal_variance = log(2) + stats::pnorm(-lower^2 / p1, log.p = TRUE),
+    uniform = log(max(0, p2 - max(p1, lower)) / (p2 - p1)),
+    gamma = stats::pgamma(lower, p1, p2, lower.tail = FALSE, log.p = TRUE),
+    beta = if (lower < 1) {
+      stats::pbeta(lower, p1, p2, lower.tail = FALSE, log.p = TRUE)
+    } else {
+      -Inf
+    }
+  )
+}
+
+# The second parameter's prior must leave some mass above its lower bound
+# (nu >= 1): the simulator draws from the truncated prior by rejection.
+check_aux_prior <- function(prior_table, family, call = rlang::caller_env()) {
+  info <- family_info(family)
+  lower <- info$aux_lower %||% 0
+  if (is.null(info$aux) || lower == 0) {
+    return(invisible(TRUE))
+  }
+  row <- prior_table[prior_table$class == info$aux, , drop = FALSE]
+  if (exp(prior_log_mass_above(row, lower)) < 0.01) {
+    abort_deepbmc(
+      c(
+        "{.arg prior}: {.code {row$prior}} on {.val {info$aux}} puts less
+         than 1% of its mass above {lower}.",
+        i = "{.val {info$aux}} is at least {lower}, as in brms: its prior is
+             truncated there."
+      ),
+      "value",
+      call = call
+    )
+  }
+  invisible(TRUE)
 }
 
 prior_row <- function(class, coef, name, args) {
@@ -298,6 +377,16 @@ prior_row <- function(class, coef, name, args) {
     p1 = args[[1]], p2 = args[[2]], p3 = args[[3]],
     prior = format_distribution(name, args[!is.na(args)])
   )
+}
+
+# A model's priors on one line, as `class[coef] ~ distribution`, defaults
+# starred: what print(<model set>) shows under each model.
+prior_summary_line <- function(table) {
+  target <- ifelse(nzchar(table$coef),
+                   paste0(table$class, "[", table$coef, "]"), table$class)
+  star <- ifelse(table$source == "default", "*", "")
+  paste0("priors: ", paste0(target, " ~ ", table$prior, star,
+                            collapse = ", "))
 }
 
 # Model-matrix column names as brms writes coefficients.
@@ -386,14 +475,20 @@ from_brms_prior <- function(prior, call = rlang::caller_env()) {
   class[ordinary_intercept] <- "Intercept"
   coef[ordinary_intercept] <- ""
   text <- sub("^lkj_corr_cholesky\\(", "lkj(", text)
+  # Bounds are the support of a uniform prior (as brms_prior() writes them),
+  # nothing else: a truncated prior is another model.
+  bounds <- paste0("uniform(", column("lb"), ", ", column("ub"), ")")
+  bounded <- nzchar(column("lb")) | nzchar(column("ub"))
+  uniform_bounds <- bounded &
+    gsub(" ", "", bounds) == gsub(" ", "", text)
   unsupported <- nzchar(column("resp")) | nzchar(column("dpar")) |
-    nzchar(column("nlpar")) | nzchar(column("lb")) | nzchar(column("ub"))
+    nzchar(column("nlpar")) | (bounded & !uniform_bounds)
   if (any(unsupported)) {
     abort_deepbmc(
       c(
         "{.arg prior} has brms priors for response, distributional or
-         non-linear parameters, or with bounds, which formula models do not
-         have.",
+         non-linear parameters, or with bounds other than a uniform prior's,
+         which formula models do not have.",
         x = "Rows: {which(unsupported)}."
       ),
       "value",

@@ -21,6 +21,15 @@
 #' the network learns to handle designs like the template's, not only the
 #' template itself.
 #'
+#' **Comparing subsets of the data.** A network answers for the sizes it was
+#' trained on, and [post_prob()] warns outside them. To compare the models on
+#' a subset of the groups as well, train on `design = "resample"` with
+#' `groups = c(min, max)` covering it; for fewer observations per group (the
+#' first days of a study, a few missing responses), train with
+#' `train_comparison(..., missing = missing_values(share = c(0, p)))`, which
+#' drops each observation with a probability up to `p` in every simulated
+#' data set. The warning gives both calls with the numbers your data need.
+#'
 #' @param ... Models from [hier_model()], named (`null = m0, effect = m1`);
 #'   unnamed models are called `M1`, `M2`, and so on. Built-in model sets
 #'   such as [normal_nested_models()] may join them: their models become
@@ -375,11 +384,18 @@ compile_model <- function(model, frame) {
     prior_of("sd", coef_name(column))
   })
   info <- family_info(model$family)
-  has_sigma <- info$sigma
-  sigma_prior <- if (has_sigma) {
+  # Families without sigma or a second parameter: a placeholder the
+  # simulator ignores.
+  no_prior <- list(kind = 0L, p1 = 0, p2 = NA_real_, p3 = NA_real_)
+  sigma_prior <- if (info$sigma) {
     stack(list(prior_of("sigma", "")))
   } else {
-    list(kind = 0L, p1 = 0, p2 = NA_real_, p3 = NA_real_)
+    no_prior
+  }
+  aux_prior <- if (!is.null(info$aux)) {
+    stack(list(prior_of(info$aux, "")))
+  } else {
+    no_prior
   }
   cor_row <- prior[prior$class == "cor", , drop = FALSE]
   list(
@@ -391,7 +407,8 @@ compile_model <- function(model, frame) {
     sd_prior = stack(sd_rows),
     correlated = model$correlated && ncol(frame$z) >= 2,
     cor_eta = if (nrow(cor_row) == 1) cor_row$p1 else 1,
-    sigma_prior = sigma_prior
+    sigma_prior = sigma_prior,
+    aux_prior = aux_prior
   )
 }
 
@@ -449,12 +466,14 @@ print.deepbmc_formula_models <- function(x, ...) {
       model$family$family, "(", model$family$link, ")]\n",
       sep = ""
     )
+    cat(strwrap(prior_summary_line(model$prior), indent = 4, exdent = 6,
+                width = max(40, getOption("width") - 2)), sep = "\n")
   }
   if (!is.null(x$prior_prob)) {
     cat("Prior model probabilities: ",
         paste0(names(x$prior_prob), " ", format(x$prior_prob, digits = 3),
                collapse = ", "), "\n", sep = "")
   }
-  cat("Priors of model k: print the set's $models[[k]]\n")
+  cat("* default prior\n")
   invisible(x)
 }

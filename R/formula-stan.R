@@ -29,7 +29,21 @@ stan_prior_lpdf <- function(kind, p1, p2, p3, par) {
     half_normal_variance = sprintf(
       "normal_lpdf(square(%s) | 0, %s) + 2 * log(2) + log(%s)", par, n(p1),
       par
-    )
+    ),
+    uniform = sprintf("uniform_lpdf(%s | %s, %s)", par, n(p1), n(p2)),
+    gamma = sprintf("gamma_lpdf(%s | %s, %s)", par, n(p1), n(p2)),
+    beta = sprintf("beta_lpdf(%s | %s, %s)", par, n(p1), n(p2))
+  )
+}
+
+# The support of a prior narrower than its class's (the real line, or
+# (0, Inf) for positive classes), as c(lower, upper) Stan literals, or NULL:
+# the sampler must not leave it, so the parameter gets these bounds.
+stan_prior_bounds <- function(kind, p1, p2, lower = NULL) {
+  switch(names(prior_codes)[prior_codes == kind],
+    uniform = c(stan_number(max(p1, lower)), stan_number(p2)),
+    beta = c("0", "1"),
+    NULL
   )
 }
 
@@ -39,33 +53,57 @@ stan_comment <- function(text) {
   gsub("[[:cntrl:]]", " ", text)
 }
 
-# The parameters of one class (one prior per element): Stan code that fills
-# the local vector `target_name` from free parameters `free_name` and
-# constants, and the prior statements of the free ones.
-stan_class_code <- function(priors, target_name, free_name, labels) {
+# The parameters of one class (one prior per element): the declarations of
+# its free parameters (a vector `free_name`, with `lower` bound if given, and
+# scalars `free_name_<j>` for priors of narrower support), Stan code that
+# fills the local vector `target_name` from them and constants, and their
+# prior statements. A `lower` bound above 0 truncates the priors there (nu
+# >= 1): their densities are divided by the mass above it.
+stan_class_code <- function(priors, target_name, free_name, labels,
+                            lower = NULL) {
+  truncated <- !is.null(lower) && lower > 0
   assign <- character()
   lpdf <- character()
+  bounded <- character()
   free <- 0L
   for (j in seq_along(priors$kind)) {
-    if (priors$kind[[j]] == prior_codes[["constant"]]) {
+    kind <- priors$kind[[j]]
+    if (kind == prior_codes[["constant"]]) {
       assign <- c(assign, sprintf("  %s[%d] = %s;  // %s (constant)",
                                   target_name, j, stan_number(priors$p1[[j]]),
                                   labels[[j]]))
-    } else {
+      next
+    }
+    bounds <- stan_prior_bounds(kind, priors$p1[[j]], priors$p2[[j]], lower)
+    if (is.null(bounds)) {
       free <- free + 1L
       par <- sprintf("%s[%d]", free_name, free)
-      assign <- c(assign, sprintf("  %s[%d] = %s;  // %s", target_name, j,
-                                  par, labels[[j]]))
-      lpdf <- c(lpdf, sprintf(
-        "  target += %s;  // %s", stan_prior_lpdf(
-          priors$kind[[j]], priors$p1[[j]], priors$p2[[j]], priors$p3[[j]],
-          par
-        ),
-        labels[[j]]
-      ))
+    } else {
+      par <- sprintf("%s_%d", free_name, j)
+      bounded <- c(bounded, sprintf("  real<lower=%s, upper=%s> %s;",
+                                    bounds[[1]], bounds[[2]], par))
     }
+    assign <- c(assign, sprintf("  %s[%d] = %s;  // %s", target_name, j,
+                                par, labels[[j]]))
+    density <- stan_prior_lpdf(kind, priors$p1[[j]], priors$p2[[j]],
+                               priors$p3[[j]], par)
+    if (truncated) {
+      row <- list(distribution = names(prior_codes)[prior_codes == kind],
+                  p1 = priors$p1[[j]], p2 = priors$p2[[j]])
+      density <- sprintf("%s - (%s)", density,
+                         stan_number(prior_log_mass_above(row, lower)))
+    }
+    lpdf <- c(lpdf, sprintf("  target += %s;  // %s", density, labels[[j]]))
   }
-  list(assign = assign, lpdf = lpdf, free = free)
+  declare <- c(
+    if (free > 0) {
+      sprintf("  vector%s[%d] %s;",
+              if (is.null(lower)) "" else sprintf("<lower=%s>", lower),
+              free, free_name)
+    },
+    bounded
+  )
+  list(assign = assign, lpdf = lpdf, declare = declare)
 }
 
 # The Stan program of a formula model: its complete log joint density given
@@ -88,9 +126,15 @@ formula_stan_code <- function(model, name = NULL) {
   b <- stan_class_code(spec$b_prior, "beta", "b",
                        ifelse(x_names == "(Intercept)", "Intercept", x_names))
   sd <- stan_class_code(spec$sd_prior, "sd_g", "sd_free",
-                        paste("sd of", z_names))
+                        paste("sd of", z_names), lower = 0)
   sigma <- if (has_sigma) {
-    stan_class_code(spec$sigma_prior, "sigma_v", "sigma_free", "sigma")
+    stan_class_code(spec$sigma_prior, "sigma_v", "sigma_free", "sigma",
+                    lower = 0)
+  }
+  has_aux <- !is.null(info$aux)
+  aux <- if (has_aux) {
+    stan_class_code(spec$aux_prior, "aux_v", "aux_free", info$aux,
+                    lower = info$aux_lower)
   }
 
   header <- c(
@@ -123,10 +167,11 @@ formula_stan_code <- function(model, name = NULL) {
   )
   parameters_block <- c(
     "parameters {",
-    if (b$free > 0) sprintf("  vector[%d] b;", b$free),
-    if (sd$free > 0) sprintf("  vector<lower=0>[%d] sd_free;", sd$free),
+    b$declare,
+    sd$declare,
     if (correlated) sprintf("  cholesky_factor_corr[%d] L_cor;", q),
-    if (has_sigma && sigma$free > 0) "  vector<lower=0>[1] sigma_free;",
+    sigma$declare,
+    aux$declare,
     sprintf("  matrix[%d, G] z;                    // standardised group effects",
             q),
     "}"
@@ -147,17 +192,20 @@ formula_stan_code <- function(model, name = NULL) {
     if (p > 0) sprintf("  vector[%d] beta;", p),
     sprintf("  vector[%d] sd_g;", q),
     if (has_sigma) "  vector[1] sigma_v;",
+    if (has_aux) "  vector[1] aux_v;                    // nu, shape or phi",
     sprintf("  matrix[G, %d] u;                    // group effects", q),
     "  vector[N] eta;",
     if (p > 0) b$assign,
     sd$assign,
     if (has_sigma) sigma$assign,
+    if (has_aux) aux$assign,
     "  // priors",
     b$lpdf,
     sd$lpdf,
     if (correlated) sprintf("  target += lkj_corr_cholesky_lpdf(L_cor | %s);",
                             stan_number(spec$cor_eta)),
     if (has_sigma) sigma$lpdf,
+    if (has_aux) aux$lpdf,
     "  // group-level effects",
     "  target += std_normal_lpdf(to_vector(z));",
     group_effects,

@@ -20,35 +20,53 @@ bool finite(double x) { return std::isfinite(x); }
 
 }  // namespace
 
-// The links each family is simulated with (see the header): gaussian and
-// lognormal take eta as their (log-)mean, counts of successes a probability
-// through logit or probit, poisson a rate through log.
+// The links each family is simulated with (see the header): gaussian,
+// lognormal and student take eta as their (log-)mean, counts of successes and
+// beta responses a probability through logit or probit, poisson a rate
+// through log or sqrt, negbinomial and gamma a mean through log. Links whose
+// mean can leave the family's range (poisson's identity, gamma's inverse) are
+// not offered: a prior draw would give an impossible data set.
 bool family_takes_link(Family f, Link l) {
   switch (f) {
     case Family::gaussian:
     case Family::lognormal:
+    case Family::student:
       return l == Link::identity;
     case Family::bernoulli:
     case Family::binomial:
       return l == Link::logit || l == Link::probit;
     case Family::poisson:
+      return l == Link::log || l == Link::sqrt;
+    case Family::negbinomial:
+    case Family::gamma:
       return l == Link::log;
+    case Family::beta:
+      return l == Link::logit || l == Link::probit;
   }
   return false;
 }
 
-bool family_has_sigma(Family f) { return f == Family::gaussian || f == Family::lognormal; }
+bool family_has_sigma(Family f) {
+  return f == Family::gaussian || f == Family::lognormal || f == Family::student;
+}
+
+bool family_has_aux(Family f) {
+  return f == Family::student || f == Family::negbinomial || f == Family::gamma ||
+         f == Family::beta;
+}
+
+double family_aux_lower(Family f) { return f == Family::student ? 1.0 : 0.0; }
 
 namespace {
 
 bool valid_family(Family f) {
   const int code = static_cast<int>(f);
-  return code >= static_cast<int>(Family::gaussian) && code <= static_cast<int>(Family::lognormal);
+  return code >= static_cast<int>(Family::gaussian) && code <= static_cast<int>(Family::beta);
 }
 
 bool valid_link(Link l) {
   const int code = static_cast<int>(l);
-  return code >= static_cast<int>(Link::identity) && code <= static_cast<int>(Link::log);
+  return code >= static_cast<int>(Link::identity) && code <= static_cast<int>(Link::sqrt);
 }
 
 void validate_matrix(const Matrix& m, int rows, const std::string& name) {
@@ -65,7 +83,7 @@ void validate_matrix(const Matrix& m, int rows, const std::string& name) {
 void validate_prior(const Prior& p, const std::string& name, bool nonnegative) {
   const int code = static_cast<int>(p.kind);
   require(code >= static_cast<int>(PriorKind::constant) &&
-              code <= static_cast<int>(PriorKind::half_normal_variance),
+              code <= static_cast<int>(PriorKind::beta),
           name + ": unknown prior code " + std::to_string(code));
   const std::string bad = name + ": invalid prior parameters";
   switch (p.kind) {
@@ -89,9 +107,17 @@ void validate_prior(const Prior& p, const std::string& name, bool nonnegative) {
     case PriorKind::exponential:
       require(finite(p.p1) && p.p1 > 0.0, bad);
       break;
+    case PriorKind::uniform:
+      require(finite(p.p1) && finite(p.p2) && p.p2 > p.p1, bad);
+      require(!nonnegative || p.p1 >= 0.0, name + ": a scale's uniform prior must start at 0 or above");
+      break;
+    case PriorKind::gamma:
+    case PriorKind::beta:
+      require(finite(p.p1) && p.p1 > 0.0 && finite(p.p2) && p.p2 > 0.0, bad);
+      break;
   }
   require(!nonnegative || (p.kind != PriorKind::normal && p.kind != PriorKind::student_t),
-          name + ": a scale needs a constant, half-normal, half-t or exponential prior");
+          name + ": a scale needs a prior on positive values (not normal or student_t)");
 }
 
 void validate_design(const TemplateDesign& d) {
@@ -139,6 +165,19 @@ void validate_model(const FormulaModel& m, int n_rows, const std::string& name) 
     require(finite(m.cor_eta) && m.cor_eta > 0.0, name + ": cor_eta must be positive");
   }
   if (family_has_sigma(m.family)) validate_prior(m.sigma_prior, name + ": sigma_prior", true);
+  if (family_has_aux(m.family)) {
+    validate_prior(m.aux_prior, name + ": aux_prior", true);
+    require(m.aux_prior.kind != PriorKind::constant || m.aux_prior.p1 > 0.0,
+            name + ": nu, shape and phi must be positive");
+    // R checks that at least 1% of the prior lies above the bound; these
+    // are the priors with none.
+    const double lower = family_aux_lower(m.family);
+    const Prior& a = m.aux_prior;
+    require(lower == 0.0 || !((a.kind == PriorKind::constant && a.p1 < lower) ||
+                              (a.kind == PriorKind::uniform && a.p2 <= lower) ||
+                              a.kind == PriorKind::beta),
+            name + ": the prior of nu has no mass above 1");
+  }
 }
 
 double inverse_link(Link link, double eta) {
@@ -151,25 +190,53 @@ double inverse_link(Link link, double eta) {
       return inv_probit(eta);
     case Link::log:
       return std::exp(eta);
+    case Link::sqrt:
+      return eta * eta;
   }
   return eta;
 }
 
-// One response from the family given the linear predictor.
-double draw_response(const FormulaModel& m, double eta, double sigma, int trials, Rng& rng) {
+// One response from the family given the linear predictor, sigma and the
+// second parameter `aux` (nu, shape or phi). Draws of the second parameter
+// near 0 give extreme but valid responses (a Gamma(shape) with a tiny shape
+// is 0 in double precision); write_features() keeps them finite.
+double draw_response(const FormulaModel& m, double eta, double sigma, double aux, int trials,
+                     Rng& rng) {
+  const double mu = inverse_link(m.link, eta);
   switch (m.family) {
     case Family::gaussian:
-      return inverse_link(m.link, eta) + sigma * standard_normal(rng);
+      return mu + sigma * standard_normal(rng);
     case Family::bernoulli:
-      return bernoulli(inverse_link(m.link, eta), rng);
+      return bernoulli(mu, rng);
     case Family::binomial:
-      return binomial(trials, inverse_link(m.link, eta), rng);
+      return binomial(trials, mu, rng);
     case Family::poisson:
-      return poisson(inverse_link(m.link, eta), rng);
+      return poisson(mu, rng);
     case Family::lognormal:
-      return std::exp(inverse_link(m.link, eta) + sigma * standard_normal(rng));
+      return std::exp(mu + sigma * standard_normal(rng));
+    case Family::student:
+      return mu + sigma * student_t(aux, rng);
+    case Family::negbinomial:
+      return poisson(gamma(aux, rng) * mu / aux, rng);
+    case Family::gamma:
+      return gamma(aux, rng) * mu / aux;
+    case Family::beta:
+      return beta(mu * aux, (1.0 - mu) * aux, rng);
   }
   return 0.0;
+}
+
+// The second parameter from its prior truncated at the family's lower bound,
+// by rejection. R refuses priors with less than 1% above the bound, so the cap
+// is never reached in practice (0.99^10000 < 1e-43); the bound stands in.
+double draw_aux(const FormulaModel& m, Rng& rng) {
+  const double lower = family_aux_lower(m.family);
+  if (lower == 0.0) return m.aux_prior.draw(rng);
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    const double value = m.aux_prior.draw(rng);
+    if (value >= lower) return value;
+  }
+  return lower;
 }
 
 double dot(const double* a, const double* b, int n) {
@@ -216,6 +283,12 @@ double Prior::draw(Rng& rng) const {
       return exponential(p1, rng);
     case PriorKind::half_normal_variance:
       return std::sqrt(p1 * std::fabs(standard_normal(rng)));
+    case PriorKind::uniform:
+      return p1 + (p2 - p1) * rng.uniform();
+    case PriorKind::gamma:
+      return gamma(p1, rng) / p2;
+    case PriorKind::beta:
+      return beta(p1, p2, rng);
   }
   return p1;
 }
@@ -282,6 +355,7 @@ void FormulaModels::simulate(int model, Rng& rng, Dataset<float>& out) const {
   for (int j = 0; j < Q; ++j) sd[j] = m.sd_prior[j].draw(rng);
   if (use_chol) lkj_cholesky(m.cor_eta, Q, rng, chol);
   const double sigma = family_has_sigma(m.family) ? m.sigma_prior.draw(rng) : 0.0;
+  const double aux = family_has_aux(m.family) ? draw_aux(m, rng) : 0.0;
 
   float* x = out.x.data();
   uint8_t* mask = out.mask.data();
@@ -309,7 +383,7 @@ void FormulaModels::simulate(int model, Rng& rng, Dataset<float>& out) const {
       }
       mask[row_out] = 1;
       const double eta = dot(m.X.row(i), beta, P) + dot(m.Z.row(i), u, Q);
-      const double y = draw_response(m, eta, sigma, d.trials[i], rng);
+      const double y = draw_response(m, eta, sigma, aux, d.trials[i], rng);
       write_features(scaling_, y, d.trials[i], d.covariate_features.row(i), n_cov, feature);
     }
   }

@@ -16,9 +16,12 @@
 //      a Q x Q correlation matrix ~ LKJ(cor_eta) when correlated and Q >= 2
 //      (else L = I), sigma for gaussian and lognormal.
 //   3. Group effects: u_g = sd .* (L z_g), z_g ~ N(0, I_Q), per drawn group.
-//   4. Linear predictor eta_i = X_i beta + Z_i u_g(i); response by family:
-//      gaussian N(eta, sigma); bernoulli(inv_link(eta)); binomial(trials_i,
-//      inv_link(eta)); poisson(exp(eta)); lognormal(meanlog eta, sigma).
+//   4. Linear predictor eta_i = X_i beta + Z_i u_g(i), mean mu_i =
+//      inv_link(eta_i); response by family: gaussian N(mu, sigma);
+//      bernoulli(mu); binomial(trials_i, mu); poisson(mu); lognormal(meanlog
+//      mu, sigma); student mu + sigma t_nu; negbinomial Poisson(Gamma(shape,
+//      rate shape / mu)) (mean mu, variance mu + mu^2 / shape); gamma
+//      Gamma(shape, rate shape / mu); beta Beta(mu phi, (1 - mu) phi).
 //   5. Features of row i: [(y_i / trials_i - response_center) / response_scale,
 //      covariate_features(i, 0..F-2)], written by write_features(), the same
 //      function that converts real data. Rows whose template response is
@@ -36,22 +39,40 @@
 
 namespace deepbmc {
 
-enum class Family : int { gaussian = 0, bernoulli = 1, binomial = 2, poisson = 3, lognormal = 4 };
-enum class Link : int { identity = 0, logit = 1, probit = 2, log = 3 };
-constexpr int kFamilies = 5;
-constexpr int kLinks = 4;
+enum class Family : int {
+  gaussian = 0,
+  bernoulli = 1,
+  binomial = 2,
+  poisson = 3,
+  lognormal = 4,
+  student = 5,
+  negbinomial = 6,
+  gamma = 7,
+  beta = 8
+};
+enum class Link : int { identity = 0, logit = 1, probit = 2, log = 3, sqrt = 4 };
+constexpr int kFamilies = 9;
+constexpr int kLinks = 5;
 
 // What the simulator implements for each family; R's family registry
 // (R/formula-families.R) states the same, and a test checks that they agree.
 bool family_takes_link(Family f, Link l);
 bool family_has_sigma(Family f);
+// The family's second parameter besides sigma, as brms names it: nu of the
+// Student-t, shape of the negative binomial and Gamma, phi (precision) of the
+// beta family.
+bool family_has_aux(Family f);
+// The lower bound of the second parameter: 1 for the Student-t's nu, as in
+// brms (its prior is truncated there), 0 otherwise.
+double family_aux_lower(Family f);
 
 // Prior distributions by code, with up to three parameters:
 //   constant(p1); normal(mean p1, sd p2); student_t(df p1, location p2,
 //   scale p3); half_normal(scale p1) = |N(0, p1)|; half_student_t(df p1,
 //   scale p2) = |t_df| * p2; exponential(rate p1); half_normal_variance(scale
 //   p1) = sqrt(|N(0, p1)|), an SD whose square is Half-Normal (the prior on
-//   variances of the paper's Study 1).
+//   variances of the paper's Study 1); uniform(lower p1, upper p2);
+//   gamma(shape p1, rate p2); beta(p1, p2).
 enum class PriorKind : int {
   constant = 0,
   normal = 1,
@@ -59,7 +80,10 @@ enum class PriorKind : int {
   half_normal = 3,
   half_student_t = 4,
   exponential = 5,
-  half_normal_variance = 6
+  half_normal_variance = 6,
+  uniform = 7,
+  gamma = 8,
+  beta = 9
 };
 
 struct Prior {
@@ -84,7 +108,8 @@ struct FormulaModel {
   std::vector<Prior> sd_prior;   // Q
   bool correlated = false;
   double cor_eta = 1.0;
-  Prior sigma_prior;             // gaussian and lognormal only
+  Prior sigma_prior;             // families with sigma only
+  Prior aux_prior;               // families with nu, shape or phi only
 };
 
 struct TemplateDesign {
@@ -128,9 +153,10 @@ inline void write_features(const FeatureScaling& scaling, double y, int trials,
 
 // The constructor checks that design, scaling and models fit together and
 // throws std::invalid_argument with a message naming the problem otherwise.
-// Accepted family/link pairs: gaussian and lognormal with identity, bernoulli
-// and binomial with logit or probit, poisson with log. Priors on sd and sigma
-// must be constant (>= 0), half_normal, half_student_t or exponential.
+// Accepted family/link pairs: see family_takes_link(). Priors on sd, sigma
+// and the second parameter must not put mass below 0: constant (>= 0),
+// half_normal, half_student_t, exponential, half_normal_variance, uniform
+// (lower >= 0), gamma or beta.
 class FormulaModels : public ModelSet {
  public:
   FormulaModels(TemplateDesign design, FeatureScaling scaling, std::vector<FormulaModel> models);

@@ -265,6 +265,12 @@ inline FormulaModel r_formula_model(const Rcpp::List& model) {
   const std::vector<Prior> sigma = r_priors(model, "sigma_prior");
   if (sigma.size() != 1) Rcpp::stop("internal: 'sigma_prior' must hold one prior");
   out.sigma_prior = sigma[0];
+  // Fits saved before the families with a second parameter have none.
+  if (model.containsElementNamed("aux_prior")) {
+    const std::vector<Prior> aux = r_priors(model, "aux_prior");
+    if (aux.size() != 1) Rcpp::stop("internal: 'aux_prior' must hold one prior");
+    out.aux_prior = aux[0];
+  }
   return out;
 }
 

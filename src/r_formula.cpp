@@ -39,16 +39,21 @@ Rcpp::NumericMatrix cpp_formula_features(Rcpp::List scaling, Rcpp::NumericVector
 
 // The simulator's families and links by code, for the test that R's family
 // registry agrees with it: whether each family has sigma, and which links
-// it takes (families x links).
+// it takes (families x links). whether it has a second parameter (nu, shape or phi).
 // [[Rcpp::export]]
 Rcpp::List cpp_formula_families() {
-  Rcpp::LogicalVector sigma(kFamilies);
+  Rcpp::LogicalVector sigma(kFamilies), aux(kFamilies);
+  Rcpp::NumericVector aux_lower(kFamilies);
   Rcpp::LogicalMatrix takes_link(kFamilies, kLinks);
   for (int f = 0; f < kFamilies; ++f) {
     sigma[f] = family_has_sigma(static_cast<Family>(f));
+    aux[f] = family_has_aux(static_cast<Family>(f));
+    aux_lower[f] = family_aux_lower(static_cast<Family>(f));
     for (int l = 0; l < kLinks; ++l) {
       takes_link(f, l) = family_takes_link(static_cast<Family>(f), static_cast<Link>(l));
     }
   }
-  return Rcpp::List::create(Rcpp::Named("sigma") = sigma, Rcpp::Named("takes_link") = takes_link);
+  return Rcpp::List::create(Rcpp::Named("sigma") = sigma, Rcpp::Named("aux") = aux,
+                            Rcpp::Named("aux_lower") = aux_lower,
+                            Rcpp::Named("takes_link") = takes_link);
 }

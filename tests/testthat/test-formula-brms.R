@@ -96,3 +96,54 @@ test_that("brms's prior() and unquoted classes are read as data", {
     "value"
   )
 })
+
+test_that("the newer families and priors reach brms as brms states them", {
+  skip_if_not_installed("lme4")
+  skip_if_not_installed("brms")
+  model <- brms_sleep(
+    Reaction ~ 1 + Days + (1 | Subject), family = "student",
+    prior = c(hier_prior(student_t(3, 0, 20), class = "b", coef = "Days"),
+              hier_prior(gamma(2, 0.05), class = "sd"),
+              hier_prior(gamma(3, 0.2), class = "nu"))
+  )
+  family <- brms_family(model)
+  expect_s3_class(family, "brmsfamily")
+  expect_identical(c(family$family, family$link), c("student", "identity"))
+  prior <- brms_prior(model)
+  expect_identical(prior$prior[prior$class == "nu"], "gamma(3, 0.2)")
+  expect_identical(prior$prior[prior$class == "sd" & prior$coef == "Intercept"],
+                   "gamma(2, 0.05)")
+  # read back: the same model
+  again <- brms_sleep(Reaction ~ 1 + Days + (1 | Subject), family = "student",
+                      prior = prior)
+  columns <- c("class", "coef", "distribution", "p1", "p2", "p3")
+  expect_equal(again$prior[columns], model$prior[columns])
+  code <- brms::make_stancode(brms_formula(model), data = lme4::sleepstudy,
+                              family = family, prior = prior)
+  expect_match(code, "gamma_lpdf(nu | 3, 0.2)", fixed = TRUE)
+  # priors whose support brms would need as bounds are errors, not a
+  # different model
+  bounded <- brms_sleep(prior = hier_prior(uniform(-20, 40), class = "b"))
+  expect_deepbmc_error(brms_prior(bounded), "value")
+  bounded <- brms_sleep(prior = hier_prior(beta(2, 2), class = "sd"))
+  expect_deepbmc_error(brms_prior(bounded), "value")
+  # brms bounds other than a uniform prior's support are another model
+  truncated <- brms::set_prior("normal(0, 10)", class = "b", lb = 0)
+  expect_deepbmc_error(brms_sleep(prior = truncated), "value", "prior")
+  uniform <- brms::set_prior("uniform(-20, 40)", class = "b", lb = -20,
+                             ub = 40)
+  expect_identical(
+    brms_sleep(prior = uniform)$prior$prior[2], "uniform(-20, 40)"
+  )
+  # the other families' names
+  counts <- data.frame(y = rep(0:5, 4), g = rep(1:4, each = 6))
+  expect_identical(
+    brms_family(hier_model(y ~ 1 + (1 | g), counts, family = "negbinomial"))$family,
+    "negbinomial"
+  )
+  expect_identical(
+    brms_family(hier_model(y ~ 1 + (1 | g), transform(counts, y = y + 1),
+                           family = Gamma(link = "log")))$family,
+    "gamma"
+  )
+})

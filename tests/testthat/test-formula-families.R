@@ -49,6 +49,9 @@ ff_template <- function(seed = ff_seeds$r) {
   data$cnt <- stats::rpois(N, 3)
   data$rt <- stats::rlnorm(N, -0.5, 0.4)
   data <- data[sample(N), ]
+  # Proportions for the beta family, without drawing: the template's other
+  # columns stay what they were before it.
+  data$prop <- stats::plogis(2 * data$x + 0.3 * (data$cond == "b"))
   data$id <- seq_len(N)
   rownames(data) <- NULL
   data
@@ -60,7 +63,7 @@ ff_template_missing <- function() {
   data <- ff_template()
   missing <- c(2, 9, 17, 30, 44, 61, 75, 88)
   missing <- union(missing, which(data$g == "s01"))
-  for (response in c("y", "yb", "k", "cnt", "rt")) {
+  for (response in c("y", "yb", "k", "cnt", "rt", "prop")) {
     data[[response]][missing] <- NA
   }
   data
@@ -203,6 +206,118 @@ ff_cases <- function() {
           sigma = "half_normal(0.15)"
         )
       )
+    ),
+    # nu above 4, so that the fourth moments the variance's SE needs exist.
+    student = list(
+      family = "student", response = "y", ref_family = "student",
+      link = "identity",
+      models = list(
+        M1 = list(
+          formula = y ~ 1 + x + (1 | g),
+          b = c(Intercept = "normal(1, 0.5)", x = "uniform(0.2, 1)"),
+          sd = c(Intercept = "uniform(0.1, 0.8)"),
+          sigma = "gamma(20, 40)",
+          aux = c(nu = "uniform(5, 8)")
+        ),
+        M2 = list(
+          formula = y ~ 1 + cond + (1 + x | g),
+          b = c(Intercept = "normal(1, 0.5)", condb = "normal(0, 0.3)"),
+          sd = c(Intercept = "half_normal(0.5)", x = "beta(2, 4)"),
+          cor = "lkj(2)",
+          sigma = "exponential(2)",
+          aux = c(nu = "constant(6)")
+        )
+      ),
+      # A normal instead of the Student-t has a smaller variance.
+      mutant = list(model = "M1", change = function(model, data) {
+        model$family <- "gaussian"
+        list(model = model, data = data)
+      })
+    ),
+    negbinomial = list(
+      family = "negbinomial", response = "cnt", ref_family = "negbinomial",
+      link = "log",
+      models = list(
+        M1 = list(
+          formula = cnt ~ 1 + x + (1 | g),
+          b = c(Intercept = "normal(1, 0.3)", x = "normal(0.5, 0.2)"),
+          sd = c(Intercept = "half_normal(0.2)"),
+          aux = c(shape = "gamma(8, 2)")
+        ),
+        M2 = list(
+          formula = cnt ~ 1 + cond + (1 | g),
+          b = c(Intercept = "normal(1, 0.3)", condb = "normal(-0.4, 0.2)"),
+          sd = c(Intercept = "gamma(4, 20)"),
+          aux = c(shape = "uniform(1, 3)")
+        )
+      ),
+      # Poisson counts have no overdispersion.
+      mutant = list(model = "M1", change = function(model, data) {
+        model$family <- "poisson"
+        list(model = model, data = data)
+      })
+    ),
+    gamma = list(
+      family = Gamma(link = "log"), response = "rt", ref_family = "gamma",
+      link = "log",
+      models = list(
+        M1 = list(
+          formula = rt ~ 1 + cond + (1 | g),
+          b = c(Intercept = "normal(-0.5, 0.3)", condb = "normal(0.3, 0.2)"),
+          sd = c(Intercept = "half_normal(0.2)"),
+          aux = c(shape = "gamma(10, 1)")
+        ),
+        M2 = list(
+          formula = rt ~ 1 + x + (1 + x || g),
+          b = c(Intercept = "normal(-0.5, 0.3)", x = "normal(0.4, 0.2)"),
+          sd = c(Intercept = "half_normal(0.2)", x = "half_normal(0.2)"),
+          aux = c(shape = "uniform(4, 12)")
+        )
+      ),
+      # shape read as a scale: the variance is far larger.
+      mutant = list(model = "M1", change = function(model, data) {
+        model$shape_as_scale <- TRUE
+        list(model = model, data = data)
+      })
+    ),
+    beta = list(
+      family = "beta", response = "prop", ref_family = "beta",
+      link = "logit",
+      models = list(
+        M1 = list(
+          formula = prop ~ 1 + x + (1 | g),
+          b = c(Intercept = "normal(0, 0.5)", x = "normal(1, 0.5)"),
+          sd = c(Intercept = "beta(2, 5)"),
+          aux = c(phi = "gamma(20, 1)")
+        ),
+        M2 = list(
+          formula = prop ~ 1 + cond + (1 + x || g),
+          b = c(Intercept = "normal(0.3, 0.5)", condb = "normal(-0.3, 0.3)"),
+          sd = c(Intercept = "half_normal(0.5)", x = "half_normal(0.5)"),
+          aux = c(phi = "uniform(5, 30)")
+        )
+      )
+    ),
+    poisson_sqrt = list(
+      family = poisson(link = "sqrt"), response = "cnt",
+      ref_family = "poisson", link = "sqrt",
+      models = list(
+        M1 = list(
+          formula = cnt ~ 1 + x + (1 | g),
+          b = c(Intercept = "normal(1.7, 0.2)", x = "normal(0.3, 0.1)"),
+          sd = c(Intercept = "half_normal(0.2)")
+        ),
+        M2 = list(
+          formula = cnt ~ 1 + cond + (1 | g),
+          b = c(Intercept = "normal(1.7, 0.2)", condb = "normal(-0.3, 0.1)"),
+          sd = c(Intercept = "half_normal(0.3)")
+        )
+      ),
+      # The log link's mean exp(eta) is far from eta^2.
+      mutant = list(model = "M1", change = function(model, data) {
+        model$link <- "log"
+        list(model = model, data = data)
+      })
     )
   )
 }
@@ -233,6 +348,10 @@ ff_priors <- function(model) {
     text <- model$sigma
     add(hier_prior(text, class = "sigma"))
   }
+  if (!is.null(model$aux)) {
+    text <- model$aux[[1]]
+    add(hier_prior(text, class = names(model$aux)))
+  }
   do.call(c, priors)
 }
 
@@ -261,6 +380,9 @@ ff_draw <- function(text, n, bounded = FALSE) {
     half_student_t = function(nu, sigma) sigma * abs(stats::rt(n, nu)),
     exponential = function(rate) stats::rexp(n, rate),
     half_normal_variance = function(sigma) sqrt(abs(stats::rnorm(n, 0, sigma))),
+    uniform = function(lower, upper) stats::runif(n, lower, upper),
+    gamma = function(shape, rate) stats::rgamma(n, shape, rate),
+    beta = function(a, b) stats::rbeta(n, a, b),
     # Q = 2: (r + 1) / 2 ~ Beta(eta, eta)
     lkj = function(eta) 2 * stats::rbeta(n, eta, eta) - 1
   )
@@ -306,17 +428,26 @@ ff_reference <- function(model, data, n) {
   sigma <- if (!is.null(model$sigma)) {
     rep(ff_draw(model$sigma, n, bounded = TRUE), each = N)
   }
+  # nu, shape or phi
+  aux <- if (!is.null(model$aux)) {
+    rep(ff_draw(model$aux[[1]], n, bounded = TRUE), each = N)
+  }
   mu <- switch(model$link,
     identity = eta, logit = stats::plogis(eta), probit = stats::pnorm(eta),
-    log = exp(eta)
+    log = exp(eta), sqrt = eta^2
   )
+  gamma_rate <- if (isTRUE(model$shape_as_scale)) 1 / (aux * mu) else aux / mu
   # Vectors of length N (trials) recycle down the columns: row i gets its own.
   y <- switch(model$family,
     gaussian = stats::rnorm(N * n, mu, sigma),
     bernoulli = stats::rbinom(N * n, 1, mu),
     binomial = stats::rbinom(N * n, data$n, mu),
     poisson = stats::rpois(N * n, mu),
-    lognormal = stats::rlnorm(N * n, mu, sigma)
+    lognormal = stats::rlnorm(N * n, mu, sigma),
+    student = mu + sigma * stats::rt(N * n, aux),
+    negbinomial = stats::rnbinom(N * n, size = aux, mu = mu),
+    gamma = stats::rgamma(N * n, aux, gamma_rate),
+    beta = stats::rbeta(N * n, mu * aux, (1 - mu) * aux)
   )
   matrix(as.double(y), N)
 }
@@ -398,8 +529,10 @@ ff_expect_support <- function(y, family, trials, label) {
     gaussian = is.finite(y),
     bernoulli = y %in% c(0, 1),
     binomial = y >= 0 & y <= trials & y == round(y),
-    poisson = y >= 0 & y == round(y) & is.finite(y),
-    lognormal = is.finite(y) & y > 0
+    poisson = , negbinomial = y >= 0 & y == round(y) & is.finite(y),
+    lognormal = , gamma = is.finite(y) & y > 0,
+    student = is.finite(y),
+    beta = y > 0 & y < 1
   )
   expect_true(all(ok), label = paste(label, "responses in the family's support"))
 }
@@ -496,6 +629,42 @@ test_that("each family's models simulate as their plain-R reference does", {
       }
     }
   }
+})
+
+test_that("the Student-t's nu is drawn from its prior truncated at 1", {
+  template <- ff_template()
+  # y = t_nu exactly: no fixed or group effects, sigma 1
+  priors <- c(hier_prior("constant(0)", class = "sd"),
+              hier_prior("constant(1)", class = "sigma"))
+  heavy <- function(nu_prior) {
+    hier_model(y ~ 0 + (1 | g), template, family = "student",
+               prior = c(priors, hier_prior(nu_prior, class = "nu")))
+  }
+  set <- model_set(heavy("uniform(0.5, 1.5)"), heavy("uniform(1, 1.5)"))
+  sims <- simulate_datasets(set, n = 2000, seed = ff_seeds$sim + 20)
+  N <- nrow(template)
+  # the share of |t| > 10, which nu below 1 would more than double
+  tail_share <- function(nu, n) mean(abs(stats::rt(n * N, rep(nu, each = N))) > 10)
+  withr::local_seed(ff_seeds$r + 20)
+  n_ref <- 4000
+  truncated <- tail_share(stats::runif(n_ref, 1, 1.5), n_ref)
+  untruncated <- tail_share(stats::runif(n_ref, 0.5, 1.5), n_ref)
+  for (k in 1:2) {
+    y <- unlist(lapply(sims$data[sims$model == k], `[[`, "y"))
+    ours <- mean(abs(y) > 10)
+    # data sets share nu, so the SE is over data sets
+    per_set <- vapply(sims$data[sims$model == k], function(frame) {
+      mean(abs(frame$y) > 10)
+    }, numeric(1))
+    se <- sqrt(stats::var(per_set) / length(per_set) * 2)
+    expect_lt(abs(ours - truncated), 5 * se,
+              label = paste("model", k, "tail share against truncated nu"))
+    expect_gt(abs(ours - untruncated), 5 * se)
+  }
+  # a prior with (almost) no mass above 1 is refused
+  expect_deepbmc_error(heavy("uniform(0.1, 1)"), "value", "prior")
+  expect_deepbmc_error(heavy("beta(2, 2)"), "value", "prior")
+  expect_deepbmc_error(heavy("exponential(10)"), "value", "prior")
 })
 
 # ---- Missing responses, resampled designs, scaling -------------------------------
@@ -636,6 +805,7 @@ test_that("the family registry agrees with the C++ simulator", {
     entry <- registry[[name]]
     row <- entry$code + 1L
     expect_identical(entry$sigma, cpp$sigma[[row]], label = name)
+    expect_identical(!is.null(entry$aux), cpp$aux[[row]], label = name)
     expect_setequal(link_codes[entry$links],
                     which(cpp$takes_link[row, ]) - 1L)
     # and every link it takes has a Stan likelihood

@@ -87,7 +87,9 @@ test_that("default priors follow the documented scales of the data", {
   expect_equal(row("b", "conditionb")$p2,
                2.5 * s / sd(as.double(data$condition == "b")))
   expect_identical(row("sd", "Intercept")$distribution, "half_normal")
-  expect_equal(row("sd", "x")$p1, s)
+  expect_equal(row("sd", "Intercept")$p1, s)
+  # slopes' SDs scaled by their covariate, as the slopes' priors are
+  expect_equal(row("sd", "x")$p1, s / sd(data$x))
   expect_identical(row("cor")$distribution, "lkj")
   expect_equal(row("cor")$p1, 1)
   expect_equal(row("sigma")$p1, 1 / s)
@@ -177,7 +179,11 @@ test_that("bad specifications are classed errors that say what is wrong", {
   expect_deepbmc_error(hier_prior("normal(1, 1)", class = "sd"), "value", "prior")
   expect_deepbmc_error(hier_prior("cauchy(0, 1)", class = "b"), "value", "prior")
   expect_deepbmc_error(hier_prior("lkj(1)", class = "b"), "value", "prior")
-  expect_deepbmc_error(hier_prior("normal(0, 1)", class = "nu"), "value", "class")
+  expect_deepbmc_error(hier_prior("normal(0, 1)", class = "tau"), "value", "class")
+  # nu, shape and phi belong to the families that have them
+  expect_deepbmc_error(hier_model(y ~ x + (1 | subject), data,
+                                  prior = hier_prior("gamma(2, 1)", class = "nu")),
+                       "value", "prior")
   expect_deepbmc_error(hier_prior(3, class = "b"), "type", "prior")
   # computed strings are evaluated, calls of distributions taken as written
   scale <- 2.5
@@ -405,6 +411,25 @@ test_that("real data take the same path as simulations", {
   expect_equal(unname(post_prob(fit_weighted, data)), unname(expected_pmp),
                tolerance = 1e-12)
 
+  # subsets of the design: the warning says which training covers them
+  few_groups <- data[data$subject %in% c("g01", "g02", "g03"), ]
+  w <- expect_warning(post_prob(fit, few_groups),
+                      class = "deepbmc_extrapolation_warning")
+  expect_match(conditionMessage(w),
+               "design = \"resample\", groups = c(3, 12)", fixed = TRUE)
+  observed <- data[!is.na(data$y), ]
+  first_rows <- observed[!duplicated(observed$subject), ]
+  w <- expect_warning(post_prob(fit, first_rows),
+                      class = "deepbmc_extrapolation_warning")
+  expect_match(conditionMessage(w), "missing = missing_values(share = c(0, ",
+               fixed = TRUE)
+  # and that training does: missing observations cover fewer per group
+  fit_missing <- train_comparison(
+    set, hierarchical_network(), epochs = 1, iterations = 5, batch_size = 8,
+    seed = 3, progress = FALSE, missing = missing_values(share = c(0, 0.9))
+  )
+  expect_no_warning(post_prob(fit_missing, first_rows))
+
   # data that do not fit the models
   expect_deepbmc_error(post_prob(fit, data[, c("subject", "y")]), "data", "data")
   bad <- data
@@ -559,5 +584,96 @@ test_that("rows with missing covariates or groups are dropped with a message", {
   expect_deepbmc_error(
     suppressMessages(hier_model(y ~ x + (1 | subject), transform(data, x = NA))),
     "data"
+  )
+})
+
+test_that("uniform, gamma and beta priors and the families' second parameters", {
+  data <- formula_data()
+  # parsed as written, in full precision
+  expect_identical(hier_prior(uniform(-1, 2.5), class = "b")$prior,
+                   "uniform(-1, 2.5)")
+  expect_identical(hier_prior(gamma(2, 0.1), class = "nu")$prior,
+                   "gamma(2, 0.1)")
+  expect_identical(hier_prior(beta(2, 5), class = "sd")$prior, "beta(2, 5)")
+  # each where its support fits the class
+  expect_deepbmc_error(hier_prior("uniform(2, 1)", class = "b"), "value", "prior")
+  expect_deepbmc_error(hier_prior("uniform(-1, 1)", class = "sd"), "value", "prior")
+  expect_deepbmc_error(hier_prior("gamma(2, 1)", class = "b"), "value", "prior")
+  expect_deepbmc_error(hier_prior("beta(2, 1)", class = "Intercept"), "value",
+                       "prior")
+  expect_deepbmc_error(hier_prior("gamma(0, 1)", class = "shape"), "value", "prior")
+  expect_deepbmc_error(hier_prior("beta(1, -1)", class = "phi"), "value", "prior")
+  expect_deepbmc_error(hier_prior("constant(0)", class = "phi"), "value", "prior")
+  expect_deepbmc_error(hier_prior("uniform(0, 1)", class = "cor"), "value", "prior")
+
+  # the families with a second parameter get its default prior, and only they
+  student <- suppressMessages(
+    hier_model(y ~ x + (1 | subject), data, family = "student")
+  )
+  expect_identical(student$family, list(family = "student", link = "identity"))
+  nu <- student$prior[student$prior$class == "nu", ]
+  expect_identical(c(nu$distribution, nu$p1, nu$p2), c("gamma", "2", "0.1"))
+  expect_true("sigma" %in% student$prior$class)
+  negbin <- suppressMessages(
+    hier_model(count ~ x + (1 | subject), data, family = "negbinomial")
+  )
+  expect_identical(setdiff(negbin$prior$class, c("Intercept", "b", "sd")),
+                   "shape")
+  expect_identical(
+    suppressMessages(hier_model(rt ~ x + (1 | subject), data,
+                                family = Gamma(link = "log")))$family,
+    list(family = "gamma", link = "log")
+  )
+  # Gamma's default: intercept on the log scale of the response
+  gamma_model <- suppressMessages(
+    hier_model(rt ~ x + (1 | subject), data, family = Gamma(link = "log"))
+  )
+  expect_equal(gamma_model$prior$p1[gamma_model$prior$class == "Intercept"],
+               mean(log(data$rt)))
+  expect_deepbmc_error(
+    hier_model(y ~ x + (1 | subject), data, family = "gaussian",
+               prior = hier_prior("gamma(2, 1)", class = "shape")),
+    "value", "prior"
+  )
+  # responses outside the family's support and links it does not take
+  expect_deepbmc_error(hier_model(y ~ x + (1 | subject), data, family = "beta"),
+                       "data")
+  expect_deepbmc_error(hier_model(y ~ x + (1 | subject), data, family = Gamma()),
+                       "value", "family")
+  expect_deepbmc_error(
+    hier_model(count ~ x + (1 | subject), data, family = poisson("identity")),
+    "value", "family"
+  )
+  expect_deepbmc_error(
+    hier_model(count + 0.5 ~ x + (1 | subject), data, family = "negbinomial"),
+    "value", "formula"
+  )
+  expect_deepbmc_error(
+    hier_model(y ~ x + (1 | subject), transform(data, y = y + 0.5),
+               family = "negbinomial"),
+    "data"
+  )
+})
+
+test_that("hier_model() says which priors are defaults", {
+  data <- formula_data()
+  withr::local_options(rlib_message_verbosity = "verbose")
+  expect_message(
+    hier_model(y ~ x + (1 | subject), data),
+    class = "deepbmc_default_prior_message"
+  )
+  message <- tryCatch(
+    hier_model(y ~ x + (1 | subject), data,
+               prior = hier_prior(normal(0, 1), class = "b")),
+    deepbmc_default_prior_message = conditionMessage
+  )
+  expect_match(message, "\"Intercept\", \"sd\", and \"sigma\"", fixed = TRUE)
+  expect_no_message(
+    hier_model(y ~ x + (1 | subject), data,
+               prior = c(hier_prior(normal(0, 1), class = "b"),
+                         hier_prior(normal(5, 2), class = "Intercept"),
+                         hier_prior(exponential(1), class = "sd"),
+                         hier_prior(exponential(1), class = "sigma"))),
+    class = "deepbmc_default_prior_message"
   )
 })

@@ -4,7 +4,7 @@
 # dpois, dlnorm, the LKJ density). Then bridge_compare() end to end, with
 # deepbmc's programs and with the user's own stanfits.
 #
-# Compiles six programs (about a minute each with rstan 2.21 on 2 cores),
+# Compiles eleven programs (about a minute each with rstan 2.21 on 2 cores),
 # each once: compiled models are shared through deepbmc's session cache.
 # Then the same results on parallel workers, and two brms programs (two more
 # compilations) whose log marginal likelihoods agree with deepbmc's.
@@ -22,7 +22,8 @@ stan_formula_design <- function() {
     k = stats::rbinom(n, 3, 0.4),
     count = stats::rpois(n, 3),
     b = stats::rbinom(n, 1, 0.5),
-    rt = round(exp(stats::rnorm(n, -0.5, 0.3)), 3)
+    rt = round(exp(stats::rnorm(n, -0.5, 0.3)), 3),
+    prop = round(stats::rbeta(n, 2, 3), 3)
   )
 }
 
@@ -55,6 +56,30 @@ stan_formula_models <- function() {
       rt ~ 1 + x + (1 | g), d, family = "lognormal",
       prior = c(hier_prior("half_normal_variance(1)", class = "sd"),
                 hier_prior("half_normal_variance(0.5)", class = "sigma"))
+    ),
+    # a uniform coefficient and sd (bounded parameters), a gamma nu
+    student = hier_model(
+      y ~ 1 + x + (1 | g), d, family = "student",
+      prior = c(hier_prior("uniform(-1, 2)", class = "b", coef = "x"),
+                hier_prior("uniform(0.05, 3)", class = "sd"))
+    ),
+    # a beta prior on the sd (bounded by 1), sqrt link
+    poisson_sqrt = hier_model(
+      count ~ 1 + x + (1 | g), d, family = poisson(link = "sqrt"),
+      prior = c(hier_prior("normal(1.7, 0.3)", class = "Intercept"),
+                hier_prior("beta(2, 3)", class = "sd"))
+    ),
+    negbinomial = hier_model(
+      count ~ 1 + x + (1 + x || g), d, family = "negbinomial",
+      prior = hier_prior("uniform(0.5, 10)", class = "shape")
+    ),
+    gamma = hier_model(
+      rt ~ 1 + x + (1 | g), d, family = Gamma(link = "log"),
+      prior = hier_prior("gamma(3, 0.5)", class = "sd")
+    ),
+    beta = hier_model(
+      prop ~ 1 + x + (1 | g), d, family = "beta",
+      prior = hier_prior("exponential(0.1)", class = "phi")
     )
   )
 }
@@ -82,7 +107,10 @@ r_prior_density <- function(row, value) {
     exponential = stats::dexp(value, args[[1]], log = TRUE),
     # sd = sqrt(v), v ~ Half-Normal(0, s): p(sd) = p_v(sd^2) * 2 sd
     half_normal_variance = log(2) + stats::dnorm(value^2, 0, args[[1]],
-                                                 log = TRUE) + log(2 * value)
+                                                 log = TRUE) + log(2 * value),
+    uniform = stats::dunif(value, args[[1]], args[[2]], log = TRUE),
+    gamma = stats::dgamma(value, args[[1]], args[[2]], log = TRUE),
+    beta = stats::dbeta(value, args[[1]], args[[2]], log = TRUE)
   )
 }
 
@@ -122,16 +150,37 @@ r_log_joint <- function(model, data, values) {
     total <- total + r_prior_density(prior[prior$class == "sigma", ],
                                      values$sigma)
   }
+  aux_class <- deepbmc:::family_info(model$family)$aux
+  if (!is.null(aux_class)) {
+    row <- prior[prior$class == aux_class, ]
+    total <- total + r_prior_density(row, values$aux)
+    # nu's prior is truncated at 1, as in brms (the test's is a gamma)
+    if (aux_class == "nu") {
+      stopifnot(row$distribution == "gamma")
+      total <- total - stats::pgamma(1, row$p1, row$p2, lower.tail = FALSE,
+                                     log.p = TRUE)
+    }
+  }
   total <- total + sum(stats::dnorm(values$z, log = TRUE))
   u <- t(diag(values$sd, q) %*% chol %*% values$z)      # G x Q
   eta <- drop(data$X %*% values$beta) + rowSums(data$Z * u[data$g, , drop = FALSE])
+  mu <- switch(model$family$link, log = exp(eta), sqrt = eta^2,
+               logit = stats::plogis(eta), probit = stats::pnorm(eta), eta)
   total + switch(model$family$family,
     gaussian = sum(stats::dnorm(data$y, eta, values$sigma, log = TRUE)),
+    student = sum(stats::dt((data$y - eta) / values$sigma, values$aux,
+                            log = TRUE) - log(values$sigma)),
+    negbinomial = sum(stats::dnbinom(data$y, size = values$aux, mu = mu,
+                                     log = TRUE)),
+    gamma = sum(stats::dgamma(data$y, values$aux, values$aux / mu,
+                              log = TRUE)),
+    beta = sum(stats::dbeta(data$y, mu * values$aux, (1 - mu) * values$aux,
+                            log = TRUE)),
     lognormal = sum(stats::dlnorm(data$y, eta, values$sigma, log = TRUE)),
     bernoulli = sum(stats::dbinom(data$y, 1, stats::plogis(eta), log = TRUE)),
     binomial = sum(stats::dbinom(data$y, data$trials, stats::pnorm(eta),
                                  log = TRUE)),
-    poisson = sum(stats::dpois(data$y, exp(eta), log = TRUE))
+    poisson = sum(stats::dpois(data$y, mu, log = TRUE))
   )
 }
 
@@ -139,14 +188,22 @@ r_log_joint <- function(model, data, values) {
 stan_pars <- function(model, values) {
   spec <- deepbmc:::compile_model(model, list(x = model$x, z = model$z))
   pars <- list(z = values$z)
-  free_b <- spec$b_prior$kind != 0
-  if (any(free_b)) pars$b <- as.array(values$beta[free_b])
-  free_sd <- spec$sd_prior$kind != 0
-  if (any(free_sd)) pars$sd_free <- as.array(values$sd[free_sd])
+  # Free parameters: a vector of those with the class's support, scalars
+  # <name>_<j> for uniform and beta priors (bounded).
+  add_class <- function(prior, value, name) {
+    bounded <- prior$kind %in% deepbmc:::prior_codes[c("uniform", "beta")]
+    free <- prior$kind != 0 & !bounded
+    if (any(free)) pars[[name]] <<- as.array(value[free])
+    for (j in which(bounded)) pars[[paste0(name, "_", j)]] <<- value[[j]]
+  }
+  add_class(spec$b_prior, values$beta, "b")
+  add_class(spec$sd_prior, values$sd, "sd_free")
   if (!is.null(values$r)) {
     pars$L_cor <- t(chol(matrix(c(1, values$r, values$r, 1), 2)))
   }
-  if (!is.null(values$sigma)) pars$sigma_free <- as.array(values$sigma)
+  if (!is.null(values$sigma)) add_class(spec$sigma_prior, values$sigma,
+                                        "sigma_free")
+  if (!is.null(values$aux)) add_class(spec$aux_prior, values$aux, "aux_free")
   pars
 }
 
@@ -189,9 +246,15 @@ test_that("the generated log densities equal the R log joint densities", {
       )
       if (family == "binomial") values$beta[[2]] <- 0.3
       if (family == "bernoulli") values$r <- round(stats::runif(1, -0.9, 0.9), 3)
-      if (family %in% c("gaussian", "lognormal")) {
+      if (family %in% c("gaussian", "lognormal", "student")) {
         values$sigma <- round(stats::runif(1, 0.2, 2), 3)
       }
+      if (family %in% c("student", "negbinomial", "gamma", "beta")) {
+        values$aux <- round(stats::runif(1, 1, 9), 3)
+      }
+      # inside the uniform and beta priors' supports
+      if (family == "student") values$beta[[2]] <- round(stats::runif(1, -1, 2), 3)
+      if (family == "poisson_sqrt") values$sd <- round(stats::runif(q, 0.05, 0.95), 3)
       expected <- r_log_joint(model, data, values)
       stan <- stan_log_density(compiled, data, stan_pars(model, values))
       expect_equal(stan, expected, tolerance = 1e-8,
