@@ -196,8 +196,8 @@ data_sets_per_second <- function(fit) {
 #'   (`NULL` without holdout evaluations, otherwise a list with the number
 #'   `n` of holdout data sets and the `loss`, `accuracy` and `epoch` of the
 #'   last evaluation), `batch_size`, `learning_rate`, `seconds`,
-#'   `data_sets_per_second`, `seed` and `stopped` (`NA`, `"interrupted"` or
-#'   `"diverged"`). `print()` returns `x` invisibly.
+#'   `data_sets_per_second`, `seed` and `stopped` (`NA`, `"interrupted"`,
+#'   `"diverged"` or `"converged"`). `print()` returns `x` invisibly.
 #' @export
 #' @examples
 #' models <- normal_nested_models(groups = 10, obs = 10)
@@ -297,6 +297,7 @@ format_stopped_line <- function(stopped) {
   }
   switch(stopped,
     interrupted = "Stopped early: interrupted\n",
+    converged = "Stopped early: the holdout loss stopped improving\n",
     diverged = paste0(
       "Stopped early: training diverged (last finite state kept); ",
       "train again with a smaller learning rate\n"

@@ -427,21 +427,51 @@ warn_outside_training <- function(sizes, models, call) {
         "{n_outside} of {n_total} data set{?s} lie{?s/} outside the sizes the
          network was trained on; its probabilities may be unreliable there.",
         i = "Trained on {training_sizes}.",
-        i = if (inherits(models, "deepbmc_formula_models")) {
-          "For fewer groups than the models' data, train on
-           {.code model_set(..., design = \"resample\", groups = c(min,
-           max))}; for other observations per group, build the models with
-           {.fun hier_model} on the design you will compare."
-        } else {
-          "Train on a model set whose {.arg groups} and {.arg obs} ranges
-           cover your data."
-        }
+        size_advice(sizes, models)
       ),
       class = "deepbmc_extrapolation_warning",
       call = call
     )
   }
   invisible(outside)
+}
+
+# What training would cover data of these sizes: the call to make, with the
+# numbers filled in. Fewer observations per group come from training with
+# missing observations (the size check then starts at 1); other group counts
+# from a model set with those groups (for formula sets, a resampled design).
+size_advice <- function(sizes, models) {
+  advice <- character()
+  min_obs <- min(sizes$min_obs)
+  if (min_obs < models$obs[[1]]) {
+    share <- ceiling(10 * (1 - min_obs / models$obs[[1]])) / 10
+    advice <- c(advice, paste0(
+      "For fewer observations per group, train with {.code missing = ",
+      "missing_values(share = c(0, ", min(share, 0.9), "))}."
+    ))
+  }
+  groups <- range(sizes$groups)
+  if (max(sizes$max_obs) > models$obs[[2]]) {
+    advice <- c(advice, "For more observations per group, train on a model
+                         set that has them.")
+  }
+  if (groups[[1]] < models$groups[[1]] || groups[[2]] > models$groups[[2]]) {
+    wanted <- c(min(groups[[1]], models$groups[[1]]),
+                max(groups[[2]], models$groups[[2]]))
+    advice <- c(advice, if (inherits(models, "deepbmc_formula_models")) {
+      paste0(
+        "For other numbers of groups, train on {.code model_set(..., ",
+        "design = \"resample\", groups = c(", wanted[[1]], ", ",
+        wanted[[2]], "))}."
+      )
+    } else {
+      paste0(
+        "For other numbers of groups, train on a model set with ",
+        "{.code groups = c(", wanted[[1]], ", ", wanted[[2]], ")}."
+      )
+    })
+  }
+  stats::setNames(advice, rep("i", length(advice)))
 }
 
 # Input values far outside every value the network saw in training (fit$

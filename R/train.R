@@ -32,8 +32,12 @@
 #' a few minutes for small data sets on 2 cores) and read the warning below:
 #' when it says training is not done, continue with
 #' `train_comparison(models, init = fit, epochs = 10)` until it stops
-#' saying so, then check the network with [validate()]. Shorter runs in the
-#' examples and vignettes are for speed only.
+#' saying so, then check the network with [validate()]. Or let the holdout
+#' set decide: `epochs = 50, patience = 3` stops once its loss has not
+#' improved for 3 epochs (the cosine schedule still spans all 50, so the
+#' learning rate is not yet small then; a short phase with `init = fit` and a
+#' smaller `learning_rate` can settle it). Shorter runs in the examples and
+#' vignettes are for speed only.
 #'
 #' After training, the holdout set tells whether training looks done. When
 #' its loss is still at chance, sat at chance for half the epochs or more, is
@@ -129,6 +133,12 @@
 #'   training on stored `simulations`, whose data sets it would take away.
 #'   A few hundred give a smooth learning curve at little cost (one forward
 #'   pass over them per epoch) and let training warn when it is not done.
+#' @param patience `NULL` (the default) to train all `epochs`, or a whole
+#'   number: stop early, once the holdout loss has not improved on its best
+#'   for `patience` epochs in a row (as keras's early stopping). Then
+#'   `epochs` is an upper limit: `epochs = 100, patience = 3` trains until
+#'   the network stops improving. Needs a holdout set. The fit keeps its last
+#'   weights, and `training$stopped` is `"converged"`; a message says when.
 #' @inheritParams deepbmc_threads
 #' @param seed A whole number in `[0, 2^52]` that makes the initial weights
 #'   and the simulations reproducible. `NULL` (the default) draws one from R's
@@ -191,7 +201,8 @@
 #'   `"simulations"`) and `simulations` (the number of stored simulations
 #'   trained on, `NA` online), `steps_done`, `seconds` of
 #'   training (wall-clock time, holdout evaluations included) and `stopped`
-#'   (`NA`, or `"interrupted"` or `"diverged"` when training stopped early),
+#'   (`NA`, or `"interrupted"`, `"diverged"` or, with `patience`,
+#'   `"converged"` when training stopped early), `patience`,
 #'   all of the last phase, and with `init` where it came from, `init`
 #'   (`init`'s `checksum`, its number of `steps` and of `phases`, and its
 #'   `format_version`);
@@ -244,7 +255,8 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
                              learning_rate = 5e-4, holdout = NULL,
                              threads = default_threads(),
                              seed = NULL, progress = TRUE,
-                             method = NULL, init = NULL, missing = NULL) {
+                             method = NULL, init = NULL, missing = NULL,
+                             patience = NULL) {
   check_models(models)
   if (!is.null(init)) {
     init <- check_init(init)
@@ -276,6 +288,19 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
   iterations <- iterations %||% source$steps_per_pass(batch_size)
   holdout <- holdout %||%
     default_holdout(models, simulations, iterations, batch_size)
+  if (!is.null(patience)) {
+    patience <- check_whole_number(patience, max = max_epochs)
+    if (holdout == 0) {
+      abort_deepbmc(
+        c(
+          "{.arg patience} stops training by the holdout loss, so it needs a
+           holdout set.",
+          i = "Set {.arg holdout} to a few hundred data sets."
+        ),
+        "mismatch"
+      )
+    }
+  }
   total_steps <- as.double(epochs) * iterations
   if (total_steps > max_training_steps) {
     abort_deepbmc(
@@ -333,7 +358,8 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
       source = source$name,
       simulations = source$n_simulations,
       steps_done = 0L,
-      seconds = 0
+      seconds = 0,
+      patience = patience %||% NA_integer_
     )
   )
   if (is.null(init)) {
@@ -629,6 +655,11 @@ run_training <- function(fit, total_steps, progress, source) {
               stopped <- "diverged"
               break
             }
+            if (step %% iterations == 0L &&
+                  holdout_stalled(state, settings$patience)) {
+              stopped <- "converged"
+              break
+            }
 
             loss_text <- formatC(mean(result$loss), digits = 4, format = "f")
             rate <- steps * settings$batch_size / max(seconds, 1e-6)
@@ -699,10 +730,41 @@ finish_training <- function(state, stopped) {
   fit
 }
 
+# Whether the holdout loss of the phase being trained has not improved on its
+# best for `patience` epochs (NA: never stop).
+holdout_stalled <- function(state, patience) {
+  if (is.null(patience) || is.na(patience)) {
+    return(FALSE)
+  }
+  history <- do.call(rbind, c(list(fit_holdout_history(state$fit)),
+                              state$holdout_history))
+  if (nrow(history) == 0) {
+    return(FALSE)
+  }
+  losses <- history$loss[history$phase == history$phase[[nrow(history)]]]
+  n <- length(losses)
+  n > patience &&
+    min(losses[(n - patience + 1):n]) >= min(losses[seq_len(n - patience)])
+}
+
 warn_stopped <- function(fit, total_steps) {
   stopped <- fit$training$stopped
   done <- fit$training$steps_done
-  if (identical(stopped, "interrupted")) {
+  if (identical(stopped, "converged")) {
+    history <- fit_holdout_history(fit)
+    best <- min(history$loss[history$phase == max(history$phase)])
+    cli::cli_inform(
+      c(
+        "i" = "Training stopped after {format_count(done)} of
+               {format_count(total_steps)} steps: the holdout loss had not
+               improved on its best ({format(best, digits = 3)}) for
+               {fit$training$patience} epoch{?s}.",
+        " " = "Continue with {.code train_comparison(models, init = fit)} and
+               a smaller {.arg learning_rate} if it should fall further."
+      ),
+      class = "deepbmc_converged_message"
+    )
+  } else if (identical(stopped, "interrupted")) {
     cli::cli_warn(
       c(
         "Training interrupted after {done} of {total_steps} steps.",

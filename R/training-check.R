@@ -121,7 +121,10 @@ holdout_pmp <- function(fit, batch) {
 # Warns, with class "deepbmc_training_warning", when training_problems() finds
 # any, with advice on what to do; returns the problems invisibly.
 warn_training_problems <- function(fit, holdout) {
-  if (is.null(holdout) || !is.na(fit$training$stopped)) {
+  # Interrupted or diverged training has its own warning; converged
+  # training is checked like finished training.
+  if (is.null(holdout) ||
+        fit$training$stopped %in% c("interrupted", "diverged")) {
     return(invisible(character(0)))
   }
   pmp <- holdout_pmp(fit, holdout)

@@ -350,7 +350,8 @@ resume_training <- function(fit, simulations = NULL,
       "value"
     )
   }
-  if (done >= total_steps || is.na(stopped) && fit$format_version >= 3) {
+  if (done >= total_steps || identical(stopped, "converged") ||
+        is.na(stopped) && fit$format_version >= 3) {
     abort_deepbmc(
       c(
         "{.arg fit} finished its training ({format_count(done)} of

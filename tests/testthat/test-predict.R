@@ -363,6 +363,11 @@ test_that("data outside the training sizes give a classed warning", {
   w <- expect_warning(post_prob(fit, c(outside, inside)),
                       class = "deepbmc_extrapolation_warning")
   expect_match(conditionMessage(w), "3 of 6 data sets", fixed = TRUE)
+  # the advice names the training that covers them, numbers filled in
+  expect_match(conditionMessage(w), "groups = c(1, 21)", fixed = TRUE)
+  expect_match(conditionMessage(w), "more observations per group",
+               fixed = TRUE)
+  expect_no_match(conditionMessage(w), "missing_values", fixed = TRUE)
   expect_warning(bayes_factor(fit, outside[[1]]),
                  class = "deepbmc_extrapolation_warning")
   expect_warning(compare_models(fit, outside[[1]]),

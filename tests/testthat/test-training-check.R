@@ -173,3 +173,52 @@ test_that("non-interactive sessions get status lines, not a bar", {
   expect_identical(deepbmc:::format_clock(3725), "1:02:05")
   expect_identical(deepbmc:::format_clock(65), "1:05")
 })
+
+test_that("patience stops training once the holdout loss stops improving", {
+  state_of <- function(loss) {
+    list(fit = history_stub(loss), holdout_history = list())
+  }
+  stalled <- function(loss, patience) {
+    deepbmc:::holdout_stalled(state_of(loss), patience)
+  }
+  loss <- c(1, 0.9, 0.8, 0.85, 0.82)
+  expect_true(stalled(loss, 2))
+  expect_false(stalled(loss, 3))
+  expect_false(stalled(c(1, 0.9, 0.8), 2))
+  expect_false(stalled(loss, NA_integer_))
+  # only the phase being trained counts
+  two_phases <- history_stub(c(0.5, 0.9, 0.8, 0.85))
+  two_phases$holdout_history$phase <- c(1L, 2L, 2L, 2L)
+  expect_false(deepbmc:::holdout_stalled(
+    list(fit = two_phases, holdout_history = list()), 2
+  ))
+
+  models <- normal_nested_models(groups = 10, obs = 10)
+  expect_message(
+    fit <- train_comparison(models, api_network(), epochs = 40,
+                            iterations = 25, learning_rate = 3e-3,
+                            holdout = 200, patience = 2, seed = 3,
+                            progress = FALSE),
+    class = "deepbmc_converged_message"
+  )
+  expect_identical(fit$training$stopped, "converged")
+  losses <- fit$holdout_history$loss
+  n <- length(losses)
+  expect_lt(n, 40)
+  expect_identical(fit$training$steps_done, 25L * n)
+  # it stopped at the first epoch where the last two did not beat the best
+  # before them, and not earlier
+  stall <- function(k) min(losses[(k - 1):k]) >= min(losses[seq_len(k - 2)])
+  expect_true(stall(n))
+  expect_false(any(vapply(seq_len(n - 1)[-(1:2)], stall, logical(1))))
+  expect_output(print(fit), "holdout loss stopped improving")
+  # a converged fit is not resumed; a new phase continues it
+  expect_deepbmc_error(resume_training(fit), "value")
+  expect_deepbmc_error(
+    train_comparison(models, api_network(), patience = 2, holdout = 0),
+    "mismatch", "patience"
+  )
+  expect_deepbmc_error(
+    train_comparison(models, api_network(), patience = 0), "value", "patience"
+  )
+})
