@@ -16,7 +16,8 @@
 //      a Q x Q correlation matrix ~ LKJ(cor_eta) when correlated and Q >= 2
 //      (else L = I), sigma for gaussian and lognormal.
 //   3. Group effects: u_g = sd .* (L z_g), z_g ~ N(0, I_Q), per drawn group.
-//   4. Linear predictor eta_i = X_i beta + Z_i u_g(i); response by family:
+//   4. Linear predictor eta_i = offset_i + X_i beta + Z_i u_g(i) (Q may be 0:
+//      a model without group-level effects); response by family:
 //      gaussian N(eta, sigma); bernoulli(inv_link(eta)); binomial(trials_i,
 //      inv_link(eta)); poisson(exp(eta)); lognormal(meanlog eta, sigma).
 //   5. Features of row i: [(y_i / trials_i - response_center) / response_scale,
@@ -79,7 +80,8 @@ struct FormulaModel {
   Family family = Family::gaussian;
   Link link = Link::identity;
   Matrix X;                      // rows x P, template rows in group order
-  Matrix Z;                      // rows x Q
+  Matrix Z;                      // rows x Q; Q = 0 without group-level effects
+  std::vector<double> offset;    // rows (template order), or empty for all 0
   std::vector<Prior> b_prior;    // P
   std::vector<Prior> sd_prior;   // Q
   bool correlated = false;
