@@ -17,7 +17,11 @@
 #' becomes one of `b` with `coef = "Intercept"`. Half-normal and half
 #' Student-t priors are written as brms writes them for parameters bounded at
 #' zero (`normal(0, s)`, `student_t(nu, 0, s)`). `half_normal_variance()`
-#' priors have no brms equivalent and are an error.
+#' priors have no brms equivalent and are an error. A `cbind(successes,
+#' failures)` response becomes `successes | trials(successes + failures)`;
+#' offsets stay `offset()` terms; a model without a group-level term has
+#' none in brms either. A two-level factor response of a bernoulli model is
+#' read by brms as deepbmc reads it (first level 0).
 #'
 #' @param model A model from [hier_model()].
 #'
@@ -41,18 +45,30 @@
 brms_formula <- function(model) {
   check_hier_model(model)
   response <- deparse1(model$formula[[2]])
+  if (!is.null(model$failures)) {
+    # glm's cbind(successes, failures) is brms's successes | trials(total).
+    successes <- as.name(model$response)
+    response <- paste0(model$response, " | trials(",
+                       deparse1(call("+", successes, model$failures)), ")")
+  }
   fixed <- stats::terms(model$fixed_terms$terms)
   labels <- attr(fixed, "term.labels")
   intercept <- attr(fixed, "intercept") == 1
-  random <- stats::terms(model$random_terms$terms)
-  random_labels <- attr(random, "term.labels")
-  random_text <- paste(
-    c(if (attr(random, "intercept") == 1) "1" else "0", random_labels),
-    collapse = " + "
-  )
-  bar <- if (model$correlated) " | " else " || "
-  rhs <- c(if (intercept) "0 + Intercept" else "0", labels,
-           paste0("(", random_text, bar, model$group, ")"))
+  variables <- as.list(attr(fixed, "variables"))[-1]
+  offsets <- vapply(variables[attr(fixed, "offset")], deparse1, character(1))
+  group_term <- NULL
+  if (!is.null(model$group) && ncol(model$z) > 0) {
+    random <- stats::terms(model$random_terms$terms)
+    random_labels <- attr(random, "term.labels")
+    random_text <- paste(
+      c(if (attr(random, "intercept") == 1) "1" else "0", random_labels),
+      collapse = " + "
+    )
+    bar <- if (model$correlated) " | " else " || "
+    group_term <- paste0("(", random_text, bar, model$group, ")")
+  }
+  rhs <- c(if (intercept) "0 + Intercept" else "0", labels, offsets,
+           group_term)
   stats::as.formula(paste(response, "~", paste(rhs, collapse = " + ")),
                     env = globalenv())
 }
