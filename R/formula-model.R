@@ -19,8 +19,8 @@
 #' numbers joined by `+` and `-`, such as `cbind(incidence, size -
 #' incidence)`), the same model. Bernoulli responses are 0 and 1, logical,
 #' or a factor (or strings) with two levels, of which the first is failure
-#' (0) and the second success (1), as in [stats::glm()]. Nested or crossed grouping
-#' factors and smooths are not supported yet.
+#' (0) and the second success (1), as in [stats::glm()]. Nested or crossed
+#' grouping factors and smooths are not supported yet.
 #'
 #' Families and links: `gaussian` (identity), `bernoulli` and `binomial`
 #' (logit or probit), `poisson` (log) and `lognormal` (for response times;

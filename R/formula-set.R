@@ -248,6 +248,19 @@ share_grouping <- function(models, call = rlang::caller_env()) {
           call = call
         )
       }
+      if (anyNA(model$data[[groups[[1]]]])) {
+        # The grouped models dropped these rows; this one kept them.
+        abort_deepbmc(
+          c(
+            "Model {.val {names(models)[[k]]}} has no group-level term and
+             its data have rows without a group {.val {groups[[1]]}}.",
+            i = "Drop the rows with a missing group from {.arg data} before
+                 building the models."
+          ),
+          "mismatch",
+          call = call
+        )
+      }
       models[[k]] <- model
     }
   }

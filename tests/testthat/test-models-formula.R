@@ -804,6 +804,13 @@ test_that("models without a group-level term have no between-group variance", {
   expect_deepbmc_error(
     model_set(hier_model(y ~ x, data[c("x", "y")]), hier), "mismatch"
   )
+  holes <- transform(data, g = replace(g, 2, NA))
+  err <- expect_deepbmc_error(
+    model_set(hier_model(y ~ x, holes),
+              suppressMessages(hier_model(y ~ x + (1 | g), holes))),
+    "mismatch"
+  )
+  expect_match(conditionMessage(err), "rows without a group")
 })
 
 test_that("offsets add to the linear predictor and reach the network", {
