@@ -20,7 +20,11 @@
 #' equivalent are an error: `half_normal_variance()`, and `uniform()` and
 #' `beta()`, whose support brms would need as bounds of the parameter (brms
 #' 2.18 cannot bound a single coefficient, and bounds an SD only at 0). brms
-#' bounds the Student-t's `nu` below at 1; deepbmc's `nu` is positive.
+#' bounds the Student-t's `nu` below at 1, as deepbmc does. A
+#' `cbind(successes, failures)` response becomes `successes | trials(successes
+#' + failures)`; offsets stay `offset()` terms; a model without a group-level
+#' term has none in brms either. A two-level factor response of a bernoulli
+#' model is read by brms as deepbmc reads it (first level 0).
 #'
 #' @param model A model from [hier_model()].
 #'
@@ -45,18 +49,30 @@
 brms_formula <- function(model) {
   check_hier_model(model)
   response <- deparse1(model$formula[[2]])
+  if (!is.null(model$failures)) {
+    # glm's cbind(successes, failures) is brms's successes | trials(total).
+    successes <- as.name(model$response)
+    response <- paste0(model$response, " | trials(",
+                       deparse1(call("+", successes, model$failures)), ")")
+  }
   fixed <- stats::terms(model$fixed_terms$terms)
   labels <- attr(fixed, "term.labels")
   intercept <- attr(fixed, "intercept") == 1
-  random <- stats::terms(model$random_terms$terms)
-  random_labels <- attr(random, "term.labels")
-  random_text <- paste(
-    c(if (attr(random, "intercept") == 1) "1" else "0", random_labels),
-    collapse = " + "
-  )
-  bar <- if (model$correlated) " | " else " || "
-  rhs <- c(if (intercept) "0 + Intercept" else "0", labels,
-           paste0("(", random_text, bar, model$group, ")"))
+  variables <- as.list(attr(fixed, "variables"))[-1]
+  offsets <- vapply(variables[attr(fixed, "offset")], deparse1, character(1))
+  group_term <- NULL
+  if (!is.null(model$group) && ncol(model$z) > 0) {
+    random <- stats::terms(model$random_terms$terms)
+    random_labels <- attr(random, "term.labels")
+    random_text <- paste(
+      c(if (attr(random, "intercept") == 1) "1" else "0", random_labels),
+      collapse = " + "
+    )
+    bar <- if (model$correlated) " | " else " || "
+    group_term <- paste0("(", random_text, bar, model$group, ")")
+  }
+  rhs <- c(if (intercept) "0 + Intercept" else "0", labels, offsets,
+           group_term)
   stats::as.formula(paste(response, "~", paste(rhs, collapse = " + ")),
                     env = globalenv())
 }

@@ -62,19 +62,19 @@ formula_features <- function(models, data, arg, call) {
   group <- group[keep]
   order_rows <- group_order(group)
   data <- data[order_rows, , drop = FALSE]
+  y <- response_numbers(template, data, arg, call)
   frames <- lapply(models$models, function(model) {
     frame <- model_frames(
       model, data, fixed_terms = model$fixed_terms,
       random_terms = model$random_terms, arg = arg, call = call
     )
-    check_response_values(data[[template$response]], frame$trials,
-                          model$family, call = call)
+    check_response_values(y, frame$trials, model$family, call = call)
     frame
   })
   covariates <- input_columns(models, frames)
   scaling <- models$scaling
   standardized <- standardize_inputs(covariates, scaling)
-  share <- as.double(data[[template$response]]) / frames[[1]]$trials
+  share <- y / frames[[1]]$trials
   standardized_response <- (share - scaling$response_center) /
     scaling$response_scale
   if (isTRUE(any(abs(standardized_response) > max_float)) ||
@@ -92,7 +92,7 @@ formula_features <- function(models, data, arg, call) {
   }
   features <- cpp_formula_features(
     scaling[c("response_center", "response_scale")],
-    as.double(data[[template$response]]), frames[[1]]$trials,
+    y, frames[[1]]$trials,
     unname(standardized)
   )
   list(
@@ -103,12 +103,13 @@ formula_features <- function(models, data, arg, call) {
 }
 
 # The columns every data frame for formula models (`models`, parsed
-# formulas) needs: all columns the formulas name, a numeric (or logical)
-# response with at least one observed value, and a grouping column without
-# missing values. One check for the template, new data and Stan data alike.
+# formulas) needs: all columns the formulas name, a numeric or logical
+# response (or a categorical one, which response_numbers() checks) with at
+# least one observed value, and a grouping column without missing values.
+# One check for the template, new data and Stan data alike.
 check_formula_columns <- function(models, data, arg, call) {
   first <- models[[1]]
-  needed <- unique(c(first$response, first$trials, first$group,
+  needed <- unique(c(first$response, trials_columns(first), first$group,
                      unlist(lapply(models, function(model) {
                        c(all.vars(model$fixed), all.vars(model$random))
                      }))))
@@ -125,11 +126,12 @@ check_formula_columns <- function(models, data, arg, call) {
     )
   }
   response <- data[[first$response]]
-  if (!is.numeric(response) && !is.logical(response)) {
+  if (!is.numeric(response) && !is.logical(response) &&
+        !is.factor(response) && !is.character(response)) {
     abort_deepbmc(
       c(
         "The response {.val {first$response}} of {.arg {arg}} must be
-         numeric.",
+         numeric (or, for bernoulli models, a two-level factor).",
         x = "It is {describe_value(response)}."
       ),
       "data",
@@ -144,7 +146,7 @@ check_formula_columns <- function(models, data, arg, call) {
       call = call
     )
   }
-  if (anyNA(data[[first$group]])) {
+  if (!is.null(first$group) && anyNA(data[[first$group]])) {
     abort_deepbmc(
       "The grouping column {.val {first$group}} of {.arg {arg}} has missing
        values.",
@@ -213,6 +215,14 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
                      info$support[[2]] - inside)
   }
   response[!batch$mask] <- NA_real_
+  # A categorical response comes back in the template's levels and type.
+  levels <- template$response_levels
+  if (!is.null(levels)) {
+    response <- levels[response + 1]
+    if (is.factor(data[[template$response]])) {
+      response <- factor(response, levels = levels)
+    }
+  }
   row_set <- rep.int(seq_len(length(batch$dataset_offsets) - 1),
                      diff(batch$group_offsets[batch$dataset_offsets + 1L]))
   # Each simulated group gets its own label, so resampled copies of one
@@ -224,6 +234,14 @@ simulated_data.deepbmc_formula_models <- function(models, batch) {
   unname(lapply(split(seq_along(rows), row_set), function(i) {
     frame <- sorted[rows[i], , drop = FALSE]
     frame[[template$response]] <- response[i]
+    # cbind(successes, failures) with failures a column: the failures
+    # follow the simulated successes, so that the trials stay the template's
+    # (an expression such as `size - successes` does so by itself).
+    if (is.name(template$failures)) {
+      observed <- !is.na(response[i])
+      frame[[as.character(template$failures)]][observed] <-
+        trials[rows[i]][observed] - response[i][observed]
+    }
     first_group <- min(group_index[i])
     frame[[template$group]] <- factor(group_index[i] - first_group + 1L)
     rownames(frame) <- NULL

@@ -9,9 +9,18 @@
 #' Formulas: fixed effects with numeric and factor covariates and
 #' interactions, intercept on (`1 +`, the default) or off (`0 +`); one
 #' group-level term `(1 | g)`, `(1 + x | g)` (correlated effects) or
-#' `(1 + x || g)` (uncorrelated). Binomial responses give their trials as
-#' `y | trials(n)`. Nested or crossed grouping factors, smooths and offsets
-#' are not supported yet.
+#' `(1 + x || g)` (uncorrelated), or none (`y ~ 1 + x`: a model without group
+#' effects, which takes its grouping from the other models of its
+#' [model_set()]). Offsets, known parts of the linear predictor such as
+#' `offset(log(exposure))` of a Poisson rate, are added to it as in lme4 and
+#' brms (several are summed). Binomial responses give their trials as
+#' `y | trials(n)` (brms) or their successes and failures as
+#' `cbind(y, failures)` (glm and lme4; the failures a column or columns and
+#' numbers joined by `+` and `-`, such as `cbind(incidence, size -
+#' incidence)`), the same model. Bernoulli responses are 0 and 1, logical,
+#' or a factor (or strings) with two levels, of which the first is failure
+#' (0) and the second success (1), as in [stats::glm()]. Nested or crossed
+#' grouping factors and smooths are not supported yet.
 #'
 #' Families and links, with brms's parameterisations: `gaussian` and
 #' `student` (identity; the Student-t has degrees of freedom `nu`),
@@ -42,9 +51,10 @@
 #' which classes kept their defaults (once per session; print the model to
 #' see them all).
 #'
-#' @param formula A two-sided formula with one group-level term.
-#' @param data A data frame with the response, covariates and grouping
-#'   column: the design simulations follow. Responses may be `NA` (missing);
+#' @param formula A two-sided formula with at most one group-level term.
+#' @param data A data frame with the response, covariates, offsets and
+#'   grouping column: the design simulations follow. Responses may be `NA`
+#'   (missing);
 #'   rows with `NA` in a covariate, the grouping column or the trials are
 #'   dropped with a message, as lme4 and brms do; covariates must be finite.
 #' @param family A family: a string (`"gaussian"`, `"student"`,
@@ -57,9 +67,12 @@
 #'   defaults); `NULL` uses the defaults.
 #'
 #' @return A model, a list of class `"deepbmc_hier_model"` holding the parsed
-#'   formula (`response`, `trials`, `group`, `fixed`, `random`,
-#'   `correlated`), the `family` (`family`, `link`), the model matrices `x`
-#'   (fixed effects) and `z` (group-level effects) of the rows of `data`, the
+#'   formula (`response`, `trials`, `failures`, `group` (`NULL` without a
+#'   group-level term), `fixed`, `random`, `correlated`), the
+#'   `response_levels` of a factor response, the `family` (`family`,
+#'   `link`), the model matrices `x` (fixed effects) and `z` (group-level
+#'   effects; no columns without a group-level term) and the `offset` of the
+#'   rows of `data`, the
 #'   resolved `prior` table and `data`. Print it to see the model with all its
 #'   priors.
 #' @seealso [model_set()], [hier_prior()]
@@ -74,10 +87,12 @@
 #' m1
 hier_model <- function(formula, data, family = gaussian(), prior = NULL) {
   parsed <- parse_hier_formula(formula)
-  family <- check_family(family, has_trials = !is.null(parsed$trials))
+  family <- check_family(family, has_trials = has_trials(parsed))
   data <- check_model_data(data, parsed)
+  parsed$response_levels <- response_levels(data[[parsed$response]], family,
+                                            parsed$response)
   frame <- model_frames(parsed, data)
-  response <- data[[parsed$response]]
+  response <- response_numbers(parsed, data)
   check_response_values(response, frame$trials, family)
   defaults <- default_priors(family, response, frame$x, frame$z,
                              parsed$correlated)
@@ -95,6 +110,7 @@ hier_model <- function(formula, data, family = gaussian(), prior = NULL) {
         fixed_terms = frame$fixed_terms,
         random_terms = frame$random_terms,
         trials_values = frame$trials,
+        offset = frame$offset,
         prior = prior_table,
         data = data
       )
@@ -139,6 +155,9 @@ check_model_data <- function(data, parsed, call = rlang::caller_env()) {
   # Before the column checks, which refuse a grouping column with NA.
   data <- drop_rows_missing_covariates(data, parsed, call)
   check_formula_columns(list(parsed), data, "data", call)
+  if (is.null(parsed$group)) {
+    return(data)
+  }
   group <- data[[parsed$group]]
   if (length(unique(group)) < 2) {
     abort_deepbmc(
@@ -154,15 +173,36 @@ check_model_data <- function(data, parsed, call = rlang::caller_env()) {
   data
 }
 
+# Whether the response has trials: `y | trials(n)` or `cbind(y, failures)`.
+has_trials <- function(parsed) {
+  !is.null(parsed$trials) || !is.null(parsed$failures)
+}
+
+# The columns that give the trials: the trials column, or the columns of the
+# failures of `cbind(successes, failures)`.
+trials_columns <- function(parsed) {
+  c(parsed$trials, all.vars(parsed$failures))
+}
+
 # Rows with NA in a covariate, the grouping column or the trials are left
 # out with a message, as lme4 and brms do (na.omit); NA responses stay, as
 # missing responses of the design. Inf remains an error (design_matrix()).
+# With `cbind(successes, failures)`, failures missing beside a missing
+# response are part of that missing response (`size - successes`); beside
+# an observed one they are missing trials.
 drop_rows_missing_covariates <- function(data, parsed, call) {
   columns <- unique(c(all.vars(parsed$fixed), all.vars(parsed$random),
                       parsed$group, parsed$trials))
   incomplete <- Reduce(`|`, lapply(columns, function(column) {
     is.na(data[[column]])
   }), rep(FALSE, nrow(data)))
+  failure_columns <- setdiff(all.vars(parsed$failures), columns)
+  if (length(failure_columns) > 0 && all(failure_columns %in% names(data))) {
+    observed <- !is.na(data[[parsed$response]])
+    missing_failures <- is.na(count_expression_values(parsed$failures, data))
+    incomplete <- incomplete | (observed & missing_failures)
+    columns <- c(columns, failure_columns)
+  }
   if (!any(incomplete)) {
     return(data)
   }
@@ -197,7 +237,9 @@ model_frames <- function(parsed, data, fixed_terms = NULL, random_terms = NULL,
   fixed <- design_matrix(parsed$fixed, data, fixed_terms, arg, call)
   random <- design_matrix(parsed$random, data, random_terms, arg, call)
   trials <- rep(1L, nrow(data))
-  if (!is.null(parsed$trials)) {
+  if (!is.null(parsed$failures)) {
+    trials <- cbind_trials(parsed, data, arg, call)
+  } else if (!is.null(parsed$trials)) {
     trials <- data[[parsed$trials]]
     if (!is.numeric(trials) || anyNA(trials) || any(trials < 1) ||
           any(trials != round(trials)) || any(trials > max_trials)) {
@@ -211,7 +253,141 @@ model_frames <- function(parsed, data, fixed_terms = NULL, random_terms = NULL,
     trials <- as.integer(trials)
   }
   list(x = fixed$matrix, z = random$matrix, fixed_terms = fixed$terms,
-       random_terms = random$terms, trials = trials)
+       random_terms = random$terms, trials = trials, offset = fixed$offset)
+}
+
+# The trials of `cbind(successes, failures)`: successes + failures where the
+# response is observed, and 1 where it is missing (a masked row, whose trials
+# nothing reads).
+cbind_trials <- function(parsed, data, arg, call) {
+  for (column in all.vars(parsed$failures)) {
+    if (!is.numeric(data[[column]])) {
+      abort_deepbmc(
+        c(
+          "The failures of {.code cbind()} must be numbers: column
+           {.val {column}} of {.arg {arg}} is not.",
+          x = "It is {describe_value(data[[column]])}."
+        ),
+        "data",
+        call = call
+      )
+    }
+  }
+  successes <- data[[parsed$response]]
+  if (!is.numeric(successes) && !is.logical(successes)) {
+    abort_supplied(
+      "The successes {.val {parsed$response}} of {.arg {arg}} must be
+       counts.",
+      successes, "data", call = call
+    )
+  }
+  successes <- as.double(successes)
+  failures <- count_expression_values(parsed$failures, data)
+  observed <- !is.na(successes)
+  bad <- observed & (is.na(failures) | !is.finite(failures) | failures < 0 |
+                       failures != round(failures))
+  if (any(bad)) {
+    abort_deepbmc(
+      c(
+        "The failures {.code {deparse1(parsed$failures)}} of {.arg {arg}}
+         must be whole numbers of at least 0 where the successes are
+         observed.",
+        x = "{cli::qty(sum(bad))}Row{?s} {utils::head(which(bad), 5)}
+             {cli::qty(sum(bad))}{?is/are} not."
+      ),
+      "data",
+      call = call
+    )
+  }
+  trials <- rep(1, length(successes))
+  trials[observed] <- successes[observed] + failures[observed]
+  if (any(trials < 1 | trials > max_trials)) {
+    abort_deepbmc(
+      "Successes plus failures of {.arg {arg}} must be whole numbers from 1
+       to {format_count(max_trials)}.",
+      "data",
+      call = call
+    )
+  }
+  as.integer(trials)
+}
+
+# The levels of a categorical response of a bernoulli model: the first is
+# failure (0), the second success (1), as glm() reads factors. NULL for
+# numeric and logical responses, which are used as they are.
+response_levels <- function(response, family, name,
+                            call = rlang::caller_env()) {
+  if (!is.factor(response) && !is.character(response)) {
+    return(NULL)
+  }
+  if (family$family != "bernoulli") {
+    abort_deepbmc(
+      c(
+        "The response {.val {name}} is categorical; only bernoulli models
+         take a two-level factor response.",
+        i = "A {.val {family$family}} model needs a numeric response;
+             binomial counts are written {.code cbind(successes, failures)}
+             or {.code successes | trials(n)}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  levels <- if (is.factor(response)) {
+    levels(response)
+  } else {
+    sort(unique(response[!is.na(response)]))
+  }
+  if (length(levels) != 2) {
+    abort_deepbmc(
+      c(
+        "A categorical response of a bernoulli model must have two levels:
+         failure, then success.",
+        x = "{.val {name}} has {length(levels)} level{?s}.",
+        i = if (length(levels) > 2) {
+          "Drop unused levels with {.fn droplevels}, or recode the response
+           as 0 and 1."
+        }
+      ),
+      "data",
+      call = call
+    )
+  }
+  levels
+}
+
+# The response of `data` as numbers. A categorical response (of a model with
+# `response_levels`) codes the template's first level as 0 and its second as
+# 1, by label, so new data may have their levels in another order; numbers
+# and logicals are taken as they are.
+response_numbers <- function(model, data, arg = "data",
+                             call = rlang::caller_env()) {
+  values <- data[[model$response]]
+  levels <- model$response_levels
+  if (!is.factor(values) && !is.character(values)) {
+    return(as.double(values))
+  }
+  if (is.null(levels)) {
+    abort_supplied(
+      "The response {.val {model$response}} of {.arg {arg}} must be numeric,
+       as in the models' data.",
+      values, "data", call = call
+    )
+  }
+  text <- as.character(values)
+  unknown <- setdiff(unique(text[!is.na(text)]), levels)
+  if (length(unknown) > 0) {
+    abort_deepbmc(
+      c(
+        "The response {.val {model$response}} of {.arg {arg}} has
+         level{?s} {.val {unknown}} that the models' data do not have.",
+        i = "Its levels are {.val {levels}} (failure, success)."
+      ),
+      "data",
+      call = call
+    )
+  }
+  as.double(match(text, levels) - 1L)
 }
 
 # The model matrix of a one-sided formula for `data`. Given the stored terms
@@ -260,13 +436,28 @@ design_matrix <- function(formula, data, stored = NULL, arg, call) {
       )
     }
   }
+  offset <- stats::model.offset(frame)
+  if (is.null(offset)) {
+    offset <- rep(0, nrow(frame))
+  } else if (any(!is.finite(offset))) {
+    abort_deepbmc(
+      c(
+        "The offset of {.arg {arg}} must be finite.",
+        x = "{cli::qty(sum(!is.finite(offset)))}It is not in row{?s}
+             {utils::head(which(!is.finite(offset)), 5)}; {.code log()} of a
+             zero exposure is {.code -Inf}."
+      ),
+      "data",
+      call = call
+    )
+  }
   contrasts <- stored$contrasts
   matrix <- stats::model.matrix(terms, frame, contrasts.arg = contrasts)
   contrasts <- attr(matrix, "contrasts")
   attr(matrix, "assign") <- NULL
   attr(matrix, "contrasts") <- NULL
   storage.mode(matrix) <- "double"
-  list(matrix = matrix,
+  list(matrix = matrix, offset = as.double(offset),
        terms = list(terms = terms, xlevels = xlevels, contrasts = contrasts))
 }
 
@@ -287,18 +478,31 @@ check_response_values <- function(response, trials, family,
 
 #' @export
 print.deepbmc_hier_model <- function(x, ...) {
-  n_groups <- length(unique(x$data[[x$group]]))
+  # A model without a group-level term knows its groups only in a set.
+  groups <- if (!is.null(x$group)) {
+    paste0(" in ", length(unique(x$data[[x$group]])), " groups (", x$group,
+           ")")
+  }
   n_missing <- sum(is.na(x$data[[x$response]]))
+  effects <- if (ncol(x$z) == 0) {
+    "none"
+  } else {
+    paste(coef_name(colnames(x$z)), collapse = ", ")
+  }
   cat(
     "<deepbmc_hier_model> ", x$family$family, "(", x$family$link, ")\n",
     "Formula: ", deparse1(x$formula), "\n",
-    "Data: ", format_count(nrow(x$data)), " observations in ", n_groups,
-    " groups (", x$group, ")",
+    if (!is.null(x$response_levels)) {
+      paste0("Response: ", x$response, " = ", x$response_levels[[2]],
+             " (1) vs ", x$response_levels[[1]], " (0)\n")
+    },
+    "Data: ", format_count(nrow(x$data)), " observations", groups,
     if (n_missing > 0) paste0(", ", n_missing, " missing responses"), "\n",
-    "Group-level effects: ", paste(coef_name(colnames(x$z)), collapse = ", "),
+    "Group-level effects: ", effects,
     if (ncol(x$z) > 1) {
       if (x$correlated) " (correlated)" else " (uncorrelated)"
     },
+    if (any(x$offset != 0)) "\nOffset: known per observation",
     "\nPriors:\n",
     sep = ""
   )

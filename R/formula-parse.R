@@ -2,9 +2,13 @@
 #   response ~ fixed terms + (random terms | group)   correlated group effects
 #   response ~ fixed terms + (random terms || group)  uncorrelated
 #   successes | trials(n) ~ ...                       binomial trial counts
-# into a response, an optional trials column, the fixed-effect formula, the
-# group-level formula and the grouping factor. Only one grouping factor (two
-# levels) is supported for now; everything else gets an error that says so.
+#   cbind(successes, failures) ~ ...                  the same, as in glm
+#   response ~ fixed terms                            no group-level effects
+#   ... + offset(log(exposure)) + ...                 a known part of eta
+# into a response, an optional trials column or failures expression, the
+# fixed-effect formula (with its offsets), the group-level formula and the
+# grouping factor. Only one grouping factor (two levels) is supported for
+# now; everything else gets an error that says so.
 
 parse_hier_formula <- function(formula, call = rlang::caller_env()) {
   if (!inherits(formula, "formula") || length(formula) != 3) {
@@ -47,19 +51,21 @@ parse_hier_formula <- function(formula, call = rlang::caller_env()) {
       call = call
     )
   }
+  # Without a group-level term the model has no group effects (Z has no
+  # columns); model_set() takes the grouping from the set's other models.
+  random <- list(terms = quote(0), group = NULL, correlated = FALSE)
   if (length(group_terms) == 1) {
     random <- parse_group_term(group_terms[[1]], call)
-  }
-  if (is.null(random)) {
-    abort_deepbmc(
-      c(
-        "{.arg formula} needs a group-level term such as {.code (1 | g)}.",
-        i = "deepbmc compares hierarchical models: observations within
-             groups."
-      ),
-      "value",
-      call = call
-    )
+    if ("offset" %in% called_functions(random$terms)) {
+      abort_deepbmc(
+        c(
+          "{.fn offset} belongs to the fixed part of {.arg formula}.",
+          x = "You wrote it inside {.code {deparse1(group_terms[[1]])}}."
+        ),
+        "value",
+        call = call
+      )
+    }
   }
   fixed_rhs <- if (length(fixed_terms) == 0) {
     # Only group-level terms: lme4 still adds an intercept unless told not to.
@@ -70,14 +76,18 @@ parse_hier_formula <- function(formula, call = rlang::caller_env()) {
   list(
     response = lhs$response,
     trials = lhs$trials,
-    fixed = stats::as.formula(call("~", fixed_rhs), env = baseenv()),
-    random = stats::as.formula(call("~", random$terms), env = baseenv()),
+    failures = lhs$failures,
+    fixed = stats::as.formula(call("~", fixed_rhs), env = formula_env()),
+    random = stats::as.formula(call("~", random$terms), env = formula_env()),
     group = random$group,
     correlated = random$correlated
   )
 }
 
 parse_response <- function(lhs, call) {
+  if (is.call(lhs) && identical(lhs[[1]], as.name("cbind"))) {
+    return(parse_cbind_response(lhs, call))
+  }
   if (is.call(lhs) && identical(lhs[[1]], as.name("|"))) {
     addition <- lhs[[3]]
     if (!is.call(addition) || !identical(addition[[1]], as.name("trials")) ||
@@ -96,6 +106,86 @@ parse_response <- function(lhs, call) {
                 trials = as.character(addition[[2]])))
   }
   list(response = check_response_name(lhs, call), trials = NULL)
+}
+
+# glm's `cbind(successes, failures)`: successes a column, failures a column
+# or a sum or difference of columns and numbers (`size - successes`); the
+# trials are successes + failures. Failures are read as data by
+# count_expression_values(), never evaluated.
+parse_cbind_response <- function(lhs, call) {
+  if (length(lhs) != 3 || any(nzchar(names(lhs) %||% ""))) {
+    abort_deepbmc(
+      c(
+        "A {.code cbind()} response takes two unnamed arguments:
+         {.code cbind(successes, failures)}.",
+        x = "You wrote {.code {deparse1(lhs)}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  failures <- strip_parens(lhs[[3]])
+  if (!is_count_expression(failures)) {
+    abort_deepbmc(
+      c(
+        "The failures of {.code cbind(successes, failures)} must be a column
+         of {.arg data}, or columns and numbers joined by {.code +} and
+         {.code -} such as {.code size - successes}.",
+        x = "You wrote {.code {deparse1(lhs[[3]])}}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  list(response = check_response_name(lhs[[2]], call), trials = NULL,
+       failures = failures)
+}
+
+# Whether `expr` is made only of names, finite numbers, parentheses and
+# unary or binary + and -.
+is_count_expression <- function(expr) {
+  if (is.name(expr)) {
+    return(nzchar(as.character(expr)))
+  }
+  if (is.numeric(expr) && length(expr) == 1) {
+    return(is.finite(expr))
+  }
+  if (!is.call(expr)) {
+    return(FALSE)
+  }
+  head <- expr[[1]]
+  if (identical(head, as.name("("))) {
+    return(length(expr) == 2 && is_count_expression(expr[[2]]))
+  }
+  if (!(identical(head, as.name("+")) || identical(head, as.name("-"))) ||
+        !length(expr) %in% 2:3) {
+    return(FALSE)
+  }
+  all(vapply(as.list(expr)[-1], is_count_expression, logical(1)))
+}
+
+# The value of a count expression for the rows of `data`, computed from its
+# columns without evaluating code (non-numeric columns give NA).
+count_expression_values <- function(expr, data) {
+  if (is.name(expr)) {
+    values <- data[[as.character(expr)]]
+    if (!is.numeric(values) && !is.logical(values)) {
+      return(rep(NA_real_, nrow(data)))
+    }
+    return(as.double(values))
+  }
+  if (is.numeric(expr)) {
+    return(rep(as.double(expr), nrow(data)))
+  }
+  args <- lapply(as.list(expr)[-1], count_expression_values, data = data)
+  op <- as.character(expr[[1]])
+  if (op == "(") {
+    return(args[[1]])
+  }
+  if (length(args) == 1) {
+    return(if (op == "-") -args[[1]] else args[[1]])
+  }
+  if (op == "+") args[[1]] + args[[2]] else args[[1]] - args[[2]]
 }
 
 check_response_name <- function(lhs, call) {
@@ -162,7 +252,7 @@ parse_group_term <- function(term, call) {
 
 # Special terms of lme4, brms and mgcv that have no simulator yet.
 unsupported_functions <- c(
-  "offset", "s", "t2", "te", "gp", "mo", "me", "mi", "cs", "cse", "gr", "mm",
+  "s", "t2", "te", "gp", "mo", "me", "mi", "cs", "cse", "gr", "mm",
   "poly", "ns", "bs", "ar", "arma", "car"
 )
 
@@ -173,8 +263,16 @@ formula_functions <- c(
   "+", "-", "*", "/", "^", ":", "(", "%in%", "I", "log", "log2", "log10",
   "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan", "factor",
   "as.factor", "ordered", "as.numeric", "as.double", "as.integer", "scale",
-  "pmin", "pmax", "round", "floor", "ceiling"
+  "pmin", "pmax", "round", "floor", "ceiling", "offset"
 )
+
+# Where model.frame() evaluates the terms (only calls of formula_functions
+# get there): base R, and stats's offset(), which marks offsets.
+formula_env <- function() {
+  env <- new.env(parent = baseenv())
+  env$offset <- stats::offset
+  env
+}
 
 # Names of the functions called anywhere in `expr`.
 called_functions <- function(expr) {
@@ -196,9 +294,9 @@ check_supported_terms <- function(terms, call) {
       c(
         "{.arg formula} uses {.fn {found}}, which deepbmc does not support
          yet.",
-        i = "Supported: fixed effects with numeric and factor covariates and
-             interactions, and one group-level term {.code (... | g)} or
-             {.code (... || g)}."
+        i = "Supported: fixed effects with numeric and factor covariates,
+             interactions and offsets, and one group-level term
+             {.code (... | g)} or {.code (... || g)}."
       ),
       "value",
       call = call

@@ -1,17 +1,25 @@
 #' A set of candidate formula models
 #'
 #' Collects the models to compare. All models describe the same data set:
-#' the same data frame, response and grouping column. The set compiles them
-#' once into plain numbers (model matrices, index vectors, prior codes) that
-#' the C++ simulator reads, so training, [validate()] and
+#' the same data frame, response and grouping column. A model without a
+#' group-level term (`y ~ 1 + x`) takes the grouping column of the set's
+#' other models: its simulations keep the template's groups, without group
+#' effects, so the network compares it with hierarchical models of the same
+#' data; at least one model of a set must have a group-level term. The set
+#' compiles them once into plain numbers (model matrices, index vectors,
+#' prior codes) that the C++ simulator reads, so training, [validate()] and
 #' [simulate_datasets()] work as for the built-in models.
 #'
 #' **Network inputs.** Each observation enters the network as its response
-#' followed by the model-matrix columns named in `inputs` (by default every
-#' non-intercept column of any model, such as `x` or `conditionB`). All are
-#' standardised with the mean and SD of the template data; the same scaling is
-#' kept in the set and applied to real data in [post_prob()], through the same
-#' C++ code as the simulations. Binomial responses enter as shares of trials.
+#' followed by the covariate features named in `inputs`: by default every
+#' non-intercept model-matrix column of any model, such as `x` or
+#' `conditionB`, and the offset of any model whose offset differs between
+#' rows, named as written (`offset(log(exposure))`), since the models'
+#' predictions depend on it. All are standardised with the mean and SD of the
+#' template data; the same scaling is kept in the set and applied to real
+#' data in [post_prob()], through the same C++ code as the simulations.
+#' Binomial responses enter as shares of trials; two-level factor responses
+#' of bernoulli models as 0 (first level) and 1 (second level).
 #'
 #' **Designs.** With `design = "fixed"` every simulated data set has the
 #' template's design: its groups, sizes, covariates and missing responses.
@@ -41,8 +49,10 @@
 #' @param prior_prob Prior model probabilities used by [post_prob()],
 #'   [bayes_factor()] and [compare_models()] when they are not given there;
 #'   `NULL` for uniform. Training does not depend on them.
-#' @param inputs Model-matrix column names that enter the network as
-#'   covariate features; `NULL` for all non-intercept columns of all models.
+#' @param inputs Model-matrix column names (and offsets, such as
+#'   `"offset(log(exposure))"`) that enter the network as covariate features;
+#'   `NULL` for all non-intercept columns and all non-constant offsets of all
+#'   models.
 #'   `character(0)` gives the network the response only.
 #' @param design `"fixed"` or `"resample"`; see Designs.
 #' @param groups With `design = "resample"`: the number of groups per
@@ -90,6 +100,7 @@ model_set <- function(..., prior_prob = NULL, inputs = NULL,
     abort_deepbmc("Model names must be unique.", "value")
   }
   names(models) <- model_names
+  models <- share_grouping(models)
   check_same_design(models)
   prior_prob <- if (is.null(prior_prob)) {
     NULL
@@ -156,7 +167,13 @@ expand_builtin_models <- function(models, call = rlang::caller_env()) {
       call = call
     )
   }
-  template <- formula_models[[which(is_formula)[[1]]]]
+  is_grouped <- vapply(formula_models, function(model) {
+    inherits(model, "deepbmc_hier_model") && !is.null(model$group)
+  }, logical(1))
+  if (!any(is_grouped)) {
+    abort_no_grouping(call)
+  }
+  template <- formula_models[[which(is_grouped)[[1]]]]
   arg_names <- names(models) %||% rep("", length(models))
   expanded <- list()
   for (i in seq_along(models)) {
@@ -215,12 +232,71 @@ as_hier_models.deepbmc_normal_nested <- function(models, template, call) {
   )
 }
 
+# Models without a group-level term take the grouping of the set's other
+# models: the network reads data in groups, and their simulations keep the
+# template's groups (with no group effects). A set without any grouping has
+# nothing to read them by.
+share_grouping <- function(models, call = rlang::caller_env()) {
+  groups <- unlist(lapply(models, `[[`, "group"))
+  if (length(groups) == 0) {
+    abort_no_grouping(call)
+  }
+  for (k in seq_along(models)) {
+    if (is.null(models[[k]]$group)) {
+      model <- models[[k]]
+      model$group <- groups[[1]]
+      if (!groups[[1]] %in% names(model$data)) {
+        abort_deepbmc(
+          c(
+            "Model {.val {names(models)[[k]]}} has no group-level term and
+             its data lack the grouping column {.val {groups[[1]]}} of the
+             other models.",
+            i = "Build every model with the same {.arg data}."
+          ),
+          "mismatch",
+          call = call
+        )
+      }
+      if (anyNA(model$data[[groups[[1]]]])) {
+        # The grouped models dropped these rows; this one kept them.
+        abort_deepbmc(
+          c(
+            "Model {.val {names(models)[[k]]}} has no group-level term and
+             its data have rows without a group {.val {groups[[1]]}}.",
+            i = "Drop the rows with a missing group from {.arg data} before
+                 building the models."
+          ),
+          "mismatch",
+          call = call
+        )
+      }
+      models[[k]] <- model
+    }
+  }
+  models
+}
+
+abort_no_grouping <- function(call) {
+  abort_deepbmc(
+    c(
+      "No model of the set has a group-level term such as {.code (1 | g)},
+       so the set has no grouping.",
+      i = "The network reads data group by group: give at least one model
+           a group-level term; models without one take its grouping."
+    ),
+    "value",
+    call = call
+  )
+}
+
 check_same_design <- function(models, call = rlang::caller_env()) {
   first <- models[[1]]
   for (model in models[-1]) {
     same <- identical(model$data, first$data) &&
       identical(model$response, first$response) &&
       identical(model$trials, first$trials) &&
+      identical(model$failures, first$failures) &&
+      identical(model$trials_values, first$trials_values) &&
       identical(model$group, first$group)
     if (!same) {
       abort_deepbmc(
@@ -239,9 +315,23 @@ check_same_design <- function(models, call = rlang::caller_env()) {
 
 available_inputs <- function(models) {
   columns <- unique(unlist(lapply(models, function(model) {
-    c(colnames(model$x), colnames(model$z))
+    c(colnames(model$x), colnames(model$z), offset_input_name(model))
   })))
   setdiff(columns, "(Intercept)")
+}
+
+# The name of a model's offset among the network inputs, such as
+# `"offset(log(exposure))"`; NULL when its offset is the same for every row
+# of the template, so that the network would learn nothing from it.
+offset_input_name <- function(model) {
+  offset <- model$offset
+  if (is.null(offset) || length(unique(offset)) < 2) {
+    return(NULL)
+  }
+  fixed <- model$fixed_terms$terms
+  variables <- as.list(attr(fixed, "variables"))[-1]
+  paste(vapply(variables[attr(fixed, "offset")], deparse1, character(1)),
+        collapse = " + ")
 }
 
 check_inputs <- function(inputs, available, call = rlang::caller_env()) {
@@ -277,9 +367,16 @@ check_inputs <- function(inputs, available, call = rlang::caller_env()) {
 # template's terms), before standardisation.
 input_columns <- function(set, frames) {
   n_rows <- nrow(frames[[1]]$x)
+  offsets <- lapply(seq_along(frames), function(k) {
+    name <- offset_input_name(set$models[[k]])
+    if (!is.null(name)) {
+      matrix(frames[[k]]$offset, ncol = 1, dimnames = list(NULL, name))
+    }
+  })
   columns <- lapply(set$inputs, function(input) {
-    for (frame in frames) {
-      for (matrix in list(frame$x, frame$z)) {
+    for (k in seq_along(frames)) {
+      frame <- frames[[k]]
+      for (matrix in list(frame$x, frame$z, offsets[[k]])) {
         if (input %in% colnames(matrix)) {
           return(matrix[, input])
         }
@@ -297,13 +394,14 @@ compile_model_set <- function(set) {
   group <- data[[template$group]]
   order_rows <- group_order(group)
   group_sizes <- as.vector(table(factor(group)[order_rows]))
-  response <- as.double(data[[template$response]])[order_rows]
+  response <- response_numbers(template, data)[order_rows]
   trials <- template$trials_values[order_rows]
   observed <- !is.na(response)
 
   frames <- lapply(set$models, function(model) {
     list(x = model$x[order_rows, , drop = FALSE],
-         z = model$z[order_rows, , drop = FALSE])
+         z = model$z[order_rows, , drop = FALSE],
+         offset = model$offset[order_rows])
   })
   covariates <- input_columns(set, frames)
   share <- response[observed] / trials[observed]
@@ -403,6 +501,7 @@ compile_model <- function(model, frame) {
     link = unname(link_codes[[model$family$link]]),
     X = unname(frame$x),
     Z = unname(frame$z),
+    offset = as.double(frame$offset),
     b_prior = stack(b_rows),
     sd_prior = stack(sd_rows),
     correlated = model$correlated && ncol(frame$z) >= 2,

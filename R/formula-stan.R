@@ -122,6 +122,7 @@ formula_stan_code <- function(model, name = NULL) {
   info <- family_info(model$family)
   has_sigma <- info$sigma
   correlated <- isTRUE(spec$correlated)
+  has_offset <- has_offset_term(model)
 
   b <- stan_class_code(spec$b_prior, "beta", "b",
                        ifelse(x_names == "(Intercept)", "Intercept", x_names))
@@ -148,19 +149,28 @@ formula_stan_code <- function(model, name = NULL) {
            ifelse(nzchar(model$prior$coef),
                   paste0(" ", stan_comment(model$prior$coef)), "")),
     "// The complete log joint density (target += with all normalising",
-    "// constants) for bridge sampling; group-level effects non-centred."
+    if (q > 0) {
+      "// constants) for bridge sampling; group-level effects non-centred."
+    } else {
+      "// constants) for bridge sampling; no group-level effects."
+    }
   )
 
   y_decl <- sprintf("  %-36s// response", info$stan_response)
   data_block <- c(
     "data {",
     "  int<lower=1> N;                     // observations",
-    "  int<lower=1> G;                     // groups",
-    "  int<lower=1, upper=G> g[N];         // group of each observation",
+    if (q > 0) {
+      c("  int<lower=1> G;                     // groups",
+        "  int<lower=1, upper=G> g[N];         // group of each observation")
+    },
     if (p > 0) sprintf("  matrix[N, %d] X;                    // %s", p,
                        paste(x_names, collapse = ", ")),
-    sprintf("  matrix[N, %d] Z;                    // %s", q,
-            paste(z_names, collapse = ", ")),
+    if (q > 0) {
+      sprintf("  matrix[N, %d] Z;                    // %s", q,
+              paste(z_names, collapse = ", "))
+    },
+    if (has_offset) "  vector[N] eta_offset;               // offset",
     y_decl,
     if (info$trials) "  int<lower=1> trials[N];             // trials",
     "}"
@@ -172,8 +182,10 @@ formula_stan_code <- function(model, name = NULL) {
     if (correlated) sprintf("  cholesky_factor_corr[%d] L_cor;", q),
     sigma$declare,
     aux$declare,
-    sprintf("  matrix[%d, G] z;                    // standardised group effects",
-            q),
+    if (q > 0) {
+      sprintf("  matrix[%d, G] z;                    // standardised group effects",
+              q)
+    },
     "}"
   )
   group_effects <- if (correlated) {
@@ -181,19 +193,24 @@ formula_stan_code <- function(model, name = NULL) {
   } else {
     "  u = diag_pre_multiply(sd_g, z)';"
   }
-  eta <- if (p > 0) {
-    "  eta = X * beta + rows_dot_product(Z, u[g]);"
+  eta_terms <- c(if (p > 0) "X * beta", if (q > 0) "rows_dot_product(Z, u[g])",
+                 if (has_offset) "eta_offset")
+  # A model with neither coefficients, group effects nor offset has eta = 0.
+  eta <- paste0("  eta = ", if (length(eta_terms) > 0) {
+    paste(eta_terms, collapse = " + ")
   } else {
-    "  eta = rows_dot_product(Z, u[g]);"
-  }
+    "rep_vector(0, N)"
+  }, ";")
   likelihood <- paste0("  target += ", info$stan_likelihood[[link]], ";")
   model_block <- c(
     "model {",
     if (p > 0) sprintf("  vector[%d] beta;", p),
-    sprintf("  vector[%d] sd_g;", q),
+    if (q > 0) sprintf("  vector[%d] sd_g;", q),
     if (has_sigma) "  vector[1] sigma_v;",
     if (has_aux) "  vector[1] aux_v;                    // nu, shape or phi",
-    sprintf("  matrix[G, %d] u;                    // group effects", q),
+    if (q > 0) {
+      sprintf("  matrix[G, %d] u;                    // group effects", q)
+    },
     "  vector[N] eta;",
     if (p > 0) b$assign,
     sd$assign,
@@ -206,9 +223,11 @@ formula_stan_code <- function(model, name = NULL) {
                             stan_number(spec$cor_eta)),
     if (has_sigma) sigma$lpdf,
     if (has_aux) aux$lpdf,
-    "  // group-level effects",
-    "  target += std_normal_lpdf(to_vector(z));",
-    group_effects,
+    if (q > 0) {
+      c("  // group-level effects",
+        "  target += std_normal_lpdf(to_vector(z));",
+        group_effects)
+    },
     "  // observations",
     eta,
     likelihood,
@@ -236,21 +255,23 @@ formula_stan_data <- function(model, data, arg = "data",
   }
   check_formula_columns(list(model), data, arg, call)
   data <- data[!is.na(data[[model$response]]), , drop = FALSE]
-  group <- data[[model$group]]
   frame <- model_frames(model, data, fixed_terms = model$fixed_terms,
                         random_terms = model$random_terms, arg = arg,
                         call = call)
-  y <- as.double(data[[model$response]])
+  y <- response_numbers(model, data, arg, call)
   check_response_values(y, frame$trials, model$family, call = call)
-  group <- factor(group)
-  out <- list(
-    N = length(y),
-    G = nlevels(group),
-    g = as.integer(group),
-    Z = unname(frame$z)
-  )
+  out <- list(N = length(y))
+  if (ncol(frame$z) > 0) {
+    group <- factor(data[[model$group]])
+    out$G <- nlevels(group)
+    out$g <- as.integer(group)
+    out$Z <- unname(frame$z)
+  }
   if (ncol(frame$x) > 0) {
     out$X <- unname(frame$x)
+  }
+  if (has_offset_term(model)) {
+    out$eta_offset <- as.array(frame$offset)
   }
   info <- family_info(model$family)
   out$y <- if (info$discrete) as.integer(round(y)) else y
@@ -258,4 +279,9 @@ formula_stan_data <- function(model, data, arg = "data",
     out$trials <- as.integer(frame$trials)
   }
   out
+}
+
+# Whether a model's formula has offset() terms (their values may be 0).
+has_offset_term <- function(model) {
+  length(attr(model$fixed_terms$terms, "offset")) > 0
 }

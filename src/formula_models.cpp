@@ -151,6 +151,10 @@ void validate_model(const FormulaModel& m, int n_rows, const std::string& name) 
   require(family_takes_link(m.family, m.link), name + ": the family does not take this link");
   validate_matrix(m.X, n_rows, name + ": X");
   validate_matrix(m.Z, n_rows, name + ": Z");
+  require(m.offset.empty() || m.offset.size() == static_cast<size_t>(n_rows),
+          name + ": offset needs one value per row (or none)");
+  require(std::all_of(m.offset.begin(), m.offset.end(), finite),
+          name + ": offset must be finite");
   require(m.b_prior.size() == static_cast<size_t>(m.X.cols),
           name + ": b_prior needs one prior per column of X");
   require(m.sd_prior.size() == static_cast<size_t>(m.Z.cols),
@@ -382,7 +386,8 @@ void FormulaModels::simulate(int model, Rng& rng, Dataset<float>& out) const {
         continue;
       }
       mask[row_out] = 1;
-      const double eta = dot(m.X.row(i), beta, P) + dot(m.Z.row(i), u, Q);
+      const double eta = (m.offset.empty() ? 0.0 : m.offset[i]) + dot(m.X.row(i), beta, P) +
+                         dot(m.Z.row(i), u, Q);
       const double y = draw_response(m, eta, sigma, aux, d.trials[i], rng);
       write_features(scaling_, y, d.trials[i], d.covariate_features.row(i), n_cov, feature);
     }

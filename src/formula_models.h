@@ -16,12 +16,13 @@
 //      a Q x Q correlation matrix ~ LKJ(cor_eta) when correlated and Q >= 2
 //      (else L = I), sigma for gaussian and lognormal.
 //   3. Group effects: u_g = sd .* (L z_g), z_g ~ N(0, I_Q), per drawn group.
-//   4. Linear predictor eta_i = X_i beta + Z_i u_g(i), mean mu_i =
-//      inv_link(eta_i); response by family: gaussian N(mu, sigma);
-//      bernoulli(mu); binomial(trials_i, mu); poisson(mu); lognormal(meanlog
-//      mu, sigma); student mu + sigma t_nu; negbinomial Poisson(Gamma(shape,
-//      rate shape / mu)) (mean mu, variance mu + mu^2 / shape); gamma
-//      Gamma(shape, rate shape / mu); beta Beta(mu phi, (1 - mu) phi).
+//   4. Linear predictor eta_i = offset_i + X_i beta + Z_i u_g(i) (Q may be 0:
+//      a model without group-level effects), mean mu_i = inv_link(eta_i);
+//      response by family: gaussian N(mu, sigma); bernoulli(mu);
+//      binomial(trials_i, mu); poisson(mu); lognormal(meanlog mu, sigma);
+//      student mu + sigma t_nu; negbinomial Poisson(Gamma(shape, rate shape /
+//      mu)) (mean mu, variance mu + mu^2 / shape); gamma Gamma(shape, rate
+//      shape / mu); beta Beta(mu phi, (1 - mu) phi).
 //   5. Features of row i: [(y_i / trials_i - response_center) / response_scale,
 //      covariate_features(i, 0..F-2)], written by write_features(), the same
 //      function that converts real data. Rows whose template response is
@@ -103,7 +104,8 @@ struct FormulaModel {
   Family family = Family::gaussian;
   Link link = Link::identity;
   Matrix X;                      // rows x P, template rows in group order
-  Matrix Z;                      // rows x Q
+  Matrix Z;                      // rows x Q; Q = 0 without group-level effects
+  std::vector<double> offset;    // rows (template order), or empty for all 0
   std::vector<Prior> b_prior;    // P
   std::vector<Prior> sd_prior;   // Q
   bool correlated = false;

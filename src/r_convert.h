@@ -258,6 +258,10 @@ inline FormulaModel r_formula_model(const Rcpp::List& model) {
   out.link = static_cast<Link>(r_int(model, "link"));
   out.X = r_matrix(model, "X");
   out.Z = r_matrix(model, "Z");
+  // Optional: specs without offset terms (and hand-built ones) have none.
+  if (model.containsElementNamed("offset")) {
+    out.offset = Rcpp::as<std::vector<double>>(model["offset"]);
+  }
   out.b_prior = r_priors(model, "b_prior");
   out.sd_prior = r_priors(model, "sd_prior");
   out.correlated = r_flag(model, "correlated");

@@ -147,3 +147,45 @@ test_that("the newer families and priors reach brms as brms states them", {
     "gamma"
   )
 })
+
+test_that("brms_formula() states cbind(), offsets and models without groups (issue 19)", {
+  skip_if_not_installed("lme4")
+  cbpp <- lme4::cbpp
+  cbpp$exposure <- cbpp$size / 10
+  as_cbind <- hier_model(cbind(incidence, size - incidence) ~ period + (1 | herd),
+                         cbpp, family = binomial())
+  expect_identical(
+    deparse1(brms_formula(as_cbind)),
+    "incidence | trials(incidence + (size - incidence)) ~ 0 + Intercept + period + (1 | herd)"
+  )
+  flat <- hier_model(incidence ~ 1 + period + offset(log(exposure)), cbpp,
+                     family = poisson())
+  expect_identical(
+    deparse1(brms_formula(flat)),
+    "incidence ~ 0 + Intercept + period + offset(log(exposure))"
+  )
+  answer <- transform(lme4::sleepstudy,
+                      slow = factor(Reaction > 300, c(FALSE, TRUE), c("no", "yes")))
+  expect_identical(
+    deparse1(brms_formula(hier_model(slow ~ Days + (1 | Subject), answer,
+                                     family = "bernoulli"))),
+    "slow ~ 0 + Intercept + Days + (1 | Subject)"
+  )
+  skip_if_not_installed("brms")
+  # brms reads the data as deepbmc does: the trials, the offset, the 0/1
+  # coding of the factor's levels
+  standata <- function(model, data, family) {
+    suppressMessages(brms::make_standata(brms_formula(model), data = data,
+                                         family = family,
+                                         prior = brms_prior(model)))
+  }
+  cbind_data <- standata(as_cbind, cbpp, stats::binomial())
+  expect_equal(as.vector(cbind_data$trials), cbpp$size)
+  expect_equal(as.vector(cbind_data$Y), cbpp$incidence)
+  flat_data <- standata(flat, cbpp, stats::poisson())
+  expect_equal(as.vector(flat_data$offsets), log(cbpp$exposure))
+  expect_null(flat_data$J_1)
+  slow <- hier_model(slow ~ Days + (1 | Subject), answer, family = "bernoulli")
+  expect_equal(as.vector(standata(slow, answer, brms::bernoulli())$Y),
+               deepbmc:::response_numbers(slow, answer))
+})

@@ -646,6 +646,41 @@ test_that("batches depend on the seed only, not on the number of threads", {
   expect_false(identical(one$values, other$values))
 })
 
+test_that("a per-row offset adds to the linear predictor (issue 19)", {
+  # poisson log-rates b0 + offset with b0 = log(2) fixed and no group
+  # effects (Q = 0): each row's count is Poisson(2 * exposure)
+  exposure <- rep(c(0.5, 1, 4, 10), 5)
+  n <- length(exposure)
+  spec <- fs_spec(
+    fs_design(rep(4L, 5)),
+    list(fs_model("poisson", "log", cbind(rep(1, n)), matrix(0, n, 0),
+                  b_prior = fs_priors(fs_prior("constant", log(2)))))
+  )
+  spec$models[[1]]$offset <- log(exposure)
+  y <- fs_response(fs_simulate(spec, 2000, 23), spec)
+  expect_whole(y)
+  for (i in c(1, 2, 3, 4, 20)) {
+    expect_mc_mean(y[i, ], 2 * exposure[[i]], paste("mean count of row", i))
+    expect_lt(abs(var(y[i, ]) / (2 * exposure[[i]]) - 1), 0.15)
+  }
+  # zero offsets are no offsets: the same draws as without the element
+  zero <- spec
+  zero$models[[1]]$offset <- rep(0, n)
+  none <- spec
+  none$models[[1]]$offset <- NULL
+  expect_identical(fs_simulate(zero, 50, 24), fs_simulate(none, 50, 24))
+  # resampled designs take each drawn row's own offset
+  resampled <- spec
+  resampled$design$resample <- TRUE
+  resampled$design$groups <- c(3L, 8L)
+  batch <- fs_simulate(resampled, 3000, 25)
+  share <- fs_features(batch)[, 1]
+  for (row in c(0L, 3L)) {
+    expect_mc_mean(share[batch$source_row == row], 2 * exposure[[row + 1]],
+                   paste("resampled mean count of template row", row + 1))
+  }
+})
+
 test_that("inconsistent specs give R errors, never a crash", {
   N <- 6L
   good <- fs_spec(
@@ -694,7 +729,10 @@ test_that("inconsistent specs give R errors, never a crash", {
          "group counts"),
     list(bad(c("scaling", "response_scale"), 0), "response_scale"),
     list(bad("models", list()), "at least one model"),
-    list(bad("scaling", NULL), "missing element 'scaling'")
+    list(bad("scaling", NULL), "missing element 'scaling'"),
+    list(bad(c(m, list("offset")), c(rep(0, N - 1), Inf)), "offset must be finite"),
+    list(bad(c(m, list("offset")), c(rep(0, N - 1), NA)), "offset must be finite"),
+    list(bad(c(m, list("offset")), rep(0, N + 1)), "one value per row")
   )
   for (case in cases) {
     expect_error(fs_simulate(case[[1]], 2, 1), case[[2]])

@@ -144,7 +144,11 @@ test_that("bad specifications are classed errors that say what is wrong", {
   expect_deepbmc_error(hier_model(y ~ x + (1 | subject), data[0, ]), "data")
   expect_deepbmc_error(hier_model(y ~ x + (1 | subject), as.list(data)), "type",
                        "data")
-  expect_deepbmc_error(hier_model(y ~ x, data), "value", "formula")
+  # a model without a group-level term is one (issue 19), but a set needs one
+  err <- expect_deepbmc_error(
+    model_set(hier_model(y ~ x, data), hier_model(y ~ 1, data)), "value"
+  )
+  expect_match(conditionMessage(err), "No model of the set has a group-level")
   expect_deepbmc_error(hier_model(~ x + (1 | subject), data), "type", "formula")
   expect_deepbmc_error(hier_model(log(y) ~ x + (1 | subject), data), "value",
                        "formula")
@@ -154,8 +158,11 @@ test_that("bad specifications are classed errors that say what is wrong", {
   expect_match(conditionMessage(err), "nested or crossed")
   expect_deepbmc_error(hier_model(y ~ x + (1 | subject / condition), data),
                        "value")
-  expect_deepbmc_error(hier_model(y ~ x + offset(x) + (1 | subject), data),
-                       "value")
+  # offsets are terms (issue 19), but with the same allow-list, and fixed
+  expect_deepbmc_error(hier_model(y ~ x + offset(system("x")) + (1 | subject),
+                                  data), "value", "formula")
+  expect_deepbmc_error(hier_model(y ~ x + (1 + offset(x) | subject), data),
+                       "value", "formula")
   expect_deepbmc_error(hier_model(y ~ s(x) + (1 | subject), data), "value")
   expect_deepbmc_error(hier_model(hits | trials(n_trials) ~ x + (1 | subject),
                                   data), "value")
@@ -676,4 +683,312 @@ test_that("hier_model() says which priors are defaults", {
                          hier_prior(exponential(1), class = "sigma"))),
     class = "deepbmc_default_prior_message"
   )
+})
+
+# ---- Formula parity with lme4 and brms (issue 19) --------------------------
+
+# A Monte Carlo mean within 5 standard errors of its expectation.
+expect_mc_mean <- function(draws, target, label) {
+  se <- stats::sd(draws) / sqrt(length(draws))
+  expect_lt(abs(mean(draws) - target), 5 * se, label = label)
+}
+
+test_that("cbind(successes, failures) is the model of successes | trials()", {
+  skip_if_not_installed("lme4")
+  cbpp <- lme4::cbpp
+  fit_model <- function(formula) {
+    hier_model(formula, cbpp, family = binomial())
+  }
+  as_cbind <- fit_model(cbind(incidence, size - incidence) ~ period + (1 | herd))
+  as_trials <- fit_model(incidence | trials(size) ~ period + (1 | herd))
+  expect_identical(as_cbind$response, "incidence")
+  expect_identical(as_cbind$family, list(family = "binomial", link = "logit"))
+  expect_identical(as_cbind$trials_values, as.integer(cbpp$size))
+  expect_identical(as_cbind$prior, as_trials$prior)
+  set_cbind <- model_set(
+    null = fit_model(cbind(incidence, size - incidence) ~ 1 + (1 | herd)),
+    period = as_cbind
+  )
+  set_trials <- model_set(
+    null = fit_model(incidence | trials(size) ~ 1 + (1 | herd)),
+    period = as_trials
+  )
+  # the simulator, the Stan data and the features of real data are the same
+  expect_identical(set_cbind$compiled, set_trials$compiled)
+  expect_identical(deepbmc:::formula_stan_data(as_cbind, cbpp),
+                   deepbmc:::formula_stan_data(as_trials, cbpp))
+  features <- function(set, data) {
+    deepbmc:::prepare_datasets(set, data, NULL, NULL, "data",
+                               rlang::current_env())$batch$values
+  }
+  other <- transform(cbpp, size = size + 3L)
+  expect_identical(features(set_cbind, other), features(set_trials, other))
+  expect_false(identical(features(set_cbind, other), features(set_cbind, cbpp)))
+  # simulated successes are counts within the trials
+  sims <- simulate_datasets(set_cbind, n = 40, seed = 4)
+  successes <- unlist(lapply(sims$data, `[[`, "incidence"))
+  size <- unlist(lapply(sims$data, `[[`, "size"))
+  expect_true(all(successes == round(successes)))
+  expect_true(all(successes >= 0 & successes <= size))
+  expect_true(any(successes > 0 & successes < size))
+  expect_identical(sims$data, simulate_datasets(set_trials, n = 40, seed = 4)$data)
+
+  # failures as a column follow the simulated successes
+  cbpp$healthy <- cbpp$size - cbpp$incidence
+  set_column <- model_set(
+    null = fit_model(cbind(incidence, healthy) ~ 1 + (1 | herd)),
+    period = fit_model(cbind(incidence, healthy) ~ period + (1 | herd))
+  )
+  expect_identical(set_column$compiled, set_trials$compiled)
+  for (d in simulate_datasets(set_column, n = 5, seed = 4)$data) {
+    expect_identical(d$incidence + d$healthy, as.double(d$size))
+  }
+  # failures missing beside an observed response are missing trials
+  holes <- cbpp
+  holes$healthy[3] <- NA
+  holes$incidence[5] <- NA
+  expect_message(
+    dropped <- hier_model(cbind(incidence, healthy) ~ 1 + (1 | herd), holes,
+                          family = binomial()),
+    "Dropped 1 row", class = "deepbmc_dropped_rows_message"
+  )
+  expect_identical(nrow(dropped$data), nrow(cbpp) - 1L)
+  expect_identical(sum(is.na(dropped$data$incidence)), 1L)
+
+  # the failures are data: arithmetic of columns, nothing run
+  expect_deepbmc_error(fit_model(cbind(incidence, log(size)) ~ 1 + (1 | herd)),
+                       "value", "data")
+  ran <- FALSE
+  expect_deepbmc_error(
+    fit_model(cbind(incidence, (function() ran <<- TRUE)()) ~ 1 + (1 | herd)),
+    "value"
+  )
+  expect_false(ran)
+  expect_deepbmc_error(fit_model(cbind(incidence) ~ 1 + (1 | herd)), "value")
+  expect_deepbmc_error(fit_model(cbind(incidence, size, 2) ~ 1 + (1 | herd)),
+                       "value")
+  expect_deepbmc_error(
+    hier_model(cbind(incidence, size - incidence) ~ 1 + (1 | herd),
+               transform(cbpp, size = incidence - 1L), family = binomial()),
+    "data", "data"
+  )
+  expect_deepbmc_error(
+    hier_model(cbind(incidence, size - incidence) ~ 1 + (1 | herd), cbpp),
+    "value"
+  )
+  expect_deepbmc_error(
+    fit_model(cbind(incidence, period) ~ 1 + (1 | herd)), "data"
+  )
+})
+
+test_that("two-level factor responses of bernoulli models are coded as glm codes them", {
+  data <- formula_data()
+  data$correct[c(3, 9)] <- NA
+  data$answer <- factor(ifelse(data$correct == 1, "right", "wrong"),
+                        levels = c("wrong", "right"))
+  as_factor <- hier_model(answer ~ x + (1 | subject), data, family = binomial())
+  as_numbers <- hier_model(correct ~ x + (1 | subject), data,
+                           family = "bernoulli")
+  expect_identical(as_factor$response_levels, c("wrong", "right"))
+  expect_identical(as_factor$family, as_numbers$family)
+  # the first level is failure, as in glm()
+  observed <- !is.na(data$answer)
+  glm_y <- stats::glm(answer ~ x, family = binomial(), data = data)$y
+  expect_equal(deepbmc:::response_numbers(as_factor, data)[observed],
+               unname(glm_y))
+  out <- capture.output(print(as_factor))
+  expect_true(any(grepl("answer = right (1) vs wrong (0)", out, fixed = TRUE)))
+
+  set_factor <- model_set(
+    hier_model(answer ~ 1 + (1 | subject), data, family = "bernoulli"),
+    as_factor
+  )
+  set_numbers <- model_set(
+    hier_model(correct ~ 1 + (1 | subject), data, family = "bernoulli"),
+    as_numbers
+  )
+  expect_identical(set_factor$compiled, set_numbers$compiled)
+  fit <- train_comparison(set_factor, api_network(), epochs = 1,
+                          iterations = 3, batch_size = 8, seed = 3,
+                          progress = FALSE)
+  pmp <- post_prob(fit, data)
+  expect_identical(post_prob(fit, transform(data, answer = correct)), pmp)
+  expect_identical(post_prob(fit, transform(data, answer = correct == 1)), pmp)
+  expect_identical(
+    post_prob(fit, transform(data, answer = as.character(answer))), pmp
+  )
+  # levels are matched by label, not by their order in the new data
+  expect_identical(
+    post_prob(fit, transform(data, answer = factor(answer, c("right", "wrong")))),
+    pmp
+  )
+  flipped <- transform(data, answer = factor(answer, c("right", "wrong"),
+                                             c("wrong", "right")))
+  expect_false(identical(post_prob(fit, flipped), pmp))
+  new_level <- data
+  new_level$answer <- as.character(new_level$answer)
+  new_level$answer[1] <- "maybe"
+  err <- expect_deepbmc_error(post_prob(fit, new_level), "data", "data")
+  expect_match(conditionMessage(err), "maybe")
+  # simulations come back in the template's levels
+  sims <- simulate_datasets(set_factor, n = 4, seed = 2)
+  expect_identical(levels(sims$data[[1]]$answer), c("wrong", "right"))
+  expect_equal(post_prob(fit, sims), post_prob(fit, lapply(sims$data, function(d) {
+    transform(d, answer = as.double(answer == "right"))
+  })))
+  # the strings of a character response are sorted, as factor() sorts them
+  strings <- hier_model(answer ~ 1 + (1 | subject),
+                        transform(data, answer = as.character(answer)),
+                        family = "bernoulli")
+  expect_identical(strings$response_levels, c("right", "wrong"))
+
+  # what is not a two-level bernoulli response is a classed error
+  three <- transform(data, answer = factor(answer, c("wrong", "right", "both")))
+  expect_deepbmc_error(hier_model(answer ~ 1 + (1 | subject), three,
+                                  family = "bernoulli"), "data")
+  one <- transform(data, answer = "right")
+  expect_deepbmc_error(hier_model(answer ~ 1 + (1 | subject), one,
+                                  family = "bernoulli"), "data")
+  err <- expect_deepbmc_error(hier_model(answer ~ 1 + (1 | subject), data),
+                              "data")
+  expect_match(conditionMessage(err), "bernoulli")
+  numeric_fit <- train_comparison(set_numbers, api_network(), epochs = 1,
+                                  iterations = 1, batch_size = 4, seed = 3,
+                                  progress = FALSE)
+  expect_deepbmc_error(
+    post_prob(numeric_fit, transform(data, correct = answer)), "data", "data"
+  )
+})
+
+test_that("models without a group-level term have no between-group variance", {
+  # 40 groups of 5; y = b0 + b1 x + e, sigma = 1, and in the hierarchical
+  # model a group intercept of SD 1
+  withr::local_seed(31)
+  data <- data.frame(g = rep(sprintf("g%02d", 1:40), each = 5),
+                     x = round(stats::rnorm(200), 2), y = stats::rnorm(200))
+  priors <- c(hier_prior("normal(0, 1)", class = "Intercept"),
+              hier_prior("normal(0, 1)", class = "b"),
+              hier_prior("constant(1)", class = "sigma"))
+  flat <- hier_model(y ~ 1 + x, data, prior = priors)
+  expect_null(flat$group)
+  expect_identical(dim(flat$z), c(200L, 0L))
+  expect_false(any(flat$prior$class %in% c("sd", "cor")))
+  out <- capture.output(print(flat))
+  expect_true(any(grepl("Group-level effects: none", out, fixed = TRUE)))
+  expect_true(any(grepl("^Data: 200 observations$", out)))
+  hier <- hier_model(y ~ 1 + x + (1 | g), data,
+                     prior = c(priors, hier_prior("constant(1)", class = "sd")))
+  set <- model_set(flat = flat, hier = hier)
+  expect_identical(set$models$flat$group, "g")
+  expect_identical(dim(set$compiled$models[[1]]$Z), c(200L, 0L))
+  expect_identical(set$inputs, "x")
+  expect_true(any(grepl("flat: y ~ 1 + x", capture.output(print(set)),
+                        fixed = TRUE)))
+
+  # Group means of the residuals of lm(y ~ x) in each simulated data set:
+  # E|means|^2 = tr(A (I - H) V (I - H) A') with A the group averaging, H the
+  # hat matrix and V = I (+ the group blocks for the group intercepts).
+  sims <- simulate_datasets(set, n = 300, seed = 6)
+  simulated_by <- set$model_names[sims$model]
+  rows <- order(data$g)
+  X <- cbind(1, data$x[rows])
+  groups <- outer(data$g[rows], unique(data$g[rows]), `==`) * 1
+  A <- t(groups) / 5
+  M <- A %*% (diag(200) - X %*% solve(crossprod(X), t(X)))
+  expected <- c(flat = sum(M^2), hier = sum(M^2) + sum((M %*% groups)^2)) / 39
+  spread <- vapply(sims$data, function(d) {
+    r <- stats::lm.fit(cbind(1, d$x), d$y)$residuals
+    stats::var(tapply(r, d$g, mean))
+  }, numeric(1))
+  for (name in names(expected)) {
+    expect_mc_mean(spread[simulated_by == name], expected[[name]],
+                   paste("between-group variance of", name))
+  }
+  expect_gt(mean(spread[simulated_by == "hier"]),
+            3 * mean(spread[simulated_by == "flat"]))
+
+  fit <- train_comparison(set, api_network(), epochs = 1, iterations = 3,
+                          batch_size = 8, seed = 3, progress = FALSE)
+  pmp <- post_prob(fit, data)
+  expect_equal(sum(pmp), 1)
+  expect_identical(names(pmp), c("flat", "hier"))
+  # Stan data without groups
+  stan_data <- deepbmc:::formula_stan_data(flat, data)
+  expect_identical(names(stan_data), c("N", "X", "y"))
+  # the grouping must come from somewhere
+  expect_deepbmc_error(model_set(flat, hier_model(y ~ 1, data)), "value")
+  expect_deepbmc_error(
+    model_set(hier_model(y ~ x, data[c("x", "y")]), hier), "mismatch"
+  )
+  holes <- transform(data, g = replace(g, 2, NA))
+  err <- expect_deepbmc_error(
+    model_set(hier_model(y ~ x, holes),
+              suppressMessages(hier_model(y ~ x + (1 | g), holes))),
+    "mismatch"
+  )
+  expect_match(conditionMessage(err), "rows without a group")
+})
+
+test_that("offsets add to the linear predictor and reach the network", {
+  withr::local_seed(41)
+  data <- data.frame(g = rep(1:20, each = 5), x = round(stats::rnorm(100), 2),
+                     exposure = rep(c(0.5, 1, 2, 4, 8), 20))
+  data$count <- stats::rpois(100, data$exposure)
+  priors <- c(hier_prior("constant(0.5)", class = "Intercept"),
+              hier_prior("constant(0.3)", class = "sd"))
+  base <- hier_model(count ~ 1 + offset(log(exposure)) + (1 | g), data,
+                     family = poisson(), prior = priors)
+  expect_equal(base$offset, log(data$exposure))
+  effect <- hier_model(count ~ 1 + x + offset(log(exposure)) + (1 | g), data,
+                       family = poisson(), prior = priors)
+  set <- model_set(base = base, effect = effect)
+  expect_identical(set$inputs, c("offset(log(exposure))", "x"))
+  rows <- order(data$g)
+  expect_equal(set$compiled$models[[1]]$offset, log(data$exposure)[rows])
+  # E[count] = exposure * exp(0.5 + 0.3^2 / 2) in the base model
+  sims <- simulate_datasets(set, n = 400, seed = 9)
+  base_sims <- sims$data[set$model_names[sims$model] == "base"]
+  counts <- do.call(cbind, lapply(base_sims, `[[`, "count"))
+  sorted_exposure <- data$exposure[rows]
+  for (e in unique(sorted_exposure)) {
+    expect_mc_mean(colMeans(counts[sorted_exposure == e, , drop = FALSE]),
+                   e * exp(0.5 + 0.3^2 / 2), paste("mean count at exposure", e))
+  }
+  # the network sees the standardised offset, of new data too
+  features <- function(data) {
+    matrix(deepbmc:::prepare_datasets(set, data, NULL, NULL, "data",
+                                      rlang::current_env())$batch$values,
+           ncol = 3, byrow = TRUE)
+  }
+  scaled <- (log(sorted_exposure) - mean(log(data$exposure))) /
+    stats::sd(log(data$exposure))
+  expect_equal(features(data)[, 2], scaled, tolerance = 1e-6)
+  doubled <- transform(data, exposure = 2 * exposure)
+  expect_equal(features(doubled)[, 2],
+               scaled + log(2) / stats::sd(log(data$exposure)),
+               tolerance = 1e-6)
+  # Stan data and brms carry it
+  expect_equal(deepbmc:::formula_stan_data(base, data)$eta_offset,
+               as.array(log(data$exposure)))
+  expect_identical(
+    deparse1(brms_formula(effect)),
+    "count ~ 0 + Intercept + x + offset(log(exposure)) + (1 | g)"
+  )
+  # an offset the same in every row tells the network nothing
+  data$one <- 1
+  constant <- model_set(
+    hier_model(count ~ 1 + offset(log(one)) + (1 | g), data, family = poisson()),
+    hier_model(count ~ 1 + x + (1 | g), data, family = poisson())
+  )
+  expect_identical(constant$inputs, "x")
+  # offsets must be finite
+  zero <- transform(data, exposure = replace(exposure, 4, 0))
+  expect_deepbmc_error(
+    hier_model(count ~ 1 + offset(log(exposure)) + (1 | g), zero,
+               family = poisson()),
+    "data", "data"
+  )
+  fit <- train_comparison(set, api_network(), epochs = 1, iterations = 2,
+                          batch_size = 8, seed = 3, progress = FALSE)
+  expect_deepbmc_error(post_prob(fit, zero), "data", "data")
 })

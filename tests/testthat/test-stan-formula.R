@@ -425,3 +425,44 @@ test_that("bridge_compare() takes brmsfits, which agree with deepbmc's programs"
   expect_lt(max(abs(theirs$logml - ours$logml)), 0.1)
   expect_lt(max(abs(theirs$pmp_bridge - ours$pmp_bridge)), 0.03)
 })
+
+test_that("programs without group effects, with offsets, give the R log density (issue 19)", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("withr")
+  d <- stan_formula_design()
+  d$exposure <- withr::with_seed(6, round(exp(stats::rnorm(nrow(d))), 3))
+  model <- hier_model(count ~ 1 + x + offset(log(exposure)), d,
+                      family = poisson(),
+                      prior = hier_prior("normal(0, 1.5)", class = "b"))
+  code <- unclass(stan_code(model))
+  expect_no_match(code, "sd_|std_normal|\\bZ\\b|\\bG\\b")
+  expect_match(code, "eta = X * beta + eta_offset;", fixed = TRUE)
+  data <- deepbmc:::formula_stan_data(model, d)
+  expect_identical(names(data), c("N", "X", "eta_offset", "y"))
+  compiled <- stan_formula_compiled(model)
+  set.seed(18)
+  for (draw in 1:3) {
+    beta <- round(stats::rnorm(2, 0, 0.7), 3)
+    expected <- stats::dnorm(beta[[1]], 0, 2.5, log = TRUE) +
+      stats::dnorm(beta[[2]], 0, 1.5, log = TRUE) +
+      sum(stats::dpois(d$count, d$exposure * exp(beta[[1]] + beta[[2]] * d$x),
+                       log = TRUE))
+    stan <- stan_log_density(compiled, data, list(b = as.array(beta)))
+    expect_equal(stan, expected, tolerance = 1e-8,
+                 label = paste("no groups, offset, draw", draw))
+  }
+  # cbind() and trials() responses give one program (but for its comment)
+  d$fails <- d$n - d$k
+  as_cbind <- hier_model(cbind(k, fails) ~ 1 + x + (1 | g), d,
+                         family = binomial())
+  as_trials <- hier_model(k | trials(n) ~ 1 + x + (1 | g), d,
+                          family = binomial())
+  program <- function(model) {
+    lines <- strsplit(unclass(stan_code(model)), "\n")[[1]]
+    lines[!startsWith(lines, "//")]
+  }
+  expect_identical(program(as_cbind), program(as_trials))
+  expect_identical(deepbmc:::formula_stan_data(as_cbind, d),
+                   deepbmc:::formula_stan_data(as_trials, d))
+})
