@@ -23,7 +23,8 @@
 #' bounds the Student-t's `nu` below at 1, as deepbmc does. A
 #' `cbind(successes, failures)` response becomes `successes | trials(successes
 #' + failures)`; offsets stay `offset()` terms; a model without a group-level
-#' term has none in brms either. A two-level factor response of a bernoulli
+#' term has none in brms either; an observation-level effect stays
+#' `(1 | obs)`, its SD's prior one of class `"sd"` with `group = "obs"`. A two-level factor response of a bernoulli
 #' model is read by brms as deepbmc reads it (first level 0).
 #'
 #' @param model A model from [hier_model()].
@@ -71,8 +72,9 @@ brms_formula <- function(model) {
     bar <- if (model$correlated) " | " else " || "
     group_term <- paste0("(", random_text, bar, model$group, ")")
   }
+  olre_term <- if (!is.null(model$olre)) paste0("(1 | ", model$olre, ")")
   rhs <- c(if (intercept) "0 + Intercept" else "0", labels, offsets,
-           group_term)
+           group_term, olre_term)
   stats::as.formula(paste(response, "~", paste(rhs, collapse = " + ")),
                     env = globalenv())
 }
@@ -93,7 +95,8 @@ brms_prior <- function(model) {
       coef <- "Intercept"
     }
     if (class %in% c("sd", "cor")) {
-      group <- model$group
+      # The OLRE's SD is brms's sd of group `obs`, its column.
+      group <- if (nzchar(row$group %||% "")) row$group else model$group
     }
     brms::set_prior(brms_distribution(row), class = class, coef = coef,
                     group = group)

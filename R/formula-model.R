@@ -11,7 +11,17 @@
 #' group-level term `(1 | g)`, `(1 + x | g)` (correlated effects) or
 #' `(1 + x || g)` (uncorrelated), or none (`y ~ 1 + x`: a model without group
 #' effects, which takes its grouping from the other models of its
-#' [model_set()]). Offsets, known parts of the linear predictor such as
+#' [model_set()]). An observation-level effect for overdispersion, as lme4
+#' and brms users write it, may join them: a term `(1 | obs)` whose column
+#' `obs` has a distinct value in every row (such as `cbpp$obs <-
+#' 1:nrow(cbpp)`, after rows with missing covariates are dropped) adds
+#' \eqn{e_i \sim N(0, sd_{obs}^2)} to the linear predictor of each row,
+#' `count ~ 1 + x + (1 | g) + (1 | obs)`; it takes an intercept only, there
+#' is at most one, and it is not the grouping: a model with no other
+#' group-level term (`count ~ 1 + x + (1 | obs)`) takes its grouping from
+#' the other models of its set. Its SD's prior is class `"sd"` with
+#' `group = "obs"` ([hier_prior()]), by default that of a group-level
+#' intercept. Offsets, known parts of the linear predictor such as
 #' `offset(log(exposure))` of a Poisson rate, are added to it as in lme4 and
 #' brms (several are summed). Binomial responses give their trials as
 #' `y | trials(n)` (brms) or their successes and failures as
@@ -51,7 +61,8 @@
 #' which classes kept their defaults (once per session; print the model to
 #' see them all).
 #'
-#' @param formula A two-sided formula with at most one group-level term.
+#' @param formula A two-sided formula with at most one group-level term
+#'   (besides one observation-level term `(1 | obs)`).
 #' @param data A data frame with the response, covariates, offsets and
 #'   grouping column: the design simulations follow. Responses may be `NA`
 #'   (missing);
@@ -62,13 +73,15 @@
 #'   `"lognormal"`, `"Gamma"`, `"beta"`) or a family object such as
 #'   `gaussian()` or `binomial(link = "probit")`.
 #' @param prior Priors from [hier_prior()], or brms priors from
-#'   `brms::prior()` or `brms::set_prior()` (their `group` is ignored: formula
-#'   models have one grouping factor; rows without a prior keep the
-#'   defaults); `NULL` uses the defaults.
+#'   `brms::prior()` or `brms::set_prior()` (their `group` names the
+#'   grouping column or the column of an observation-level effect, as
+#'   [hier_prior()]'s; rows without a prior keep the defaults); `NULL` uses
+#'   the defaults.
 #'
 #' @return A model, a list of class `"deepbmc_hier_model"` holding the parsed
 #'   formula (`response`, `trials`, `failures`, `group` (`NULL` without a
-#'   group-level term), `fixed`, `random`, `correlated`), the
+#'   group-level term), `fixed`, `random`, `correlated`, `olre` (the column
+#'   of the observation-level effect, or `NULL`)), the
 #'   `response_levels` of a factor response, the `family` (`family`,
 #'   `link`), the model matrices `x` (fixed effects) and `z` (group-level
 #'   effects; no columns without a group-level term) and the `offset` of the
@@ -88,14 +101,17 @@
 hier_model <- function(formula, data, family = gaussian(), prior = NULL) {
   parsed <- parse_hier_formula(formula)
   family <- check_family(family, has_trials = has_trials(parsed))
-  data <- check_model_data(data, parsed)
+  checked <- check_model_data(data, parsed)
+  data <- checked$data
+  parsed <- checked$parsed
   parsed$response_levels <- response_levels(data[[parsed$response]], family,
                                             parsed$response)
   frame <- model_frames(parsed, data)
   response <- response_numbers(parsed, data)
   check_response_values(response, frame$trials, family)
   defaults <- default_priors(family, response, frame$x, frame$z,
-                             parsed$correlated)
+                             parsed$correlated, group = parsed$group,
+                             olre = parsed$olre)
   prior_table <- resolve_priors(defaults, prior)
   check_aux_prior(prior_table, family)
   inform_default_priors(prior_table)
@@ -154,9 +170,24 @@ check_model_data <- function(data, parsed, call = rlang::caller_env()) {
   data <- as.data.frame(data)
   # Before the column checks, which refuse a grouping column with NA.
   data <- drop_rows_missing_covariates(data, parsed, call)
+  bar_columns <- vapply(parsed$bar_terms, `[[`, character(1), "group")
+  missing_columns <- setdiff(bar_columns, names(data))
+  if (length(missing_columns) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg data} lacks column{?s} {.val {missing_columns}} that the
+         model formulas use.",
+        i = "Columns of {.arg data}: {.val {names(data)}}."
+      ),
+      "data",
+      call = call
+    )
+  }
+  # Whether a term is an observation-level effect depends on the rows kept.
+  parsed <- resolve_group_terms(parsed, data, call)
   check_formula_columns(list(parsed), data, "data", call)
   if (is.null(parsed$group)) {
-    return(data)
+    return(list(data = data, parsed = parsed))
   }
   group <- data[[parsed$group]]
   if (length(unique(group)) < 2) {
@@ -170,7 +201,7 @@ check_model_data <- function(data, parsed, call = rlang::caller_env()) {
       call = call
     )
   }
-  data
+  list(data = data, parsed = parsed)
 }
 
 # Whether the response has trials: `y | trials(n)` or `cbind(y, failures)`.
@@ -191,8 +222,11 @@ trials_columns <- function(parsed) {
 # response are part of that missing response (`size - successes`); beside
 # an observed one they are missing trials.
 drop_rows_missing_covariates <- function(data, parsed, call) {
+  bar_columns <- unlist(lapply(parsed$bar_terms, function(term) {
+    c(all.vars(term$terms), term$group)
+  }))
   columns <- unique(c(all.vars(parsed$fixed), all.vars(parsed$random),
-                      parsed$group, parsed$trials))
+                      parsed$group, bar_columns, parsed$trials))
   incomplete <- Reduce(`|`, lapply(columns, function(column) {
     is.na(data[[column]])
   }), rep(FALSE, nrow(data)))
@@ -502,11 +536,17 @@ print.deepbmc_hier_model <- function(x, ...) {
     if (ncol(x$z) > 1) {
       if (x$correlated) " (correlated)" else " (uncorrelated)"
     },
+    if (!is.null(x$olre)) {
+      paste0("\nObservation-level effect: (1 | ", x$olre, ")")
+    },
     if (any(x$offset != 0)) "\nOffset: known per observation",
     "\nPriors:\n",
     sep = ""
   )
-  shown <- x$prior[c("prior", "class", "coef", "source")]
+  # The group tells the OLRE's SD from the grouping's.
+  columns <- c("prior", "class", "coef", if (!is.null(x$olre)) "group",
+               "source")
+  shown <- x$prior[columns]
   print(shown, row.names = FALSE, right = FALSE)
   invisible(x)
 }

@@ -8,7 +8,8 @@
 # into a response, an optional trials column or failures expression, the
 # fixed-effect formula (with its offsets), the group-level formula and the
 # grouping factor. Only one grouping factor (two levels) is supported for
-# now; everything else gets an error that says so.
+# now, besides one observation-level term `(1 | obs)` (resolve_group_terms());
+# everything else gets an error that says so.
 
 parse_hier_formula <- function(formula, call = rlang::caller_env()) {
   if (!inherits(formula, "formula") || length(formula) != 3) {
@@ -29,43 +30,27 @@ parse_hier_formula <- function(formula, call = rlang::caller_env()) {
   fixed_terms <- terms[!is_group_term]
   check_supported_terms(c(fixed_terms, group_terms), call)
 
-  random <- NULL
-  if (length(group_terms) > 1) {
-    groups <- unique(vapply(group_terms, function(term) {
-      deparse1(strip_parens(term)[[3]])
-    }, character(1)))
-    abort_deepbmc(
-      c(
-        "Only one group-level term {.code (... | group)} is supported for
-         now.",
-        x = if (length(groups) > 1) {
-          "{.arg formula} has terms for {.val {groups}}: nested or crossed
-           grouping factors are not supported yet."
-        } else {
-          "{.arg formula} has {length(group_terms)} terms for
-           {.val {groups}}; write them as one, e.g.
-           {.code (1 + x | g)}."
-        }
-      ),
-      "value",
-      call = call
-    )
-  }
-  # Without a group-level term the model has no group effects (Z has no
-  # columns); model_set() takes the grouping from the set's other models.
-  random <- list(terms = quote(0), group = NULL, correlated = FALSE)
-  if (length(group_terms) == 1) {
-    random <- parse_group_term(group_terms[[1]], call)
-    if ("offset" %in% called_functions(random$terms)) {
+  bar_terms <- lapply(group_terms, function(term) {
+    parsed <- parse_group_term(term, call)
+    if ("offset" %in% called_functions(parsed$terms)) {
       abort_deepbmc(
         c(
           "{.fn offset} belongs to the fixed part of {.arg formula}.",
-          x = "You wrote it inside {.code {deparse1(group_terms[[1]])}}."
+          x = "You wrote it inside {.code {deparse1(term)}}."
         ),
         "value",
         call = call
       )
     }
+    parsed
+  })
+  # Without a group-level term the model has no group effects (Z has no
+  # columns); model_set() takes the grouping from the set's other models.
+  # With more, one must be an observation-level effect, which only the data
+  # can tell (resolve_group_terms()).
+  random <- list(terms = quote(0), group = NULL, correlated = FALSE)
+  if (length(group_terms) == 1) {
+    random <- bar_terms[[1]]
   }
   fixed_rhs <- if (length(fixed_terms) == 0) {
     # Only group-level terms: lme4 still adds an intercept unless told not to.
@@ -80,7 +65,87 @@ parse_hier_formula <- function(formula, call = rlang::caller_env()) {
     fixed = stats::as.formula(call("~", fixed_rhs), env = formula_env()),
     random = stats::as.formula(call("~", random$terms), env = formula_env()),
     group = random$group,
-    correlated = random$correlated
+    correlated = random$correlated,
+    olre = NULL,
+    bar_terms = bar_terms,
+    bar_exprs = group_terms
+  )
+}
+
+# Which group-level term is which, now that the data are known: a term
+# `(1 | obs)` whose column has a distinct value in every row is an
+# observation-level effect (OLRE: e_i ~ N(0, sd^2) added to eta_i, for
+# overdispersion), as lme4 and brms users write one; the other term, if any,
+# is the grouping. Anything else is the one-grouping-factor error.
+resolve_group_terms <- function(parsed, data, call = rlang::caller_env()) {
+  terms <- parsed$bar_terms
+  if (length(terms) == 0) {
+    return(parsed)
+  }
+  columns <- vapply(terms, `[[`, character(1), "group")
+  per_row <- vapply(columns, function(column) {
+    column %in% names(data) && nrow(data) >= 2 &&
+      !anyDuplicated(data[[column]])
+  }, logical(1))
+  intercept_only <- vapply(terms, function(term) {
+    identical(term$terms, 1) || identical(term$terms, 1L)
+  }, logical(1))
+  is_olre <- per_row & intercept_only
+  if (length(terms) == 1) {
+    if (is_olre) {
+      parsed$random <- stats::as.formula(~0, env = formula_env())
+      parsed["group"] <- list(NULL)
+      parsed$correlated <- FALSE
+      parsed$olre <- columns[[1]]
+    }
+    return(parsed)
+  }
+  if (sum(is_olre) == 1 && !anyDuplicated(columns)) {
+    main <- terms[[which(!is_olre)]]
+    parsed$random <- stats::as.formula(call("~", main$terms),
+                                       env = formula_env())
+    parsed$group <- main$group
+    parsed$correlated <- main$correlated
+    parsed$olre <- columns[is_olre]
+    return(parsed)
+  }
+  abort_group_terms(parsed$bar_exprs, per_row, intercept_only, call)
+}
+
+# The error for group-level terms beyond one grouping factor (and one
+# observation-level effect), with what would make them work.
+abort_group_terms <- function(group_terms, per_row = NULL,
+                              intercept_only = NULL, call) {
+  columns <- vapply(group_terms, function(term) {
+    deparse1(strip_parens(term)[[3]])
+  }, character(1))
+  groups <- unique(columns)
+  hint <- NULL
+  with_slopes <- columns[per_row & !intercept_only]
+  if (sum(per_row & intercept_only) > 1) {
+    hint <- "Only one observation-level term {.code (1 | obs)} (a column
+             with a distinct value per row) is supported."
+  } else if (length(with_slopes) > 0) {
+    hint <- "An observation-level term (column
+             {.val {with_slopes[[1]]}} has a distinct
+             value per row) takes an intercept only: {.code (1 | obs)}."
+  }
+  abort_deepbmc(
+    c(
+      "Only one group-level term {.code (... | group)} is supported for
+       now, besides one observation-level term {.code (1 | obs)}.",
+      x = if (length(groups) > 1) {
+        "{.arg formula} has terms for {.val {groups}}: nested or crossed
+         grouping factors are not supported yet."
+      } else {
+        "{.arg formula} has {length(group_terms)} terms for
+         {.val {groups}}; write them as one, e.g.
+         {.code (1 + x | g)}."
+      },
+      i = hint
+    ),
+    "value",
+    call = call
   )
 }
 

@@ -10,7 +10,11 @@
 #' * `"b"`: fixed-effect coefficients, all or one (`coef`, a column name of
 #'   the model matrix such as `"x"` or `"conditionB"`);
 #' * `"sd"`: standard deviations of the group-level effects, all or one
-#'   (`coef = "Intercept"` or a covariate's column name);
+#'   (`coef = "Intercept"` or a covariate's column name), of all grouping
+#'   columns or one (`group`); the SD of an observation-level effect
+#'   `(1 | obs)` is `hier_prior(exponential(1), class = "sd", group = "obs")`,
+#'   as brms writes it (a prior of class `"sd"` without `group` applies to it
+#'   too);
 #' * `"cor"`: the correlation matrix of correlated group-level effects;
 #' * `"sigma"`: the residual standard deviation (gaussian, student) or the
 #'   standard deviation on the log scale (lognormal);
@@ -45,9 +49,12 @@
 #'   name); `""` (the default) for all coefficients of the class. Unquoted
 #'   names (`coef = Days`) are taken as names unless a variable of that name
 #'   exists.
+#' @param group For `sd` and `cor`: the grouping column the prior is for, as
+#'   in brms (the grouping factor, or the column of an observation-level
+#'   effect `(1 | obs)`); `""` (the default) for all. Unquoted like `coef`.
 #'
 #' @return A data frame of class `"deepbmc_prior"` with columns `prior`,
-#'   `class` and `coef`, one row per prior.
+#'   `class`, `coef` and `group`, one row per prior.
 #' @seealso [hier_model()]
 #' @export
 #' @examples
@@ -57,9 +64,11 @@
 #'   hier_prior(exponential(2), class = "sd", coef = "Intercept"),
 #'   hier_prior(lkj(2), class = "cor")
 #' )
+#' # the SD of an observation-level effect (1 | obs)
+#' hier_prior(exponential(1), class = "sd", group = "obs")
 hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
                                         "sigma", "nu", "shape", "phi"),
-                       coef = "") {
+                       coef = "", group = "") {
   # class = b and coef = Days unquoted, as brms's prior() takes them: a bare
   # class name is the class; a bare name that is no variable is the name.
   class_expr <- substitute(class)
@@ -71,6 +80,12 @@ hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
         !exists(as.character(coef_expr), envir = parent.frame(),
                 mode = "character")) {
     coef <- as.character(coef_expr)
+  }
+  group_expr <- substitute(group)
+  if (is.name(group_expr) &&
+        !exists(as.character(group_expr), envir = parent.frame(),
+                mode = "character")) {
+    group <- as.character(group_expr)
   }
   # normal(0, 1) written as a call is taken as it stands; anything else, such
   # as a string or paste0(...) computing one, is evaluated.
@@ -104,11 +119,27 @@ hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
       "value"
     )
   }
+  if (!is.character(group) || length(group) != 1 || is.na(group)) {
+    abort_deepbmc(
+      c(
+        "{.arg group} must be a single string.",
+        x = "You supplied {describe_value(group)}."
+      ),
+      "type"
+    )
+  }
+  if (nzchar(group) && !class %in% c("sd", "cor")) {
+    abort_deepbmc(
+      "{.arg group} only applies to the classes {.val sd} and {.val cor}.",
+      "value"
+    )
+  }
   parsed <- parse_distribution(text, class)
   # In full precision: the model reads its parameters from this text (4
   # digits, as printed, would change normal(0, 0.123456) silently).
   exact <- format_distribution(parsed$name, parsed$args, digits = 15)
-  new_prior(data.frame(prior = exact, class = class, coef = coef))
+  new_prior(data.frame(prior = exact, class = class, coef = coef,
+                       group = group))
 }
 
 prior_classes <- c("b", "Intercept", "sd", "cor", "sigma", "nu", "shape",
@@ -133,7 +164,13 @@ c.deepbmc_prior <- function(...) {
       )
     }
   }
-  new_prior(do.call(rbind, lapply(parts, as.data.frame.data.frame)))
+  parts <- lapply(parts, function(part) {
+    part <- as.data.frame.data.frame(part)
+    # Priors saved before hier_prior() had `group` are for all groups.
+    if (is.null(part$group)) part$group <- rep("", nrow(part))
+    part
+  })
+  new_prior(do.call(rbind, parts))
 }
 
 #' @export
@@ -264,13 +301,15 @@ format_distribution <- function(name, args, digits = 4) {
 
 # Weakly informative defaults on the scale of the data, after rstanarm:
 # the intercept normal(m, 2.5 s), coefficient j normal(0, 2.5 s / sd(x_j)),
-# group-level SDs half_normal(s / sd(z_j)) (sd(z_j) = 1 for the intercept),
+# group-level SDs half_normal(s / sd(z_j)) (sd(z_j) = 1 for the intercept,
+# and for the SD of an observation-level effect),
 # sigma exponential(1 / s) and lkj(1), where
 # m and s are the mean and SD of the response (of its logarithm for
 # lognormal and Gamma) for gaussian, student, lognormal and Gamma models, and
 # m = 0, s = 1 on the linear-predictor scale of the other families; nu, shape
 # and phi gamma(2, 0.1) (default_aux_prior).
-default_priors <- function(family, response, x, z, correlated) {
+default_priors <- function(family, response, x, z, correlated, group = NULL,
+                           olre = NULL) {
   location <- 0
   scale <- 1
   info <- family_info(family)
@@ -305,11 +344,16 @@ default_priors <- function(family, response, x, z, correlated) {
     spread <- if (column == "(Intercept)") 1 else stats::sd(z[, column])
     spread <- if (is.finite(spread) && spread > 0) spread else 1
     rows[[length(rows) + 1]] <- prior_row(
-      "sd", coef_name(column), "half_normal", scale / spread
+      "sd", coef_name(column), "half_normal", scale / spread, group = group
     )
   }
+  # An observation-level effect is a group-level intercept, one per row.
+  if (!is.null(olre)) {
+    rows[[length(rows) + 1]] <- prior_row("sd", "Intercept", "half_normal",
+                                          scale, group = olre)
+  }
   if (correlated && ncol(z) >= 2) {
-    rows[[length(rows) + 1]] <- prior_row("cor", "", "lkj", 1)
+    rows[[length(rows) + 1]] <- prior_row("cor", "", "lkj", 1, group = group)
   }
   if (info$sigma) {
     rows[[length(rows) + 1]] <- prior_row("sigma", "", "exponential",
@@ -370,10 +414,11 @@ check_aux_prior <- function(prior_table, family, call = rlang::caller_env()) {
   invisible(TRUE)
 }
 
-prior_row <- function(class, coef, name, args) {
+# `group`: the grouping column of an sd or cor prior ("" for other classes).
+prior_row <- function(class, coef, name, args, group = NULL) {
   args <- c(args, rep(NA_real_, 3 - length(args)))
   data.frame(
-    class = class, coef = coef, distribution = name,
+    class = class, coef = coef, group = group %||% "", distribution = name,
     p1 = args[[1]], p2 = args[[2]], p3 = args[[3]],
     prior = format_distribution(name, args[!is.na(args)])
   )
@@ -384,6 +429,12 @@ prior_row <- function(class, coef, name, args) {
 prior_summary_line <- function(table) {
   target <- ifelse(nzchar(table$coef),
                    paste0(table$class, "[", table$coef, "]"), table$class)
+  # With an observation-level effect, two SDs share a coefficient name.
+  groups <- table$group %||% rep("", nrow(table))
+  if (length(unique(groups[table$class == "sd"])) > 1) {
+    olre <- table$class == "sd" & nzchar(groups)
+    target[olre] <- paste0("sd[", groups[olre], ":", table$coef[olre], "]")
+  }
   star <- ifelse(table$source == "default", "*", "")
   paste0("priors: ", paste0(target, " ~ ", table$prior, star,
                             collapse = ", "))
@@ -417,21 +468,33 @@ resolve_priors <- function(defaults, prior, call = rlang::caller_env()) {
       call = call
     )
   }
-  # Class-wide priors first, so that priors for one coefficient win.
-  prior <- prior[order(nzchar(prior$coef)), , drop = FALSE]
+  # Priors saved before hier_prior() had `group` are for all groups.
+  if (is.null(prior$group)) prior$group <- rep("", nrow(prior))
+  # Class-wide priors first, so that priors for one coefficient or group
+  # win.
+  prior <- prior[order(nzchar(prior$coef) + nzchar(prior$group)), ,
+                 drop = FALSE]
   table <- defaults
   for (i in seq_len(nrow(prior))) {
     class <- prior$class[[i]]
     coef <- prior$coef[[i]]
-    target <- table$class == class & (!nzchar(coef) | table$coef == coef)
+    group <- prior$group[[i]]
+    target <- table$class == class & (!nzchar(coef) | table$coef == coef) &
+      (!nzchar(group) | table$group == group)
     if (!any(target)) {
-      available <- unique(table$coef[table$class == class & nzchar(table$coef)])
+      in_class <- table$class == class
+      available <- unique(table$coef[in_class & nzchar(table$coef)])
+      groups <- unique(table$group[in_class & nzchar(table$group)])
       abort_deepbmc(
         c(
           "{.arg prior} sets a prior on class {.val {class}}
-           {if (nzchar(coef)) paste0('coefficient ', coef)}, which the model
+           {if (nzchar(coef)) paste0('coefficient ', coef)}
+           {if (nzchar(group)) paste0('of group ', group)}, which the model
            does not have.",
-          i = if (length(available) > 0) {
+          i = if (nzchar(group) && length(groups) > 0 &&
+                    !group %in% groups) {
+            "Groups of class {.val {class}}: {.val {groups}}."
+          } else if (length(available) > 0) {
             "Coefficients of class {.val {class}}: {.val {available}}."
           } else if (!any(table$class == class)) {
             "Classes of this model: {.val {unique(table$class)}}."
@@ -508,8 +571,12 @@ from_brms_prior <- function(prior, call = rlang::caller_env()) {
       call = call
     )
   }
+  # brms's group names the grouping column: the grouping factor's or an
+  # observation-level effect's.
+  group <- column("group")
   rows <- lapply(which(keep), function(i) {
-    hier_prior(text[[i]], class = class[[i]], coef = coef[[i]])
+    hier_prior(text[[i]], class = class[[i]], coef = coef[[i]],
+               group = group[[i]])
   })
   if (length(rows) == 0) {
     return(NULL)

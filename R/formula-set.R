@@ -458,8 +458,15 @@ positive_sd <- function(x) {
 
 compile_model <- function(model, frame) {
   prior <- model$prior
-  prior_of <- function(class, coef) {
-    row <- prior[prior$class == class & prior$coef == coef, , drop = FALSE]
+  # Tables saved before priors had groups: every row is the grouping's.
+  groups <- prior$group %||% rep("", nrow(prior))
+  olre <- model$olre
+  prior_of <- function(class, coef, olre_sd = FALSE) {
+    # The OLRE's SD and the grouping's intercept SD share class and coef.
+    own <- if (olre_sd) groups == olre else
+      !(nzchar(groups) & groups %in% olre)
+    row <- prior[prior$class == class & prior$coef == coef & own, ,
+                 drop = FALSE]
     if (nrow(row) != 1) {
       abort_deepbmc("Internal error: no unique prior for {class} {coef}.",
                     "value")
@@ -507,7 +514,14 @@ compile_model <- function(model, frame) {
     correlated = model$correlated && ncol(frame$z) >= 2,
     cor_eta = if (nrow(cor_row) == 1) cor_row$p1 else 1,
     sigma_prior = sigma_prior,
-    aux_prior = aux_prior
+    aux_prior = aux_prior,
+    # e_i ~ N(0, sd^2) per row: the observation-level effect, if any.
+    olre = !is.null(olre),
+    olre_prior = if (is.null(olre)) {
+      no_prior
+    } else {
+      stack(list(prior_of("sd", "Intercept", olre_sd = TRUE)))
+    }
   )
 }
 

@@ -132,6 +132,11 @@ formula_stan_code <- function(model, name = NULL) {
     stan_class_code(spec$sigma_prior, "sigma_v", "sigma_free", "sigma",
                     lower = 0)
   }
+  has_olre <- isTRUE(spec$olre)
+  olre <- if (has_olre) {
+    stan_class_code(spec$olre_prior, "sd_obs_v", "sd_obs_free",
+                    paste("sd of", stan_comment(model$olre)), lower = 0)
+  }
   has_aux <- !is.null(info$aux)
   aux <- if (has_aux) {
     stan_class_code(spec$aux_prior, "aux_v", "aux_free", info$aux,
@@ -147,12 +152,19 @@ formula_stan_code <- function(model, name = NULL) {
     "// Priors:",
     paste0("//   ", model$prior$prior, " on ", model$prior$class,
            ifelse(nzchar(model$prior$coef),
-                  paste0(" ", stan_comment(model$prior$coef)), "")),
+                  paste0(" ", stan_comment(model$prior$coef)), ""),
+           if (has_olre) {
+             ifelse(model$prior$group %in% model$olre,
+                    paste0(" (", stan_comment(model$olre), ")"), "")
+           }),
     "// The complete log joint density (target += with all normalising",
     if (q > 0) {
       "// constants) for bridge sampling; group-level effects non-centred."
     } else {
       "// constants) for bridge sampling; no group-level effects."
+    },
+    if (has_olre) {
+      "// Observation-level effects sd_obs * z_obs, non-centred."
     }
   )
 
@@ -182,9 +194,13 @@ formula_stan_code <- function(model, name = NULL) {
     if (correlated) sprintf("  cholesky_factor_corr[%d] L_cor;", q),
     sigma$declare,
     aux$declare,
+    olre$declare,
     if (q > 0) {
       sprintf("  matrix[%d, G] z;                    // standardised group effects",
               q)
+    },
+    if (has_olre) {
+      "  vector[N] z_obs;                    // standardised observation effects"
     },
     "}"
   )
@@ -201,6 +217,9 @@ formula_stan_code <- function(model, name = NULL) {
   } else {
     "rep_vector(0, N)"
   }, ";")
+  if (has_olre) {
+    eta <- c(eta, "  eta += sd_obs_v[1] * z_obs;")
+  }
   likelihood <- paste0("  target += ", info$stan_likelihood[[link]], ";")
   model_block <- c(
     "model {",
@@ -208,6 +227,7 @@ formula_stan_code <- function(model, name = NULL) {
     if (q > 0) sprintf("  vector[%d] sd_g;", q),
     if (has_sigma) "  vector[1] sigma_v;",
     if (has_aux) "  vector[1] aux_v;                    // nu, shape or phi",
+    if (has_olre) "  vector[1] sd_obs_v;                 // sd of the OLRE",
     if (q > 0) {
       sprintf("  matrix[G, %d] u;                    // group effects", q)
     },
@@ -216,6 +236,7 @@ formula_stan_code <- function(model, name = NULL) {
     sd$assign,
     if (has_sigma) sigma$assign,
     if (has_aux) aux$assign,
+    if (has_olre) olre$assign,
     "  // priors",
     b$lpdf,
     sd$lpdf,
@@ -223,10 +244,15 @@ formula_stan_code <- function(model, name = NULL) {
                             stan_number(spec$cor_eta)),
     if (has_sigma) sigma$lpdf,
     if (has_aux) aux$lpdf,
+    if (has_olre) olre$lpdf,
     if (q > 0) {
       c("  // group-level effects",
         "  target += std_normal_lpdf(to_vector(z));",
         group_effects)
+    },
+    if (has_olre) {
+      c("  // observation-level effects",
+        "  target += std_normal_lpdf(z_obs);")
     },
     "  // observations",
     eta,

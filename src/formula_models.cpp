@@ -169,6 +169,7 @@ void validate_model(const FormulaModel& m, int n_rows, const std::string& name) 
     require(finite(m.cor_eta) && m.cor_eta > 0.0, name + ": cor_eta must be positive");
   }
   if (family_has_sigma(m.family)) validate_prior(m.sigma_prior, name + ": sigma_prior", true);
+  if (m.olre) validate_prior(m.olre_prior, name + ": olre_prior", true);
   if (family_has_aux(m.family)) {
     validate_prior(m.aux_prior, name + ": aux_prior", true);
     require(m.aux_prior.kind != PriorKind::constant || m.aux_prior.p1 > 0.0,
@@ -360,6 +361,8 @@ void FormulaModels::simulate(int model, Rng& rng, Dataset<float>& out) const {
   if (use_chol) lkj_cholesky(m.cor_eta, Q, rng, chol);
   const double sigma = family_has_sigma(m.family) ? m.sigma_prior.draw(rng) : 0.0;
   const double aux = family_has_aux(m.family) ? draw_aux(m, rng) : 0.0;
+  // Last, so that models without an OLRE keep their streams.
+  const double sd_obs = m.olre ? m.olre_prior.draw(rng) : 0.0;
 
   float* x = out.x.data();
   uint8_t* mask = out.mask.data();
@@ -386,8 +389,10 @@ void FormulaModels::simulate(int model, Rng& rng, Dataset<float>& out) const {
         continue;
       }
       mask[row_out] = 1;
-      const double eta = (m.offset.empty() ? 0.0 : m.offset[i]) + dot(m.X.row(i), beta, P) +
-                         dot(m.Z.row(i), u, Q);
+      double eta = (m.offset.empty() ? 0.0 : m.offset[i]) + dot(m.X.row(i), beta, P) +
+                   dot(m.Z.row(i), u, Q);
+      // Per simulated row, so a template row drawn twice gets two effects.
+      if (m.olre) eta += sd_obs * standard_normal(rng);
       const double y = draw_response(m, eta, sigma, aux, d.trials[i], rng);
       write_features(scaling_, y, d.trials[i], d.covariate_features.row(i), n_cov, feature);
     }

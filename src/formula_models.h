@@ -17,7 +17,10 @@
 //      (else L = I), sigma for gaussian and lognormal.
 //   3. Group effects: u_g = sd .* (L z_g), z_g ~ N(0, I_Q), per drawn group.
 //   4. Linear predictor eta_i = offset_i + X_i beta + Z_i u_g(i) (Q may be 0:
-//      a model without group-level effects), mean mu_i = inv_link(eta_i);
+//      a model without group-level effects), plus, with an observation-level
+//      effect `(1 | obs)`, e_i = sd_obs * N(0, 1) drawn afresh for every
+//      simulated (observed) row, sd_obs drawn once per data set after the
+//      other parameters; mean mu_i = inv_link(eta_i);
 //      response by family: gaussian N(mu, sigma); bernoulli(mu);
 //      binomial(trials_i, mu); poisson(mu); lognormal(meanlog mu, sigma);
 //      student mu + sigma t_nu; negbinomial Poisson(Gamma(shape, rate shape /
@@ -112,6 +115,8 @@ struct FormulaModel {
   double cor_eta = 1.0;
   Prior sigma_prior;             // families with sigma only
   Prior aux_prior;               // families with nu, shape or phi only
+  bool olre = false;             // observation-level effect e_i ~ N(0, sd_obs^2)
+  Prior olre_prior;              // its SD sd_obs, with olre only
 };
 
 struct TemplateDesign {
@@ -155,8 +160,8 @@ inline void write_features(const FeatureScaling& scaling, double y, int trials,
 
 // The constructor checks that design, scaling and models fit together and
 // throws std::invalid_argument with a message naming the problem otherwise.
-// Accepted family/link pairs: see family_takes_link(). Priors on sd, sigma
-// and the second parameter must not put mass below 0: constant (>= 0),
+// Accepted family/link pairs: see family_takes_link(). Priors on sd, sd_obs,
+// sigma and the second parameter must not put mass below 0: constant (>= 0),
 // half_normal, half_student_t, exponential, half_normal_variance, uniform
 // (lower >= 0), gamma or beta.
 class FormulaModels : public ModelSet {

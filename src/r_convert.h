@@ -275,6 +275,13 @@ inline FormulaModel r_formula_model(const Rcpp::List& model) {
     if (aux.size() != 1) Rcpp::stop("internal: 'aux_prior' must hold one prior");
     out.aux_prior = aux[0];
   }
+  // Fits saved before observation-level effects have none.
+  if (model.containsElementNamed("olre")) {
+    out.olre = r_flag(model, "olre");
+    const std::vector<Prior> olre = r_priors(model, "olre_prior");
+    if (olre.size() != 1) Rcpp::stop("internal: 'olre_prior' must hold one prior");
+    out.olre_prior = olre[0];
+  }
   return out;
 }
 

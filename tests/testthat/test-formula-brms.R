@@ -189,3 +189,33 @@ test_that("brms_formula() states cbind(), offsets and models without groups (iss
   expect_equal(as.vector(standata(slow, answer, brms::bernoulli())$Y),
                deepbmc:::response_numbers(slow, answer))
 })
+
+test_that("observation-level effects map to brms and back (issue 19)", {
+  skip_if_not_installed("brms")
+  data <- data.frame(g = factor(rep(1:6, each = 4)), x = seq(-1, 1, length.out = 24))
+  data$obs <- seq_len(nrow(data))
+  data$count <- rep(c(0, 2, 5, 1), 6)
+  model <- hier_model(
+    count ~ 1 + x + (1 | g) + (1 | obs), data, family = poisson(),
+    prior = c(hier_prior(exponential(2), class = "sd", group = "obs"),
+              hier_prior(normal(0, 0.5), class = "sd", group = "g"))
+  )
+  expect_identical(deparse1(brms_formula(model)),
+                   "count ~ 0 + Intercept + x + (1 | g) + (1 | obs)")
+  prior <- brms_prior(model)
+  sd_rows <- prior[prior$class == "sd", ]
+  expect_identical(sd_rows$group, c("g", "obs"))
+  expect_identical(sd_rows$prior, c("normal(0, 0.5)", "exponential(2)"))
+  again <- hier_model(count ~ 1 + x + (1 | g) + (1 | obs), data,
+                      family = poisson(), prior = prior)
+  columns <- c("class", "coef", "group", "distribution", "p1", "p2", "prior")
+  expect_equal(again$prior[columns], model$prior[columns])
+  # brms's own prior() with group = the OLRE column
+  theirs <- hier_model(count ~ 1 + x + (1 | g) + (1 | obs), data,
+                       family = poisson(),
+                       prior = brms::prior(exponential(4), class = sd,
+                                           group = obs))
+  sd_theirs <- theirs$prior[theirs$prior$class == "sd", ]
+  expect_identical(sd_theirs$prior, c("half_normal(1)", "exponential(4)"))
+  expect_identical(sd_theirs$source, c("default", "user"))
+})

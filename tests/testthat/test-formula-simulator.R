@@ -681,6 +681,73 @@ test_that("a per-row offset adds to the linear predictor (issue 19)", {
   }
 })
 
+test_that("an observation-level effect adds N(0, sd_obs^2) per row (issue 19)", {
+  # Poisson counts with log-rate 1 + u_g + e_i, u_g ~ N(0, 0.5^2) per group
+  # and e_i ~ N(0, 0.7^2) per row: the rate is lognormal, so (plain R)
+  # E[y] = exp(1 + s2 / 2), Var(y) = E[y] + exp(2 + 2 s2) - E[y]^2 with
+  # s2 = 0.5^2 + 0.7^2, and two rows of a group share only u_g:
+  # Cov = exp(2 + 2 * 0.25 + 0.49) - E[y]^2.
+  n <- 20L
+  olre_model <- function(olre) {
+    model <- fs_model("poisson", "log", cbind(rep(1, n)), cbind(rep(1, n)),
+                      b_prior = fs_priors(fs_prior("constant", 1)),
+                      sd_prior = fs_priors(fs_prior("constant", 0.5)))
+    model$olre <- olre
+    model$olre_prior <- fs_prior("constant", 0.7)
+    model
+  }
+  s2 <- 0.5^2 + 0.7^2
+  mean_y <- exp(1 + s2 / 2)
+  var_y <- mean_y + exp(2 + 2 * s2) - mean_y^2
+  cov_y <- exp(2 + 2 * 0.25 + 0.49) - mean_y^2
+  moments <- function(y) {
+    list(mean = y[1, ], var = (y[1, ] - mean_y)^2,
+         cov = (y[1, ] - mean_y) * (y[2, ] - mean_y))
+  }
+  spec <- fs_spec(fs_design(rep(5L, 4)), list(olre_model(TRUE)))
+  y <- fs_response(fs_simulate(spec, 20000, 31), spec)
+  expect_whole(y)
+  m <- moments(y)
+  expect_mc_mean(m$mean, mean_y, "mean count with an OLRE")
+  expect_mc_mean(m$var, var_y, "variance of counts with an OLRE")
+  expect_mc_mean(m$cov, cov_y, "covariance within a group with an OLRE")
+  # the mutant without the OLRE: the same comparison rejects its variance
+  mutant <- fs_spec(fs_design(rep(5L, 4)), list(olre_model(FALSE)))
+  m0 <- moments(fs_response(fs_simulate(mutant, 20000, 31), mutant))
+  se <- sd(m0$var) / sqrt(length(m0$var))
+  expect_gt(abs(mean(m0$var) - var_y), 5 * se)
+  # sd_obs from its prior once per data set: Half-Normal(0, 0.4) gives
+  # E[exp(e_i)] = E[exp(sd^2 / 2)], by quadrature in plain R (0.4 keeps the
+  # variance of the counts finite)
+  half <- spec
+  half$models[[1]]$olre_prior <- fs_prior("half_normal", 0.4)
+  half$models[[1]]$sd_prior <- fs_priors(fs_prior("constant", 0))
+  yh <- fs_response(fs_simulate(half, 20000, 32), half)
+  target <- exp(1) * stats::integrate(function(s) {
+    2 * exp(s^2 / 2 + stats::dnorm(s, 0, 0.4, log = TRUE))
+  }, 0, Inf)$value
+  expect_mc_mean(yh[1, ], target, "mean count with a half-normal sd_obs")
+  # resampled designs: a template row drawn twice gets two effects
+  resampled <- fs_spec(fs_design(5L, resample = TRUE, groups = c(2L, 2L)),
+                       list(olre_model(TRUE)))
+  resampled$models[[1]]$X <- cbind(rep(1, 5))
+  resampled$models[[1]]$Z <- cbind(rep(1, 5))
+  resampled$models[[1]]$sd_prior <- fs_priors(fs_prior("constant", 0))
+  batch <- fs_simulate(resampled, 5000, 33)
+  expect_identical(length(batch$source_row), 5000L * 10L)
+  yr <- matrix(fs_features(batch)[, 1], ncol = 5000)
+  expect_identical(batch$source_row[1:10], rep(0:4, 2))
+  expect_mc_mean((yr[1, ] - exp(1 + 0.49 / 2)) * (yr[6, ] - exp(1 + 0.49 / 2)),
+                 0, "covariance of one template row drawn twice")
+  expect_mc_mean((yr[1, ] - exp(1 + 0.49 / 2))^2,
+                 exp(1 + 0.49 / 2) + exp(2 + 2 * 0.49) - exp(2 + 0.49),
+                 "variance of a resampled row with an OLRE")
+  # the prior is checked like other SD priors
+  bad <- spec
+  bad$models[[1]]$olre_prior <- fs_prior("normal", 0, 1)
+  expect_error(fs_simulate(bad, 1, 1), "olre_prior")
+})
+
 test_that("inconsistent specs give R errors, never a crash", {
   N <- 6L
   good <- fs_spec(

@@ -992,3 +992,91 @@ test_that("offsets add to the linear predictor and reach the network", {
                           batch_size = 8, seed = 3, progress = FALSE)
   expect_deepbmc_error(post_prob(fit, zero), "data", "data")
 })
+
+test_that("observation-level effects (1 | obs) parse, take priors and print (issue 19)", {
+  data <- formula_data()
+  data$obs <- seq_len(nrow(data))
+  m <- hier_model(count ~ 1 + x + (1 | subject) + (1 | obs), data,
+                  family = poisson())
+  expect_identical(m$group, "subject")
+  expect_identical(m$olre, "obs")
+  expect_identical(colnames(m$z), "(Intercept)")
+  sd_rows <- m$prior[m$prior$class == "sd", ]
+  expect_identical(sd_rows$group, c("subject", "obs"))
+  # the default is a group-level intercept's
+  expect_identical(sd_rows$prior, c("half_normal(1)", "half_normal(1)"))
+  expect_output(print(m), "Observation-level effect: (1 | obs)", fixed = TRUE)
+  # a prior for the OLRE's SD (group = its column), and one for all SDs
+  p <- hier_model(count ~ 1 + x + (1 | subject) + (1 | obs), data,
+                  family = poisson(),
+                  prior = c(hier_prior(exponential(2), class = "sd",
+                                       group = obs),
+                            hier_prior(exponential(3), class = "sd")))
+  expect_identical(p$prior$prior[p$prior$class == "sd"],
+                   c("exponential(3)", "exponential(2)"))
+  spec <- deepbmc:::compile_model(p, list(x = p$x, z = p$z))
+  expect_true(spec$olre)
+  expect_identical(spec$olre_prior$p1, 2)
+  expect_identical(spec$sd_prior$p1, 3)
+  expect_deepbmc_error(hier_prior(exponential(2), class = "b", group = "obs"),
+                       "value")
+  expect_deepbmc_error(
+    hier_model(count ~ 1 + (1 | subject) + (1 | obs), data,
+               family = poisson(),
+               prior = hier_prior(exponential(2), class = "sd",
+                                  group = "nope")),
+    "value", "prior"
+  )
+  # with no other group-level term, the set's grouping is another model's
+  alone <- hier_model(count ~ 1 + x + (1 | obs), data, family = poisson())
+  expect_null(alone$group)
+  expect_identical(alone$olre, "obs")
+  set <- model_set(olre = alone, group = hier_model(
+    count ~ 1 + x + (1 | subject), data, family = poisson()
+  ))
+  expect_identical(set$models$olre$group, "subject")
+  sims <- simulate_datasets(set, n = 2, seed = 1)
+  expect_length(sims$data, 2)
+  expect_deepbmc_error(
+    model_set(alone, hier_model(count ~ 1 + (1 | obs), data,
+                                family = poisson())),
+    "value"
+  )
+  # a column unique after dropping rows with missing covariates
+  gappy <- data
+  gappy$x[[1]] <- NA
+  gappy$obs[[1]] <- gappy$obs[[2]]
+  expect_identical(
+    suppressMessages(hier_model(count ~ 1 + x + (1 | subject) + (1 | obs),
+                                gappy, family = poisson()))$olre,
+    "obs"
+  )
+})
+
+test_that("other second group-level terms stay errors (issue 19)", {
+  data <- formula_data()
+  data$obs <- seq_len(nrow(data))
+  data$obs2 <- rev(data$obs)
+  err <- expect_deepbmc_error(
+    hier_model(count ~ 1 + (1 | subject) + (1 + x | obs), data,
+               family = poisson()), "value"
+  )
+  expect_match(conditionMessage(err), "takes an intercept only")
+  # a column with repeated values is a second grouping factor
+  data$pair <- (data$obs + 1) %/% 2
+  err <- expect_deepbmc_error(
+    hier_model(count ~ 1 + (1 | subject) + (1 | pair), data,
+               family = poisson()), "value"
+  )
+  expect_match(conditionMessage(err), "nested or crossed")
+  for (formula in list(count ~ 1 + (1 | subject) + (1 | obs) + (1 | obs2),
+                       count ~ 1 + (1 | obs) + (1 | obs2))) {
+    err <- expect_deepbmc_error(hier_model(formula, data, family = poisson()),
+                                "value")
+    expect_match(conditionMessage(err), "Only one observation-level term")
+  }
+  expect_deepbmc_error(
+    hier_model(count ~ 1 + (1 | subject) + (1 | missing_column), data,
+               family = poisson()), "data", "data"
+  )
+})

@@ -4,8 +4,9 @@
 # dpois, dlnorm, the LKJ density). Then bridge_compare() end to end, with
 # deepbmc's programs and with the user's own stanfits.
 #
-# Compiles eleven programs (about a minute each with rstan 2.21 on 2 cores),
-# each once: compiled models are shared through deepbmc's session cache.
+# Compiles twelve programs, one with an observation-level effect (about a
+# minute each with rstan 2.21 on 2 cores), each once: compiled models are
+# shared through deepbmc's session cache.
 # Then the same results on parallel workers, and two brms programs (two more
 # compilations) whose log marginal likelihoods agree with deepbmc's.
 
@@ -474,4 +475,48 @@ test_that("programs without group effects, with offsets, give the R log density 
   expect_identical(program(as_cbind), program(as_trials))
   expect_identical(deepbmc:::formula_stan_data(as_cbind, d),
                    deepbmc:::formula_stan_data(as_trials, d))
+})
+
+test_that("an observation-level effect's program gives the R log density (issue 19)", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("withr")
+  d <- stan_formula_design()
+  d$obs <- seq_len(nrow(d))
+  model <- hier_model(
+    count ~ 1 + x + (1 | g) + (1 | obs), d, family = poisson(),
+    prior = c(hier_prior("exponential(2)", class = "sd", group = "obs"),
+              hier_prior("normal(0, 1)", class = "b"))
+  )
+  code <- unclass(stan_code(model))
+  expect_match(code, "vector[N] z_obs;", fixed = TRUE)
+  expect_match(code, "eta += sd_obs_v[1] * z_obs;", fixed = TRUE)
+  parsed <- rstan::stanc(model_code = code, model_name = "formula_olre")
+  expect_true(parsed$status)
+  data <- deepbmc:::formula_stan_data(model, d)
+  # the data list is the one without the OLRE
+  without <- hier_model(count ~ 1 + x + (1 | g), d, family = poisson())
+  expect_identical(data, deepbmc:::formula_stan_data(without, d))
+  compiled <- stan_formula_compiled(model)
+  set.seed(19)
+  for (draw in 1:3) {
+    beta <- round(stats::rnorm(2, 0, 0.7), 3)
+    sd_g <- round(stats::runif(1, 0.1, 2), 3)
+    sd_obs <- round(stats::runif(1, 0.1, 2), 3)
+    z <- round(stats::rnorm(data$G), 3)
+    z_obs <- round(stats::rnorm(data$N), 3)
+    eta <- beta[[1]] + beta[[2]] * d$x + sd_g * z[data$g] + sd_obs * z_obs
+    expected <- stats::dnorm(beta[[1]], 0, 2.5, log = TRUE) +
+      stats::dnorm(beta[[2]], 0, 1, log = TRUE) +
+      log(2) + stats::dnorm(sd_g, 0, 1, log = TRUE) +
+      stats::dexp(sd_obs, 2, log = TRUE) +
+      sum(stats::dnorm(z, log = TRUE)) + sum(stats::dnorm(z_obs, log = TRUE)) +
+      sum(stats::dpois(d$count, exp(eta), log = TRUE))
+    pars <- list(b = as.array(beta), sd_free = as.array(sd_g),
+                 sd_obs_free = as.array(sd_obs), z = matrix(z, 1),
+                 z_obs = as.array(z_obs))
+    stan <- stan_log_density(compiled, data, pars)
+    expect_equal(stan, expected, tolerance = 1e-8,
+                 label = paste("OLRE, draw", draw))
+  }
 })
