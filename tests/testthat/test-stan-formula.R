@@ -497,7 +497,7 @@ test_that("an observation-level effect's program gives the R log density (issue 
   # the data list is the one without the OLRE
   without <- hier_model(count ~ 1 + x + (1 | g), d, family = poisson())
   expect_identical(data, deepbmc:::formula_stan_data(without, d))
-  compiled <- stan_formula_compiled(model)
+  compiled <- stan_formula_compiled(model, optimize = FALSE)
   set.seed(19)
   for (draw in 1:3) {
     beta <- round(stats::rnorm(2, 0, 0.7), 3)
