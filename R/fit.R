@@ -297,7 +297,7 @@ format_stopped_line <- function(stopped) {
   }
   switch(stopped,
     interrupted = "Stopped early: interrupted\n",
-    converged = "Stopped early: the holdout loss stopped improving\n",
+    converged = "Stopped early: the holdout loss stopped falling\n",
     diverged = paste0(
       "Stopped early: training diverged (last finite state kept); ",
       "train again with a smaller learning rate\n"

@@ -587,6 +587,11 @@ print.deepbmc_formula_models <- function(x, ...) {
         paste0(names(x$prior_prob), " ", format(x$prior_prob, digits = 3),
                collapse = ", "), "\n", sep = "")
   }
-  cat("* default prior\n")
+  defaults <- vapply(x$models, function(model) {
+    any(model$prior$source == "default")
+  }, logical(1))
+  if (any(defaults)) {
+    cat("* default prior\n")
+  }
   invisible(x)
 }

@@ -33,8 +33,8 @@
 #' when it says training is not done, continue with
 #' `train_comparison(models, init = fit, epochs = 10)` until it stops
 #' saying so, then check the network with [validate()]. Or let the holdout
-#' set decide: `epochs = 50, patience = 3` stops once its loss has not
-#' improved for 3 epochs (the cosine schedule still spans all 50, so the
+#' set decide: `epochs = 50, patience = 3` stops once its loss has stopped
+#' falling over 3 epochs (the cosine schedule still spans all 50, so the
 #' learning rate is not yet small then; a short phase with `init = fit` and a
 #' smaller `learning_rate` can settle it). Shorter runs in the examples and
 #' vignettes are for speed only.
@@ -134,8 +134,10 @@
 #'   A few hundred give a smooth learning curve at little cost (one forward
 #'   pass over them per epoch) and let training warn when it is not done.
 #' @param patience `NULL` (the default) to train all `epochs`, or a whole
-#'   number: stop early, once the holdout loss has not improved on its best
-#'   for `patience` epochs in a row (as keras's early stopping). Then
+#'   number: stop early, once the holdout loss has stopped falling, that is
+#'   when its mean over the last `patience` epochs is no lower than over the
+#'   `patience` epochs before (a smoothed form of keras's early stopping: the
+#'   holdout loss of a few hundred data sets is noisy). Then
 #'   `epochs` is an upper limit: `epochs = 100, patience = 3` trains until
 #'   the network stops improving. Needs a holdout set. The fit keeps its last
 #'   weights, and `training$stopped` is `"converged"`; a message says when.
@@ -730,8 +732,11 @@ finish_training <- function(state, stopped) {
   fit
 }
 
-# Whether the holdout loss of the phase being trained has not improved on its
-# best for `patience` epochs (NA: never stop).
+# Whether the holdout loss of the phase being trained has stopped falling: its
+# mean over the last `patience` epochs is no lower than over the `patience`
+# before (NA: never stop). Means rather than the best value, since a holdout
+# set of a few hundred data sets is noisy: a rule on the best value stops at
+# the first lucky epoch while the loss is still falling.
 holdout_stalled <- function(state, patience) {
   if (is.null(patience) || is.na(patience)) {
     return(FALSE)
@@ -743,8 +748,12 @@ holdout_stalled <- function(state, patience) {
   }
   losses <- history$loss[history$phase == history$phase[[nrow(history)]]]
   n <- length(losses)
-  n > patience &&
-    min(losses[(n - patience + 1):n]) >= min(losses[seq_len(n - patience)])
+  if (n < 2 * patience) {
+    return(FALSE)
+  }
+  recent <- mean(losses[(n - patience + 1):n])
+  before <- mean(losses[(n - 2 * patience + 1):(n - patience)])
+  recent >= before
 }
 
 warn_stopped <- function(fit, total_steps) {
@@ -752,13 +761,17 @@ warn_stopped <- function(fit, total_steps) {
   done <- fit$training$steps_done
   if (identical(stopped, "converged")) {
     history <- fit_holdout_history(fit)
-    best <- min(history$loss[history$phase == max(history$phase)])
+    losses <- history$loss[history$phase == max(history$phase)]
+    k <- fit$training$patience
+    n <- length(losses)
+    recent <- format(mean(losses[(n - k + 1):n]), digits = 3)
+    before <- format(mean(losses[(n - 2 * k + 1):(n - k)]), digits = 3)
     cli::cli_inform(
       c(
         "i" = "Training stopped after {format_count(done)} of
-               {format_count(total_steps)} steps: the holdout loss had not
-               improved on its best ({format(best, digits = 3)}) for
-               {fit$training$patience} epoch{?s}.",
+               {format_count(total_steps)} steps: the holdout loss stopped
+               falling (mean {recent} over the last {k} epoch{?s}, {before}
+               over the {k} before).",
         " " = "Continue with {.code train_comparison(models, init = fit)} and
                a smaller {.arg learning_rate} if it should fall further."
       ),

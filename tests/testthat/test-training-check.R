@@ -174,23 +174,30 @@ test_that("non-interactive sessions get status lines, not a bar", {
   expect_identical(deepbmc:::format_clock(65), "1:05")
 })
 
-test_that("patience stops training once the holdout loss stops improving", {
+test_that("patience stops training once the holdout loss stops falling", {
   state_of <- function(loss) {
     list(fit = history_stub(loss), holdout_history = list())
   }
   stalled <- function(loss, patience) {
     deepbmc:::holdout_stalled(state_of(loss), patience)
   }
-  loss <- c(1, 0.9, 0.8, 0.85, 0.82)
-  expect_true(stalled(loss, 2))
-  expect_false(stalled(loss, 3))
+  # means of the last `patience` epochs against the `patience` before
+  loss <- c(1, 0.9, 0.8, 0.82, 0.85, 0.83)
+  expect_true(stalled(loss, 2))   # 0.84 >= 0.81
+  expect_false(stalled(loss, 3))  # 0.833 < 0.9
+  # a lucky epoch in a falling loss does not stop it
+  expect_false(stalled(c(1, 0.8, 0.9, 0.85, 0.82, 0.78), 2))
   expect_false(stalled(c(1, 0.9, 0.8), 2))
   expect_false(stalled(loss, NA_integer_))
   # only the phase being trained counts
   two_phases <- history_stub(c(0.5, 0.9, 0.8, 0.85))
   two_phases$holdout_history$phase <- c(1L, 2L, 2L, 2L)
+  expect_true(deepbmc:::holdout_stalled(
+    list(fit = two_phases, holdout_history = list()), 1
+  ))  # 0.85 >= 0.8, phase 1's 0.5 left out
+  two_phases$holdout_history$loss[[4]] <- 0.7
   expect_false(deepbmc:::holdout_stalled(
-    list(fit = two_phases, holdout_history = list()), 2
+    list(fit = two_phases, holdout_history = list()), 1
   ))
 
   models <- normal_nested_models(groups = 10, obs = 10)
@@ -206,12 +213,13 @@ test_that("patience stops training once the holdout loss stops improving", {
   n <- length(losses)
   expect_lt(n, 40)
   expect_identical(fit$training$steps_done, 25L * n)
-  # it stopped at the first epoch where the last two did not beat the best
-  # before them, and not earlier
-  stall <- function(k) min(losses[(k - 1):k]) >= min(losses[seq_len(k - 2)])
+  # it stopped at the first epoch where the rule held, and not earlier
+  stall <- function(k) {
+    k >= 4 && mean(losses[(k - 1):k]) >= mean(losses[(k - 3):(k - 2)])
+  }
   expect_true(stall(n))
-  expect_false(any(vapply(seq_len(n - 1)[-(1:2)], stall, logical(1))))
-  expect_output(print(fit), "holdout loss stopped improving")
+  expect_false(any(vapply(seq_len(n - 1), stall, logical(1))))
+  expect_output(print(fit), "holdout loss stopped falling")
   # a converged fit is not resumed; a new phase continues it
   expect_deepbmc_error(resume_training(fit), "value")
   expect_deepbmc_error(
