@@ -75,18 +75,9 @@ hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
   if (is.name(class_expr) && as.character(class_expr) %in% prior_classes) {
     class <- as.character(class_expr)
   }
-  coef_expr <- substitute(coef)
-  if (is.name(coef_expr) &&
-        !exists(as.character(coef_expr), envir = parent.frame(),
-                mode = "character")) {
-    coef <- as.character(coef_expr)
-  }
-  group_expr <- substitute(group)
-  if (is.name(group_expr) &&
-        !exists(as.character(group_expr), envir = parent.frame(),
-                mode = "character")) {
-    group <- as.character(group_expr)
-  }
+  env <- parent.frame()
+  coef <- unquoted_name(substitute(coef), coef, env)
+  group <- unquoted_name(substitute(group), group, env)
   # normal(0, 1) written as a call is taken as it stands; anything else, such
   # as a string or paste0(...) computing one, is evaluated.
   expr <- substitute(prior)
@@ -104,42 +95,48 @@ hier_prior <- function(prior, class = c("b", "Intercept", "sd", "cor",
     )
   }
   class <- check_choice(class, prior_classes)
-  if (!is.character(coef) || length(coef) != 1 || is.na(coef)) {
-    abort_deepbmc(
-      c(
-        "{.arg coef} must be a single string.",
-        x = "You supplied {describe_value(coef)}."
-      ),
-      "type"
-    )
-  }
-  if (nzchar(coef) && !class %in% c("b", "sd")) {
-    abort_deepbmc(
-      "{.arg coef} only applies to the classes {.val b} and {.val sd}.",
-      "value"
-    )
-  }
-  if (!is.character(group) || length(group) != 1 || is.na(group)) {
-    abort_deepbmc(
-      c(
-        "{.arg group} must be a single string.",
-        x = "You supplied {describe_value(group)}."
-      ),
-      "type"
-    )
-  }
-  if (nzchar(group) && !class %in% c("sd", "cor")) {
-    abort_deepbmc(
-      "{.arg group} only applies to the classes {.val sd} and {.val cor}.",
-      "value"
-    )
-  }
+  check_prior_target(coef, "coef", class, c("b", "sd"))
+  check_prior_target(group, "group", class, c("sd", "cor"))
   parsed <- parse_distribution(text, class)
   # In full precision: the model reads its parameters from this text (4
   # digits, as printed, would change normal(0, 0.123456) silently).
   exact <- format_distribution(parsed$name, parsed$args, digits = 15)
   new_prior(data.frame(prior = exact, class = class, coef = coef,
                        group = group))
+}
+
+# A bare name given for `coef` or `group` (`coef = Days`) is that name,
+# unless a character variable of that name exists; anything else is `value`.
+unquoted_name <- function(expr, value, env) {
+  if (is.name(expr) &&
+        !exists(as.character(expr), envir = env, mode = "character")) {
+    return(as.character(expr))
+  }
+  value
+}
+
+# `coef` and `group` are single strings, non-empty only for the classes they
+# apply to.
+check_prior_target <- function(value, arg, class, classes,
+                               call = rlang::caller_env()) {
+  if (!is.character(value) || length(value) != 1 || is.na(value)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} must be a single string.",
+        x = "You supplied {describe_value(value)}."
+      ),
+      "type",
+      call = call
+    )
+  }
+  if (nzchar(value) && !class %in% classes) {
+    abort_deepbmc(
+      "{.arg {arg}} only applies to the classes {.val {classes}}.",
+      "value",
+      call = call
+    )
+  }
+  invisible(value)
 }
 
 prior_classes <- c("b", "Intercept", "sd", "cor", "sigma", "nu", "shape",

@@ -34,14 +34,13 @@ bool family_takes_link(Family f, Link l) {
       return l == Link::identity;
     case Family::bernoulli:
     case Family::binomial:
+    case Family::beta:
       return l == Link::logit || l == Link::probit;
     case Family::poisson:
       return l == Link::log || l == Link::sqrt;
     case Family::negbinomial:
     case Family::gamma:
       return l == Link::log;
-    case Family::beta:
-      return l == Link::logit || l == Link::probit;
   }
   return false;
 }

@@ -38,8 +38,9 @@ Rcpp::NumericMatrix cpp_formula_features(Rcpp::List scaling, Rcpp::NumericVector
 }
 
 // The simulator's families and links by code, for the test that R's family
-// registry agrees with it: whether each family has sigma, and which links
-// it takes (families x links). whether it has a second parameter (nu, shape or phi).
+// registry agrees with it: whether each family has sigma, a second parameter
+// (nu, shape or phi) and its lower bound, and which links it takes
+// (families x links).
 // [[Rcpp::export]]
 Rcpp::List cpp_formula_families() {
   Rcpp::LogicalVector sigma(kFamilies), aux(kFamilies);

@@ -806,6 +806,7 @@ test_that("the family registry agrees with the C++ simulator", {
     row <- entry$code + 1L
     expect_identical(entry$sigma, cpp$sigma[[row]], label = name)
     expect_identical(!is.null(entry$aux), cpp$aux[[row]], label = name)
+    expect_identical(entry$aux_lower %||% 0, cpp$aux_lower[[row]], label = name)
     expect_setequal(link_codes[entry$links],
                     which(cpp$takes_link[row, ]) - 1L)
     # and every link it takes has a Stan likelihood
