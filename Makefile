@@ -4,12 +4,17 @@
 #   make document  regenerate RcppExports, NAMESPACE and man/ (Rcpp + roxygen2)
 #   make install   R CMD INSTALL the working tree
 #   make demo      install, then run demo/study1.R (train a Study 1 network, print PMPs, BFs, calibration)
-#   make test      install, then run tests/testthat against the installed package
-#   make check     R CMD build + R CMD check --as-cran --no-manual (fails on ERROR or WARNING)
+#   make test      install, then run the fast test tier against the installed package
+#                  (at most 6 minutes on 2 cores; tiers: tests/testthat/helper-tier.R)
+#   make test-full install, then run both tiers (fast + full: long learning tests and
+#                  everything that compiles or samples Stan)
+#   make check     R CMD build + R CMD check --as-cran --no-manual (fails on ERROR or WARNING);
+#                  its tests run the fast tier; CHECK_TESTS=false leaves them out (CI runs
+#                  the suite itself)
 #   make bench     install, then run bench/bench.R
-#   make sanitize  build with AddressSanitizer + UBSan into .sanitize/lib and run the tests
-#                  (all but test-stan-*) under the sanitizer runtime; fails on any report
-#                  or if the positive controls are not reported (tools/sanitize.sh)
+#   make sanitize  build with AddressSanitizer + UBSan into .sanitize/lib and run the fast
+#                  test tier (all but test-stan-*) under the sanitizer runtime; fails on any
+#                  report or if the positive controls are not reported (tools/sanitize.sh)
 #   make clean     remove build and check artefacts
 
 R       ?= R
@@ -49,7 +54,8 @@ export OPENBLAS_NUM_THREADS ?= 1
 CHECK_INCOMING ?= false
 CHECK_DONTTEST ?= true
 CHECK_TIMEOUT ?= 30m
-CHECK_ARGS ?= --as-cran --no-manual
+CHECK_TESTS ?= true
+CHECK_ARGS ?= --as-cran --no-manual $(if $(filter false,$(CHECK_TESTS)),--no-tests,)
 CHECK_ABS := $(abspath $(CHECK_DIR))
 CHECK_ENV = \
 	_R_CHECK_CRAN_INCOMING_=$(CHECK_INCOMING) \
@@ -63,7 +69,7 @@ CHECK_ENV = \
 	R_PROFILE_USER=$(CHECK_ABS)/Rprofile \
 	MAKEFLAGS=-j$(JOBS)
 
-.PHONY: all deps document install demo test check bench sanitize clean
+.PHONY: all deps document install demo test test-full check bench sanitize clean
 
 all: install
 
@@ -76,7 +82,7 @@ document: deps
 	$(RSCRIPT) -e 'Rcpp::compileAttributes(); roxygen2::roxygenise()'
 
 install: deps
-	MAKEFLAGS=-j$(JOBS) $(R) CMD INSTALL --preclean --no-multiarch .
+	MAKEFLAGS=-j$(JOBS) $(R) CMD INSTALL --no-multiarch .
 
 demo: install
 	$(RSCRIPT) demo/study1.R
@@ -84,7 +90,10 @@ demo: install
 # NOT_CRAN=true: run everything here, like devtools::test(); skip_on_cran()
 # tests are skipped only by R CMD check.
 test: install
-	NOT_CRAN=true $(RSCRIPT) tools/run-tests.R $(PKG)
+	DEEPBMC_TEST_TIER=fast NOT_CRAN=true $(RSCRIPT) tools/run-tests.R $(PKG)
+
+test-full: install
+	DEEPBMC_TEST_TIER=full NOT_CRAN=true $(RSCRIPT) tools/run-tests.R $(PKG)
 
 check: deps
 	rm -rf $(CHECK_DIR) && mkdir -p $(CHECK_DIR)/repo/src/contrib

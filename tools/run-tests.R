@@ -1,21 +1,26 @@
 #!/usr/bin/env Rscript
-# Run tests/testthat against the *installed* package (make test).
+# Run tests/testthat against the *installed* package (make test, make test-full).
 #
 #   Rscript tools/run-tests.R <package> [test-dir]
 #
-# Prints testthat's progress and summary ([ FAIL n | WARN n | SKIP n | PASS n ]),
-# then a plain line "N passed, N failed, N skipped" for the CI harness.
-# Exit status is non-zero if any expectation failed or any test errored.
-# Development helper only (excluded by .Rbuildignore).
+# The tier comes from DEEPBMC_TEST_TIER ("fast", the default, or "full"; see
+# tests/testthat/helper-tier.R). Prints testthat's progress and summary
+# ([ FAIL n | WARN n | SKIP n | PASS n ]), the seconds of every test file and
+# the ten slowest tests, then a plain line "N passed, N failed, N skipped" for
+# the CI harness. Exit status is non-zero if any expectation failed or any
+# test errored. Development helper only (excluded by .Rbuildignore).
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) < 1L) stop("usage: run-tests.R <package> [test-dir]")
 pkg <- args[[1L]]
 test_dir <- if (length(args) >= 2L) args[[2L]] else file.path("tests", "testthat")
+tier <- Sys.getenv("DEEPBMC_TEST_TIER", "fast")
 
 options(warn = 1)
 suppressPackageStartupMessages(library(testthat))
 
+cat("Test tier: ", tier, "\n", sep = "")
+started <- proc.time()[["elapsed"]]
 res <- tryCatch(
   testthat::test_dir(
     test_dir,
@@ -30,6 +35,7 @@ res <- tryCatch(
     NULL
   }
 )
+wall <- proc.time()[["elapsed"]] - started
 
 if (is.null(res)) {
   cat("0 passed, 1 failed\n")
@@ -37,6 +43,26 @@ if (is.null(res)) {
 }
 
 df <- as.data.frame(res)
+
+# Where the time went: every file, then the ten slowest tests.
+if (nrow(df) > 0L) {
+  per_file <- sort(tapply(df$real, df$file, sum), decreasing = TRUE)
+  cat(sprintf("\nSeconds per test file (%s tier, %.0f s in all):\n", tier, wall))
+  cat(sprintf("  %7.1f  %s\n", per_file, names(per_file)), sep = "")
+  slowest <- df[order(df$real, decreasing = TRUE), , drop = FALSE]
+  slowest <- utils::head(slowest, 10L)
+  cat("\nThe ten slowest tests:\n")
+  cat(sprintf("  %7.1f  %s: %s\n", slowest$real, slowest$file, slowest$test),
+      sep = "")
+}
+
+# DEEPBMC_TEST_TIMES=<file.csv>: every test's seconds and expectations, to plan tiers.
+times_file <- Sys.getenv("DEEPBMC_TEST_TIMES")
+if (nzchar(times_file)) {
+  utils::write.csv(df[c("file", "test", "nb", "passed", "skipped", "real")],
+                   times_file, row.names = FALSE)
+}
+
 passed <- sum(df$passed)
 # testthat's FAIL count = failed expectations + tests that stopped with an error
 failed <- sum(df$failed) + sum(df$error)

@@ -14,6 +14,9 @@
 #                     compile and run rstan programs, not deepbmc's C++, and
 #                     would run the C++ compiler with the runtime preloaded)
 #   SANITIZE_OPT_FLAGS  optimisation flags (default "-g -O1 -D_GLIBCXX_ASSERTIONS")
+#   DEEPBMC_TEST_TIER the test tier (default "fast"; tests/testthat/helper-tier.R):
+#                     the full tier's long training runs exercise the same
+#                     C++ paths as the fast tier's properties, 10-50 times slower
 #   JOBS, R, RSCRIPT  as in the Makefile
 #
 # How (R 4.2 on Debian, gcc): R's own binary is not instrumented, so the gcc
@@ -44,6 +47,7 @@ logs=$san_dir/logs
 tests_log=$san_dir/tests.log
 export SANITIZE_TESTS=${SANITIZE_TESTS:-}
 export SANITIZE_EXCLUDE=${SANITIZE_EXCLUDE-^stan-}
+export DEEPBMC_TEST_TIER=${DEEPBMC_TEST_TIER:-fast}
 
 # At most 2 threads (TBB via RcppParallel, OpenMP, BLAS), as in the Makefile.
 export RCPP_PARALLEL_NUM_THREADS=${RCPP_PARALLEL_NUM_THREADS:-2}
@@ -189,7 +193,7 @@ readelf -d "$so" | grep -q 'NEEDED.*libasan' || die "$so does not link libasan"
 say "installed after $(elapsed)"
 
 # ---- tests ------------------------------------------------------------------
-say "running tests under the sanitizers (log: $tests_log)"
+say "running the $DEEPBMC_TEST_TIER test tier under the sanitizers (log: $tests_log)"
 status=0
 run_sanitized "$logs/tests" env R_LIBS="$lib" NOT_CRAN=true SANITIZE_LIB="$lib" \
   "$RSCRIPT" -e '

@@ -12,7 +12,8 @@
 # the file ends it before any test runs, and testthat reports one skip for it.
 
 deepbmc_test_tier <- function() {
-  tier <- tolower(Sys.getenv("DEEPBMC_TEST_TIER", "fast"))
+  tier <- tolower(Sys.getenv("DEEPBMC_TEST_TIER"))
+  if (!nzchar(tier)) tier <- "fast"
   if (!tier %in% c("fast", "full")) {
     stop("DEEPBMC_TEST_TIER must be \"fast\" or \"full\", not \"", tier, "\"",
          call. = FALSE)

@@ -1,14 +1,15 @@
+test_tier("full")
 # The Stan programs generated for formula models (R/formula-stan.R): each
 # family's program parses, and its log density at given parameter values is
 # the complete log joint density computed independently in R (dnorm, dbinom,
 # dpois, dlnorm, the LKJ density). Then bridge_compare() end to end, with
 # deepbmc's programs and with the user's own stanfits.
 #
-# Compiles twelve programs, one with an observation-level effect (about a
-# minute each with rstan 2.21 on 2 cores), each once: compiled models are
-# shared through deepbmc's session cache.
-# Then the same results on parallel workers, and two brms programs (two more
-# compilations) whose log marginal likelihoods agree with deepbmc's.
+# Compiles fifteen programs (about half a minute to a minute each with rstan
+# 2.21), each once per test run and two at a time, at the start
+# (helper-stan.R). Then the same results on parallel workers, and two brms
+# programs (two more compilations) whose log marginal likelihoods agree with
+# deepbmc's.
 
 stan_formula_design <- function() {
   set.seed(5)
@@ -86,18 +87,13 @@ stan_formula_models <- function() {
 }
 
 # `optimize = FALSE` for programs that are only evaluated (log_prob), never
-# sampled from: -O0 compiles in about 60% of the time, with the same
-# floating-point results (no fast-math either way).
+# sampled from (helper-stan.R).
+stan_formula_program <- function(model, optimize = TRUE) {
+  test_stan_program(stan_code(model), "test_formula", optimize = optimize)
+}
+
 stan_formula_compiled <- function(model, optimize = TRUE) {
-  code <- stan_code(model)
-  restore <- deepbmc:::use_system_boost()
-  withr::defer(restore(), envir = teardown_env())
-  if (!optimize) {
-    makevars <- withr::local_tempfile()
-    writeLines(c("CXX14FLAGS = -O0 -g0", "CXXFLAGS = -O0 -g0"), makevars)
-    withr::local_envvar(R_MAKEVARS_USER = makevars)
-  }
-  suppressMessages(deepbmc:::stan_compiled(code, "test_formula")$model)
+  test_stan_model(stan_formula_program(model, optimize))
 }
 
 # log p(prior) of one parameter from a row of the model's prior table,
@@ -224,6 +220,62 @@ stan_log_density <- function(compiled, data, pars) {
                   adjust_transform = FALSE)
 }
 
+# A Poisson model without group effects, with an offset (issue 19).
+stan_offset_design <- function() {
+  d <- stan_formula_design()
+  d$exposure <- withr::with_seed(6, round(exp(stats::rnorm(nrow(d))), 3))
+  d
+}
+stan_offset_model <- function() {
+  hier_model(count ~ 1 + x + offset(log(exposure)), stan_offset_design(),
+             family = poisson(),
+             prior = hier_prior("normal(0, 1.5)", class = "b"))
+}
+
+# A Poisson model with an observation-level effect (issue 19).
+stan_olre_design <- function() {
+  d <- stan_formula_design()
+  d$obs <- seq_len(nrow(d))
+  d
+}
+stan_olre_model <- function() {
+  hier_model(
+    count ~ 1 + x + (1 | g) + (1 | obs), stan_olre_design(), family = poisson(),
+    prior = c(hier_prior("exponential(2)", class = "sd", group = "obs"),
+              hier_prior("normal(0, 1)", class = "b"))
+  )
+}
+
+# Every program this file compiles: each family's (only the gaussian one is
+# sampled from, in the bridge tests), the two of issue 19, and the null
+# model of the bridge pair.
+stan_formula_all_programs <- function() {
+  models <- stan_formula_models()
+  families <- lapply(names(models), function(family) {
+    stan_formula_program(models[[family]], optimize = family == "gaussian")
+  })
+  pair <- model_set(null = stan_formula_pair_null(), slope = models$gaussian)
+  bridged <- lapply(deepbmc:::stan_programs(pair), function(p) {
+    test_stan_program(p$code, p$name)
+  })
+  c(families,
+    list(stan_formula_program(stan_offset_model(), optimize = FALSE),
+         stan_formula_program(stan_olre_model(), optimize = FALSE)),
+    bridged)
+}
+
+test_that("every program of this file compiles, two at a time", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("withr")
+  programs <- stan_formula_all_programs()
+  test_stan_precompile(programs)
+  for (program in programs) {
+    expect_true(deepbmc:::stan_model_ok(test_stan_model(program)),
+                label = paste(program$name, "is loaded"))
+  }
+})
+
 test_that("the generated programs parse", {
   skip_on_cran()
   skip_if_not_installed("rstan")
@@ -296,17 +348,21 @@ test_that("compiled models are cached and survive saveRDS()/readRDS()", {
   )
 })
 
+# The null model of the gaussian pair below.
+stan_formula_pair_null <- function() {
+  hier_model(
+    y ~ 1 + (1 | g), stan_formula_design(),
+    prior = c(hier_prior("student_t(4, 1, 3)", class = "Intercept"),
+              hier_prior("half_student_t(3, 2)", class = "sd"),
+              hier_prior("exponential(0.5)", class = "sigma"))
+  )
+}
+
 # A gaussian pair, with and without the slope, a small network trained on it
 # and two simulated data sets.
 stan_formula_pair <- function() {
-  d <- stan_formula_design()
   set <- model_set(
-    null = hier_model(
-      y ~ 1 + (1 | g), d,
-      prior = c(hier_prior("student_t(4, 1, 3)", class = "Intercept"),
-                hier_prior("half_student_t(3, 2)", class = "sd"),
-                hier_prior("exponential(0.5)", class = "sigma"))
-    ),
+    null = stan_formula_pair_null(),
     slope = stan_formula_models()$gaussian
   )
   fit <- train_comparison(set, api_network(), epochs = 1, iterations = 5,
@@ -440,11 +496,8 @@ test_that("programs without group effects, with offsets, give the R log density 
   skip_on_cran()
   skip_if_not_installed("rstan")
   skip_if_not_installed("withr")
-  d <- stan_formula_design()
-  d$exposure <- withr::with_seed(6, round(exp(stats::rnorm(nrow(d))), 3))
-  model <- hier_model(count ~ 1 + x + offset(log(exposure)), d,
-                      family = poisson(),
-                      prior = hier_prior("normal(0, 1.5)", class = "b"))
+  d <- stan_offset_design()
+  model <- stan_offset_model()
   code <- unclass(stan_code(model))
   expect_no_match(code, "sd_|std_normal|\\bZ\\b|\\bG\\b")
   expect_match(code, "eta = X * beta + eta_offset;", fixed = TRUE)
@@ -481,13 +534,8 @@ test_that("an observation-level effect's program gives the R log density (issue 
   skip_on_cran()
   skip_if_not_installed("rstan")
   skip_if_not_installed("withr")
-  d <- stan_formula_design()
-  d$obs <- seq_len(nrow(d))
-  model <- hier_model(
-    count ~ 1 + x + (1 | g) + (1 | obs), d, family = poisson(),
-    prior = c(hier_prior("exponential(2)", class = "sd", group = "obs"),
-              hier_prior("normal(0, 1)", class = "b"))
-  )
+  d <- stan_olre_design()
+  model <- stan_olre_model()
   code <- unclass(stan_code(model))
   expect_match(code, "vector[N] z_obs;", fixed = TRUE)
   expect_match(code, "eta += sd_obs_v[1] * z_obs;", fixed = TRUE)

@@ -1,11 +1,11 @@
+test_tier("full")
 # The Stan programs of the recognition-memory models
 # (inst/stan/recognition_sdt.stan, recognition_mpt.stan). Their log density
 # must be the complete log joint density of the trial-level data, with all
 # normalising constants, for bridge sampling to return exact log marginal
 # likelihoods.
 #
-# Compiling the two programs takes about 1 minute each (rstan 2.21, 2
-# cores); each is compiled at most once per run of this file.
+# The two programs compile both at once, once per test run (helper-stan.R).
 
 recognition_stan_path <- function(model) {
   file <- paste0("recognition_", model, ".stan")
@@ -18,16 +18,15 @@ recognition_stan_path <- function(model) {
   path
 }
 
-recognition_compiled <- new.env(parent = emptyenv())
+# Sampled from in the bridge-sampling test: compiled with optimisation, both
+# at once, once per test run (helper-stan.R).
+recognition_program <- function(model) {
+  test_stan_program(file = recognition_stan_path(model),
+                    name = paste0("recognition_", model))
+}
+
 recognition_model <- function(model) {
-  if (is.null(recognition_compiled[[model]])) {
-    restore <- deepbmc:::use_system_boost()
-    withr::defer(restore(), envir = teardown_env())
-    recognition_compiled[[model]] <- suppressMessages(rstan::stan_model(
-      recognition_stan_path(model), model_name = paste0("recognition_", model)
-    ))
-  }
-  recognition_compiled[[model]]
+  test_stan_model(recognition_program(model))
 }
 
 # log Pr(the trials | rates) of a participant, trial by trial (no binomial
@@ -166,6 +165,17 @@ test_that("the recognition-memory Stan programs parse", {
     parsed <- rstan::stanc(recognition_stan_path(model),
                            model_name = paste0("recognition_", model))
     expect_true(parsed$status, label = paste(model, "parses"))
+  }
+})
+
+test_that("both recognition-memory programs compile, at once", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  programs <- lapply(c("sdt", "mpt"), recognition_program)
+  test_stan_precompile(programs)
+  for (program in programs) {
+    expect_true(deepbmc:::stan_model_ok(test_stan_model(program)),
+                label = paste(program$name, "is loaded"))
   }
 })
 

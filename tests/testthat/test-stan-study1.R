@@ -1,10 +1,10 @@
+test_tier("full")
 # The Stan programs of Study 1 (inst/stan/study1_m0.stan, study1_m1.stan), the
 # rstan + bridgesampling peer of deepbmc (bench/peer_bridge.R). Their log
 # density must be the complete log joint density, with all normalising
 # constants, for bridge sampling to return exact log marginal likelihoods.
 #
-# Compiling the two programs takes about 1 to 1.5 minutes each (rstan 2.21, 2
-# cores); each is compiled at most once per run of this file.
+# The two programs compile at -O0, both at once (helper-stan.R).
 
 study1_stan_path <- function(model) {
   file <- paste0("study1_", tolower(model), ".stan")
@@ -17,26 +17,15 @@ study1_stan_path <- function(model) {
   path
 }
 
-# Debian's r-cran-bh ships no headers (they are in /usr/include from
-# libboost-dev); point rstan there for this file only.
-study1_use_system_boost <- function(envir = parent.frame()) {
-  if (!nzchar(system.file("include", "boost", package = "BH")) &&
-      !nzchar(rstan::rstan_options("boost_lib")) &&
-      dir.exists("/usr/include/boost")) {
-    rstan::rstan_options(boost_lib = "/usr/include")
-    withr::defer(rstan::rstan_options(boost_lib = ""), envir = envir)
-  }
+# Only evaluated (log_prob), never sampled from here: compiled at -O0, both
+# at once, once per test run (helper-stan.R).
+study1_program <- function(model) {
+  test_stan_program(file = study1_stan_path(model),
+                    name = paste0("study1_", model), optimize = FALSE)
 }
 
-study1_compiled <- new.env(parent = emptyenv())
 study1_model <- function(model) {
-  if (is.null(study1_compiled[[model]])) {
-    study1_use_system_boost(teardown_env())
-    study1_compiled[[model]] <- suppressMessages(rstan::stan_model(
-      study1_stan_path(model), model_name = paste0("study1_", model)
-    ))
-  }
-  study1_compiled[[model]]
+  test_stan_model(study1_program(model))
 }
 
 # log p(x, theta, mu, sigma2, tau2 | M) written out in R.
@@ -78,6 +67,17 @@ test_that("the Study 1 Stan programs parse", {
     parsed <- rstan::stanc(study1_stan_path(model),
                            model_name = paste0("study1_", model))
     expect_true(parsed$status, label = paste(model, "parses"))
+  }
+})
+
+test_that("both Study 1 programs compile, at once", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  programs <- lapply(c("M0", "M1"), study1_program)
+  test_stan_precompile(programs)
+  for (program in programs) {
+    expect_true(deepbmc:::stan_model_ok(test_stan_model(program)),
+                label = paste(program$name, "is loaded"))
   }
 })
 
