@@ -508,6 +508,8 @@ warn_outside_inputs <- function(fit, input_lo, input_hi, labels, call) {
       format(seen$lo[[j]], digits = 3), format(seen$hi[[j]], digits = 3)
     )
   }, character(1))
+  # Feature names and labels are the user's text: shown, never interpreted.
+  details <- cli_escape(details)
   n_far <- length(unique(cell[, 1]))
   cli::cli_warn(
     c(

@@ -1,0 +1,119 @@
+test_tier("fast")
+
+# Issue 28: user text is data (never run, never read as cli markup or
+# formula text), and input checks that were missing.
+
+# A path that a hostile name would create if it were run as code.
+hostile_name <- function(sentinel) {
+  sprintf("{system('touch %s')}", sentinel)
+}
+
+safety_network <- function() {
+  hierarchical_network(
+    s1 = c(4, 4), s2 = c(4, 4), s3 = c(4, 4), summary_dim = c(2, 2),
+    n_dense = 1, n_equivariant = 1, head_units = 4, head_layers = 1
+  )
+}
+
+test_that("feature names with braces reach the input-range warning as text (issue 28)", {
+  sentinel <- tempfile()
+  features <- c(hostile_name(sentinel), "rate{x}")
+  simulator <- function(mu) {
+    force(mu)
+    function() {
+      data <- data.frame(group = rep(1:3, each = 4), a = stats::rnorm(12, mu),
+                         b = stats::rnorm(12))
+      names(data)[2:3] <- features
+      data
+    }
+  }
+  models <- simulator_models(m0 = simulator(0), m1 = simulator(1))
+  sims <- simulate_datasets(models, n = 16, seed = 1)
+  fit <- train_comparison(models, safety_network(), simulations = sims,
+                          epochs = 1, iterations = 2, batch_size = 8,
+                          threads = 1, seed = 1, progress = FALSE)
+  far <- sims$data[[1]]
+  far[[features[[1]]]] <- far[[features[[1]]]] + 1e6
+  far[["rate{x}"]] <- far[["rate{x}"]] + 1e6
+  warning <- expect_warning(post_prob(fit, far, threads = 1),
+                            class = "deepbmc_input_range_warning")
+  expect_match(conditionMessage(warning), features[[1]], fixed = TRUE)
+  expect_match(conditionMessage(warning), "rate{x}", fixed = TRUE)
+  expect_false(file.exists(sentinel))
+})
+
+test_that("formula models show column names with braces as text (issue 28)", {
+  sentinel <- tempfile()
+  column <- hostile_name(sentinel)
+  data <- data.frame(y = stats::rnorm(24), x = stats::rnorm(24),
+                     g = rep(1:6, each = 4))
+  names(data)[[2]] <- column
+  slope <- stats::as.formula(
+    call("~", quote(y), call("+", as.name(column), quote((1 | g))))
+  )
+  set <- suppressMessages(model_set(
+    flat = hier_model(y ~ 1 + (1 | g), data),
+    slope = hier_model(slope, data)
+  ))
+  sims <- simulate_datasets(set, n = 16, seed = 1, threads = 1)
+  fit <- train_comparison(set, safety_network(), simulations = sims,
+                          epochs = 1, iterations = 2, batch_size = 8,
+                          threads = 1, seed = 1, progress = FALSE)
+  far <- data
+  far[[column]] <- far[[column]] + 1e6
+  warning <- expect_warning(post_prob(fit, far, threads = 1),
+                            class = "deepbmc_input_range_warning")
+  expect_match(conditionMessage(warning), column, fixed = TRUE)
+  expect_false(file.exists(sentinel))
+})
+
+test_that("an unknown prior distribution with braces in its name is quoted, not run (issue 28)", {
+  sentinel <- tempfile()
+  for (name in c(hostile_name(sentinel), "rate{x}")) {
+    err <- expect_deepbmc_error(
+      hier_prior(paste0("`", name, "`(0, 1)"), class = "b"), "value", "prior"
+    )
+    expect_match(conditionMessage(err), name, fixed = TRUE)
+  }
+  expect_false(file.exists(sentinel))
+})
+
+test_that("brms_formula() holds every column as one symbol and runs nothing (issue 28)", {
+  skip_if_not_installed("lme4")
+  sentinel <- tempfile()
+  hostile <- sprintf("Subject) + I(system('touch %s')) + (1 | Subject",
+                     sentinel)
+  data <- lme4::sleepstudy
+  names(data)[3] <- hostile
+  formula <- stats::as.formula(call(
+    "~", quote(Reaction),
+    call("+", quote(Days), call("(", call("|", quote(1 + Days),
+                                          as.name(hostile))))
+  ))
+  model <- suppressMessages(hier_model(formula, data))
+  # the formula as brms_formula() builds it: the name is one symbol
+  built <- deepbmc:::brms_formula_call(model)
+  group_term <- built[[3]][[3]]
+  expect_identical(group_term, call("(", call("|", quote(1 + Days),
+                                              as.name(hostile))))
+  expect_setequal(all.vars(built), c("Reaction", "Intercept", "Days", hostile))
+  # brms reads syntactic names only: the others are a classed error
+  err <- expect_deepbmc_error(brms_formula(model), "value", "model")
+  expect_match(conditionMessage(err), "Subject) + I(system(", fixed = TRUE)
+  expect_false(file.exists(sentinel))
+  # names with spaces and parentheses: one symbol each, then the same error
+  spaced <- lme4::sleepstudy
+  names(spaced)[2:3] <- c("my days", "g(1)")
+  model <- suppressMessages(
+    hier_model(Reaction ~ `my days` + (1 + `my days` | `g(1)`), spaced)
+  )
+  built <- deepbmc:::brms_formula_call(model)
+  expect_identical(
+    deparse1(built),
+    "Reaction ~ 0 + Intercept + `my days` + (1 + `my days` | `g(1)`)"
+  )
+  err <- expect_deepbmc_error(brms_formula(model), "value", "model")
+  expect_match(conditionMessage(err), "my days", fixed = TRUE)
+  expect_match(conditionMessage(err), "g(1)", fixed = TRUE)
+  expect_false(file.exists(sentinel))
+})
