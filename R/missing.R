@@ -433,7 +433,9 @@ apply_missing_batch <- function(batch, missing, models, seed,
       } else {
         result
       }
-      index <- (first_row[[b]] + seq_len(rows) - 1L - 1L) * n_features
+      # Row r of data set b is row first_row[[b]] + r - 1 (0-based) of the
+      # batch; its values are cells index + 1 to index + n_features.
+      index <- (first_row[[b]] + seq_len(rows) - 1L) * n_features
       for (k in seq_along(columns)) {
         cells <- index[hit[, k]] + columns[[k]]
         present[cells] <- FALSE

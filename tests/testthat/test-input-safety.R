@@ -117,3 +117,79 @@ test_that("brms_formula() holds every column as one symbol and runs nothing (iss
   expect_match(conditionMessage(err), "g(1)", fixed = TRUE)
   expect_false(file.exists(sentinel))
 })
+
+# Two features `a` and `b` in column "group"; every value distinct, so that a
+# value that goes missing is identified by what it was.
+two_feature_models <- function() {
+  simulator <- function() {
+    data.frame(group = rep(1:2, each = 3), a = stats::rnorm(6),
+               b = stats::rnorm(6))
+  }
+  simulator_models(m0 = simulator, m1 = simulator)
+}
+
+two_feature_data <- function() {
+  lapply(1:3, function(d) {
+    data.frame(group = rep(1:2, each = 3), a = 100 * d + 1:6,
+               b = 100 * d + 11:16)
+  })
+}
+
+# The data sets after `missing` was applied, as data frames (missing values
+# NA), through the same steps as validate() and stored simulations.
+after_pattern <- function(models, data, missing, features = c("a", "b")) {
+  batch <- deepbmc:::prepare_datasets(models, data, NULL, NULL, "data",
+                                      rlang::current_env())$batch
+  spec <- deepbmc:::missing_for_models(missing, models)
+  batch <- deepbmc:::apply_missing_batch(batch, spec, models, seed = 1)
+  deepbmc:::batch_data_frames(batch, features, "group")
+}
+
+test_that("missing_values(pattern = ) hides exactly the rows it selects (issue 28)", {
+  models <- two_feature_models()
+  data <- two_feature_data()
+  # rows 1, 4 (the first of group 2) and 6 (the last) of every data set
+  chosen <- c(1, 4, 6)
+  pattern <- function(frame) seq_len(nrow(frame)) %in% chosen
+  for (features in list(NULL, "b", c("a", "b"))) {
+    lost <- features %||% c("a", "b")
+    result <- after_pattern(
+      models, data, missing_values(pattern = pattern, features = features)
+    )
+    expect_length(result, length(data))
+    for (d in seq_along(data)) {
+      # the expected data set: the chosen rows lose the features, nothing else
+      expected <- data[[d]]
+      expected[chosen, lost] <- NA
+      expect_equal(result[[d]][c("a", "b")], expected[c("a", "b")],
+                   ignore_attr = TRUE,
+                   label = paste("data set", d, "losing",
+                                 paste(lost, collapse = ", ")))
+    }
+  }
+  # a matrix pattern: `a` missing in row 1, `b` in row 3 of every data set
+  by_value <- function(frame) {
+    cbind(seq_len(nrow(frame)) == 1, seq_len(nrow(frame)) == 3)
+  }
+  result <- after_pattern(models, data, missing_values(pattern = by_value))
+  for (d in seq_along(data)) {
+    expected <- data[[d]]
+    expected$a[[1]] <- NA
+    expected$b[[3]] <- NA
+    expect_equal(result[[d]][c("a", "b")], expected[c("a", "b")],
+                 ignore_attr = TRUE)
+  }
+  # one feature: the chosen observations are absent, no others
+  one <- simulator_models(
+    m0 = function() data.frame(group = rep(1:2, each = 3), a = stats::rnorm(6)),
+    m1 = function() data.frame(group = rep(1:2, each = 3), a = stats::rnorm(6))
+  )
+  single <- lapply(data, `[`, c("group", "a"))
+  result <- after_pattern(one, single, missing_values(pattern = pattern),
+                          features = "a")
+  for (d in seq_along(data)) {
+    expected <- single[[d]]$a
+    expected[chosen] <- NA
+    expect_equal(result[[d]]$a, expected)
+  }
+})
