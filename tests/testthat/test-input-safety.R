@@ -193,3 +193,91 @@ test_that("missing_values(pattern = ) hides exactly the rows it selects (issue 2
     expect_equal(result[[d]]$a, expected)
   }
 })
+
+# Simulators for the time limit: one that returns, one that never does.
+quick_simulator <- function() {
+  data.frame(group = rep(1:2, each = 3), y = stats::rnorm(6))
+}
+endless_simulator <- function() {
+  repeat Sys.sleep(0.05)
+}
+
+test_that("a simulator that never returns is stopped by time_limit (issue 28)", {
+  skip_if_not_installed("future")
+  old_plan <- future::plan(future::sequential)
+  withr::defer(future::plan(old_plan))
+  # the first calls, in simulator_models()
+  started <- proc.time()[["elapsed"]]
+  err <- expect_deepbmc_error(
+    simulator_models(a = quick_simulator, b = endless_simulator,
+                     time_limit = 0.5),
+    "simulation", "time_limit"
+  )
+  expect_identical(err$problem, "time_limit")
+  expect_identical(err$model, "b")
+  expect_identical(err$time_limit, 0.5)
+  expect_match(conditionMessage(err), "0.5 seconds", fixed = TRUE)
+  # simulate_datasets(), with the set's limit or its own
+  models <- simulator_models(a = quick_simulator, b = endless_simulator,
+                             features = "y", time_limit = 0.5)
+  expect_identical(models$time_limit, 0.5)
+  err <- expect_deepbmc_error(simulate_datasets(models, n = 10, seed = 1),
+                              "simulation", "time_limit")
+  expect_identical(err$problem, "time_limit")
+  first_b <- which(simulate_datasets(
+    simulator_models(a = quick_simulator, b = quick_simulator),
+    n = 10, seed = 1
+  )$model == 2)[[1]]
+  expect_identical(err$index, first_b)
+  expect_match(conditionMessage(err), paste("at data set", first_b),
+               fixed = TRUE)
+  expect_length(err$simulations$data, first_b - 1L)
+  unlimited <- simulator_models(a = quick_simulator, b = endless_simulator,
+                                features = "y")
+  err <- expect_deepbmc_error(
+    simulate_datasets(unlimited, n = 10, seed = 1, time_limit = 0.3),
+    "simulation", "time_limit"
+  )
+  expect_identical(err$time_limit, 0.3)
+  expect_lt(proc.time()[["elapsed"]] - started, 10)
+  # the limit is lifted afterwards
+  expect_silent(Sys.sleep(0.6))
+  # the argument is checked
+  expect_deepbmc_error(simulator_models(a = quick_simulator,
+                                        b = quick_simulator, time_limit = 0),
+                       "value", "time_limit")
+  expect_deepbmc_error(simulate_datasets(models, n = 2, time_limit = "1"),
+                       "type", "time_limit")
+  expect_deepbmc_error(simulate_datasets(models, n = 2, time_limit = NA_real_),
+                       "value", "time_limit")
+})
+
+test_that("time_limit holds on multisession workers, and a dead worker says how to recover (issue 28)", {
+  skip_on_cran()
+  skip_if_not_installed("future.apply")
+  old_plan <- future::plan(future::multisession, workers = 2)
+  withr::defer(future::plan(old_plan))
+  models <- simulator_models(a = quick_simulator, b = endless_simulator,
+                             features = "y", time_limit = 0.5)
+  err <- expect_deepbmc_error(simulate_datasets(models, n = 10, seed = 1),
+                              "simulation", "time_limit")
+  expect_identical(err$problem, "time_limit")
+  # a worker that dies: the error says how to get a working plan back
+  killer <- simulator_models(
+    a = quick_simulator,
+    b = function() tools::pskill(Sys.getpid()),
+    features = "y"
+  )
+  err <- expect_deepbmc_error(simulate_datasets(killer, n = 6, seed = 1),
+                              "simulation")
+  expect_identical(err$problem, "worker")
+  expect_match(conditionMessage(err), "future::plan(future::sequential)",
+               fixed = TRUE)
+  future::plan(future::sequential)
+  expect_s3_class(
+    simulate_datasets(simulator_models(a = quick_simulator,
+                                       b = quick_simulator),
+                      n = 4, seed = 2),
+    "deepbmc_simulations"
+  )
+})
