@@ -281,3 +281,138 @@ test_that("time_limit holds on multisession workers, and a dead worker says how 
     "deepbmc_simulations"
   )
 })
+
+test_that("missing_values() refuses placeholders, codings and patterns it cannot use (issue 28)", {
+  for (value in list(1e39, -1e39, list(x = 1, y = 4e38))) {
+    expect_deepbmc_error(
+      missing_values(coding = "placeholder", placeholder = value),
+      "value", "placeholder"
+    )
+  }
+  expect_deepbmc_error(
+    missing_values(coding = "placeholder", placeholder = c(x = 1, x = 2)),
+    "value", "placeholder"
+  )
+  expect_s3_class(
+    missing_values(coding = "placeholder", placeholder = c(x = 3e38)),
+    "deepbmc_missing"
+  )
+  expect_deepbmc_error(missing_values(coding = c("indicator", "placeholder")),
+                       "type", "coding")
+  expect_deepbmc_error(missing_values(pattern = function() TRUE), "value",
+                       "pattern")
+  expect_deepbmc_error(missing_values(pattern = function(a, b) TRUE), "value",
+                       "pattern")
+  for (pattern in list(function(data) TRUE, function(...) TRUE,
+                       function(data, share = 0.1) TRUE, is.na)) {
+    expect_s3_class(missing_values(pattern = pattern), "deepbmc_missing")
+  }
+  # placeholders are checked against the features also where they do not
+  # apply (formula models lose whole observations)
+  data <- data.frame(y = stats::rnorm(12), x = stats::rnorm(12),
+                     g = rep(1:3, each = 4))
+  set <- suppressMessages(model_set(hier_model(y ~ 1 + (1 | g), data),
+                                    hier_model(y ~ x + (1 | g), data)))
+  train <- function(placeholder) {
+    train_comparison(set, safety_network(), epochs = 1, iterations = 1,
+                     batch_size = 2, threads = 1, seed = 1, progress = FALSE,
+                     missing = missing_values(coding = "placeholder",
+                                              placeholder = placeholder))
+  }
+  expect_deepbmc_error(train(list(rt = 1)), "mismatch", "placeholder")
+  expect_deepbmc_error(train(c(1, 2, 3)), "mismatch", "placeholder")
+})
+
+test_that("recognition memory data must code stimulus and response 0 or 1 (issue 28)", {
+  models <- sdt_mpt_models(participants = 3, trials = 4)
+  fit <- train_comparison(models, safety_network(), epochs = 1,
+                          iterations = 2, batch_size = 4, threads = 1,
+                          seed = 1, progress = FALSE)
+  data <- data.frame(participant = rep(1:3, each = 4),
+                     stimulus = rep(0:1, 6), response = rep(c(0, 1, 1), 4))
+  expect_length(post_prob(fit, data, threads = 1), 2)
+  half <- transform(data, response = 0.5)
+  err <- expect_deepbmc_error(post_prob(fit, half, threads = 1), "value",
+                              "data")
+  expect_match(conditionMessage(err), "response", fixed = TRUE)
+  expect_deepbmc_error(post_prob(fit, transform(data, stimulus = 2),
+                                 threads = 1),
+                       "value", "data")
+  # missing values are not codes
+  holes <- data
+  holes$response[[2]] <- NA
+  expect_length(suppressWarnings(post_prob(fit, holes, threads = 1)), 2)
+  # matrices without column names are read by position, with a message
+  rlang::local_options(rlib_message_verbosity = "verbose")
+  groups <- lapply(split(data[c("stimulus", "response")], data$participant),
+                   function(g) unname(as.matrix(g)))
+  expect_message(post_prob(fit, unname(groups), threads = 1),
+                 class = "deepbmc_by_position_message")
+  named <- lapply(split(data[c("stimulus", "response")], data$participant),
+                  as.matrix)
+  expect_no_message(post_prob(fit, unname(named), threads = 1),
+                    class = "deepbmc_by_position_message")
+})
+
+test_that("data frames with columns of unequal length are refused (issue 28)", {
+  uneven <- function(n) {
+    structure(list(group = rep(1:2, each = 3), x = seq_len(n) / 10),
+              class = "data.frame", row.names = 1:6)
+  }
+  for (n in c(4, 8)) {
+    models <- simulator_models(a = function() uneven(n),
+                               b = function() uneven(6), features = "x")
+    err <- expect_deepbmc_error(simulate_datasets(models, n = 2, seed = 1),
+                                "simulation")
+    expect_identical(err$problem, "columns")
+    expect_match(conditionMessage(err), paste(n, "values"), fixed = TRUE)
+  }
+  fit <- api_fit()
+  frame <- unclass(groups_to_data_frame(api_groups(1)))
+  frame$y <- frame$y[-1]
+  frame <- structure(frame, class = "data.frame",
+                     row.names = seq_along(frame$group))
+  expect_deepbmc_error(post_prob(fit, frame, threads = 1), "data", "data")
+})
+
+test_that("simulators with several features name their matrix columns (issue 28)", {
+  named <- function() {
+    list(cbind(x = stats::rnorm(3), y = stats::rnorm(3)))
+  }
+  unnamed <- function() list(matrix(stats::rnorm(6), 3))
+  models <- simulator_models(a = named, b = unnamed, features = c("x", "y"))
+  err <- expect_deepbmc_error(simulate_datasets(models, n = 10, seed = 1),
+                              "simulation")
+  expect_identical(err$problem, "columns")
+})
+
+test_that("post_prob() says training diverged for a diverged fit (issue 28)", {
+  fit <- api_fit()
+  good <- groups_to_matrix(api_groups(1))
+  # last-layer weights and biases that overflow single precision
+  n <- length(fit$weights)
+  overflowing <- fit
+  overflowing$weights[(n - 9):n] <- 3e38
+  err <- expect_deepbmc_error(
+    post_prob(with_checksum(overflowing), good, threads = 1), "numeric"
+  )
+  expect_match(conditionMessage(err), "rescale")
+  diverged <- overflowing
+  diverged$training$stopped <- "diverged"
+  diverged$phases$stopped[[nrow(diverged$phases)]] <- "diverged"
+  err <- expect_deepbmc_error(
+    post_prob(with_checksum(diverged), good, threads = 1), "numeric"
+  )
+  expect_match(conditionMessage(err), "training diverged", fixed = TRUE)
+  expect_no_match(conditionMessage(err), "rescale")
+  # a loss in the history that is not finite tells the same
+  exploded <- overflowing
+  exploded$history$loss[[nrow(exploded$history)]] <- NaN
+  err <- expect_deepbmc_error(
+    post_prob(with_checksum(exploded), good, threads = 1), "numeric"
+  )
+  expect_match(conditionMessage(err), "training diverged", fixed = TRUE)
+  expect_deepbmc_error(bayes_factor(with_checksum(diverged), good,
+                                    threads = 1),
+                       "numeric")
+})
