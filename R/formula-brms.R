@@ -64,9 +64,10 @@ brms_formula <- function(model) {
       c(
         "{cli::qty(unreadable)}{.arg model} uses column{?s}
          {.val {unreadable}}, whose name{?s} brms cannot read.",
-        i = "{cli::qty(unreadable)}brms needs syntactic names (letters, digits, {.code .} and
-             {.code _}, starting with a letter); rename the column{?s} in the
-             data and the formula, and build the model again."
+        i = "{cli::qty(unreadable)}brms needs syntactic names (letters,
+             digits, {.code .} and {.code _}, starting with a letter); rename
+             the column{?s} in the data and the formula, and build the model
+             again."
       ),
       "value"
     )
