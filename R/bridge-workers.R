@@ -77,7 +77,7 @@ bridge_one_fit <- function(fit, seed, settings, sample_seconds) {
       error = function(e) {
         abort_deepbmc(
           c("Bridge sampling failed.",
-            x = conditionMessage(e),
+            x = cli_escape(conditionMessage(e)),
             i = "A fit read from a file or sent to another process has lost
                  its compiled model; refit it in this session."),
           "fit",

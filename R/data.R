@@ -62,6 +62,10 @@
 #' trained with `missing = missing_values(...)` sees which values are missing
 #' (see [missing_values()]); one trained without drops such observations with
 #' a warning of class `"deepbmc_missing_warning"`.
+#' Models with several named features read data frames with those columns,
+#' or lists of per-group matrices with one column per feature: named
+#' columns are matched by name, unnamed ones by position, with a message of
+#' class `"deepbmc_by_position_message"` (at most every 8 hours).
 #' A data set without any observed value, infinite values (`Inf`, `NaN`) and
 #' non-numeric values are errors (class `"deepbmc_error_data"`).
 #'
@@ -246,6 +250,7 @@ dataset_from_groups <- function(data, arg, call) {
 
 dataset_from_data_frame <- function(data, group, response, arg, call) {
   columns <- data_frame_columns(data, group, response, arg, call)
+  check_column_lengths(data, unlist(columns), arg, call)
   group_id <- data[[columns$group]]
   values <- data[[columns$response]]
   if (!is.numeric(values) && !(is.logical(values) && all(is.na(values)))) {
@@ -279,6 +284,25 @@ dataset_from_data_frame <- function(data, group, response, arg, call) {
     values = values[order(group_index)],
     sizes = tabulate(group_index)
   )
+}
+
+# A data frame built by hand (or by a simulator) may have columns of other
+# lengths than its rows: they would be cut or padded silently.
+check_column_lengths <- function(data, columns, arg, call) {
+  counts <- lengths(unclass(data)[columns])
+  uneven <- counts != nrow(data)
+  if (any(uneven)) {
+    abort_deepbmc(
+      c(
+        "The columns of {.arg {arg}} must all have its {nrow(data)} row{?s}.",
+        x = "{.field {columns[uneven]}} ha{?s/ve} {counts[uneven]} value{?s}."
+      ),
+      "data",
+      problem = "columns",
+      call = call
+    )
+  }
+  invisible(data)
 }
 
 data_frame_columns <- function(data, group, response, arg, call) {
@@ -557,6 +581,7 @@ as_feature_datasets <- function(data, features, group = NULL,
   if (is_feature_dataset(data, features)) {
     dataset <- as_feature_dataset(data, features, group, default_group,
                                   strict, arg, call)
+    if (!strict) inform_by_position(list(data), features, arg)
     return(list(datasets = list(dataset), single = TRUE))
   }
   if (!is.list(data) || is.data.frame(data) || length(data) == 0 ||
@@ -587,7 +612,35 @@ as_feature_datasets <- function(data, features, group = NULL,
     as_feature_dataset(data[[i]], features, group, default_group, strict,
                        paste0(arg, "[[", i, "]]"), call)
   })
+  if (!strict) inform_by_position(data, features, arg)
   list(datasets = datasets, single = FALSE)
+}
+
+# Says (a classed message, at most every 8 hours) when groups given as
+# matrices without column names are read by position as the features: with
+# several features, columns in another order would silently mean other
+# features.
+inform_by_position <- function(datasets, features, arg) {
+  unnamed <- function(dataset) {
+    is.list(dataset) && !is.data.frame(dataset) &&
+      any(vapply(dataset, function(x) {
+        is.matrix(x) && is.null(colnames(x))
+      }, logical(1)))
+  }
+  if (length(features) < 2 || !any(vapply(datasets, unnamed, logical(1)))) {
+    return(invisible(FALSE))
+  }
+  cli::cli_inform(
+    c(
+      i = "The columns of matrices without column names in {.arg {arg}} are
+           read by position, as the features {.field {features}}.",
+      " " = "Name the columns ({.fun colnames}) to match them by name."
+    ),
+    class = "deepbmc_by_position_message",
+    .frequency = "regularly",
+    .frequency_id = "deepbmc_by_position"
+  )
+  invisible(TRUE)
 }
 
 # A data frame, or a list of per-group matrices (numeric vectors for one
@@ -640,7 +693,7 @@ as_feature_dataset <- function(data, features, group, default_group, strict,
   } else if (is.list(data) && !is.object(data) && length(data) > 0 &&
                all(vapply(data, is_feature_group, logical(1),
                           n_features = length(features)))) {
-    dataset_from_feature_groups(data, features, arg, call)
+    dataset_from_feature_groups(data, features, strict, arg, call)
   } else {
     abort_not_feature_data("{.arg {arg}} is not a data set.", data,
                            features, call)
@@ -698,6 +751,7 @@ dataset_from_feature_frame <- function(data, features, group, default_group,
       call = call
     )
   }
+  check_column_lengths(data, c(group, features), arg, call)
   for (feature in features) {
     if (!is_feature_values(data[[feature]])) {
       abort_deepbmc(
@@ -791,7 +845,8 @@ feature_group_column <- function(columns, features, group, default_group,
 # A list of groups: matrices with one row per observation and one column
 # per feature (named columns matched by name), or numeric vectors for one
 # feature.
-dataset_from_feature_groups <- function(groups, features, arg, call) {
+dataset_from_feature_groups <- function(groups, features, strict, arg,
+                                        call) {
   n_features <- length(features)
   parts <- lapply(seq_along(groups), function(g) {
     x <- groups[[g]]
@@ -810,6 +865,20 @@ dataset_from_feature_groups <- function(groups, features, arg, call) {
       )
     }
     names <- colnames(x)
+    if (is.null(names) && strict && n_features > 1) {
+      # Simulators name their columns (simulator_models()): an unnamed
+      # matrix could hold the features in any order.
+      abort_deepbmc(
+        c(
+          "The columns of group {g} of {.arg {arg}} must be named after the
+           features {.field {features}}.",
+          x = "Its {ncol(x)} column{?s} {?has/have} no names."
+        ),
+        "data",
+        problem = "columns",
+        call = call
+      )
+    }
     if (is.null(names)) {
       if (ncol(x) != n_features) {
         abort_deepbmc(

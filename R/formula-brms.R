@@ -27,6 +27,11 @@
 #' `(1 | obs)`, its SD's prior one of class `"sd"` with `group = "obs"`. A two-level factor response of a bernoulli
 #' model is read by brms as deepbmc reads it (first level 0).
 #'
+#' The formula is built from the model's terms, with every column as one
+#' symbol, never by pasting names into text. brms reads only syntactic
+#' column names (such as `Days` or `log_rt`, not `my days`); a model with
+#' others is an error of class `"deepbmc_error_value"` that names them.
+#'
 #' @param model A model from [hier_model()].
 #'
 #' @return `brms_formula()`: a formula for [brms::brm()]. `brms_prior()`: a
@@ -49,34 +54,83 @@
 #' }
 brms_formula <- function(model) {
   check_hier_model(model)
-  response <- deparse1(model$formula[[2]])
+  formula <- brms_formula_call(model)
+  # brms reads only syntactic names (it pastes them into formula text of
+  # its own): others are refused here, with what to do, rather than there.
+  columns <- all.vars(formula)
+  unreadable <- columns[columns != make.names(columns)]
+  if (length(unreadable) > 0) {
+    abort_deepbmc(
+      c(
+        "{cli::qty(unreadable)}{.arg model} uses column{?s}
+         {.val {unreadable}}, whose name{?s} brms cannot read.",
+        i = "{cli::qty(unreadable)}brms needs syntactic names (letters,
+             digits, {.code .} and {.code _}, starting with a letter); rename
+             the column{?s} in the data and the formula, and build the model
+             again."
+      ),
+      "value"
+    )
+  }
+  formula
+}
+
+# The formula of brms_formula() for any column names.
+brms_formula_call <- function(model) {
+  # Built as a call from symbols and the model's parsed terms, never by
+  # pasting column names into text: a column name is one symbol however it
+  # is spelt, and nothing in it is parsed or run.
+  response <- model$formula[[2]]
   if (!is.null(model$failures)) {
     # glm's cbind(successes, failures) is brms's successes | trials(total).
     successes <- as.name(model$response)
-    response <- paste0(model$response, " | trials(",
-                       deparse1(call("+", successes, model$failures)), ")")
+    response <- call("|", successes,
+                     call("trials", call("+", successes, model$failures)))
   }
   fixed <- stats::terms(model$fixed_terms$terms)
-  labels <- attr(fixed, "term.labels")
   intercept <- attr(fixed, "intercept") == 1
   variables <- as.list(attr(fixed, "variables"))[-1]
-  offsets <- vapply(variables[attr(fixed, "offset")], deparse1, character(1))
+  offsets <- variables[attr(fixed, "offset")]
   group_term <- NULL
   if (!is.null(model$group) && ncol(model$z) > 0) {
     random <- stats::terms(model$random_terms$terms)
-    random_labels <- attr(random, "term.labels")
-    random_text <- paste(
-      c(if (attr(random, "intercept") == 1) "1" else "0", random_labels),
-      collapse = " + "
-    )
-    bar <- if (model$correlated) " | " else " || "
-    group_term <- paste0("(", random_text, bar, model$group, ")")
+    random_rhs <- sum_of_terms(c(
+      list(if (attr(random, "intercept") == 1) 1 else 0),
+      term_calls(random)
+    ))
+    bar <- if (model$correlated) "|" else "||"
+    group_term <- call("(", call(bar, random_rhs, as.name(model$group)))
   }
-  olre_term <- if (!is.null(model$olre)) paste0("(1 | ", model$olre, ")")
-  rhs <- c(if (intercept) "0 + Intercept" else "0", labels, offsets,
-           group_term, olre_term)
-  stats::as.formula(paste(response, "~", paste(rhs, collapse = " + ")),
+  olre_term <- if (!is.null(model$olre)) {
+    call("(", call("|", 1, as.name(model$olre)))
+  }
+  rhs <- c(
+    if (intercept) list(0, quote(Intercept)) else list(0),
+    term_calls(fixed), offsets, list(group_term, olre_term)
+  )
+  stats::as.formula(call("~", response, sum_of_terms(rhs)),
                     env = globalenv())
+}
+
+# The terms of a terms object as calls: each term its variables joined by
+# `:`, in the order of the term labels (which R derives from the same
+# `factors` matrix).
+term_calls <- function(terms) {
+  factors <- attr(terms, "factors")
+  if (length(factors) == 0) {
+    return(list())
+  }
+  variables <- as.list(attr(terms, "variables"))[-1]
+  lapply(seq_len(ncol(factors)), function(j) {
+    Reduce(function(a, b) call(":", a, b), variables[factors[, j] > 0])
+  })
+}
+
+# `a + b + c` from a list of expressions (NULLs dropped), as the parser
+# groups a sum: from the left.
+sum_of_terms <- function(terms) {
+  terms <- Filter(Negate(is.null), terms)
+  Reduce(function(a, b) call("+", a, b), terms)
 }
 
 #' @rdname brms_formula

@@ -443,7 +443,7 @@ design_matrix <- function(formula, data, stored = NULL, arg, call) {
         abort_deepbmc(
           c(
             "{.arg {arg}} does not fit the model's design.",
-            x = conditionMessage(e)
+            x = cli_escape(conditionMessage(e))
           ),
           "data",
           call = call

@@ -196,12 +196,14 @@ prior_arity <- c(
 parse_distribution <- function(text, class, arg = "prior",
                                call = rlang::caller_env()) {
   expr <- tryCatch(str2lang(text), error = function(e) NULL)
+  # `problem` is plain text that may quote the user's distribution name:
+  # shown as it is, never read as cli markup.
   fail <- function(problem) {
     abort_deepbmc(
       c(
         "{.arg {arg}} {.code {text}} is not a valid prior for class
          {.val {class}}.",
-        x = problem
+        x = cli_escape(problem)
       ),
       "value",
       call = call

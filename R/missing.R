@@ -63,13 +63,17 @@
 #'   `features` (one per value). It runs in R, so it works for [validate()]
 #'   and for training on stored `simulations`, where it is applied once to
 #'   every stored data set; online training, which simulates on C++ threads,
-#'   cannot call it.
+#'   cannot call it. It must take the data set as its one argument
+#'   (`function(data)`).
 #' @param coding How the network sees missing values: `"indicator"` or
 #'   `"placeholder"` (see Details). Training sets it; [validate()] and
 #'   [validate_missing()] use the fit's coding.
 #' @param placeholder For `coding = "placeholder"`: per feature (a named list
 #'   or vector, or one value for all) a number or `"group_mean"`; by default
-#'   `"group_mean"` for every feature.
+#'   `"group_mean"` for every feature. Numbers must be finite in single
+#'   precision (at most about `3.4e38` in size), where the network computes;
+#'   names and the number of values are checked against the model set's
+#'   features when the spec is used.
 #' @return An object of class `"deepbmc_missing"`.
 #' @seealso [validate_missing()] for accuracy and calibration against the
 #'   share of missing values.
@@ -133,6 +137,9 @@ missing_values <- function(share = c(0, 0.3), features = NULL, counts = NULL,
       "type"
     )
   }
+  if (kind == "pattern") {
+    check_pattern_arguments(pattern, call)
+  }
   if (!is.null(features)) {
     if (!is.character(features) || length(features) == 0 || anyNA(features) ||
           anyDuplicated(features) > 0) {
@@ -144,6 +151,13 @@ missing_values <- function(share = c(0, 0.3), features = NULL, counts = NULL,
         "type"
       )
     }
+  }
+  if (!is.character(coding) || length(coding) != 1) {
+    abort_supplied(
+      "{.arg coding} must be one coding: {.val indicator} or
+       {.val placeholder}.",
+      coding, "type"
+    )
   }
   coding <- check_choice(coding, c("indicator", "placeholder"))
   if (!is.null(placeholder)) {
@@ -205,20 +219,62 @@ check_missing_counts <- function(counts, call) {
   c(mean = as.double(counts[[1]]), sd = as.double(counts[[2]]))
 }
 
+# A pattern is called with one data set: it must take one argument.
+check_pattern_arguments <- function(pattern, call) {
+  arguments <- formals(args(pattern))
+  names <- names(arguments) %||% character(0)
+  required <- names[vapply(arguments, function(a) {
+    is.symbol(a) && identical(as.character(a), "")
+  }, logical(1)) & names != "..."]
+  if ((length(names) == 0) || length(required) > 1) {
+    abort_deepbmc(
+      c(
+        "{.arg pattern} must be a function of one data set: it is called
+         with one argument.",
+        x = if (length(names) == 0) {
+          "It takes no arguments."
+        } else {
+          "It requires {length(required)} arguments: {.arg {required}}."
+        },
+        i = "Write it as {.code function(data) ...}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  invisible(pattern)
+}
+
 # A named or unnamed list or vector of numbers and "group_mean"; kept as a
-# list, resolved per feature by missing_for_models().
+# list, resolved per feature by missing_for_models(). The network computes
+# in single precision: a placeholder must be a number there.
 check_placeholder <- function(placeholder, call) {
   values <- as.list(placeholder)
-  ok <- length(values) > 0 && all(vapply(values, function(v) {
-    length(v) == 1 && ((is.numeric(v) && is.finite(v)) ||
-                         identical(v, "group_mean"))
-  }, logical(1)))
+  ok <- length(values) > 0 && !is.object(placeholder) &&
+    all(vapply(values, function(v) {
+      length(v) == 1 && !is.object(v) &&
+        ((is.numeric(v) && is.finite(v) && abs(v) <= max_float) ||
+           identical(v, "group_mean"))
+    }, logical(1)))
   if (!ok) {
     abort_deepbmc(
       c(
-        "{.arg placeholder} must give, per feature, a finite number or
-         {.val group_mean}.",
+        "{.arg placeholder} must give, per feature, a finite number (at most
+         about {format(max_float, digits = 3)} in size, the network's single
+         precision) or {.val group_mean}.",
         x = "You supplied {describe_value(placeholder)}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  given <- names(values)
+  if (!is.null(given) && (any(is.na(given) | !nzchar(given)) ||
+                            anyDuplicated(given) > 0)) {
+    abort_deepbmc(
+      c(
+        "{.arg placeholder} must name every feature once, or name none.",
+        x = "Its names are {.val {given}}."
       ),
       "value",
       call = call
@@ -284,43 +340,60 @@ missing_for_models <- function(missing, models, arg = "missing",
   }
   missing$flags <- missing_feature_flags(models, features, arg, call)
   missing$feature_names <- names
+  # Placeholders are checked against the features even where they do not
+  # apply, so that a misspelt name is never silently ignored.
+  placeholder_values <- if (missing$coding == "placeholder") {
+    missing_placeholder_values(missing$placeholder, names, call)
+  }
   if (!partial_observations(models)) {
     # Every missing value takes its whole observation: nothing to code.
     missing$coding <- "none"
     missing$placeholder <- NULL
   }
   if (missing$coding == "placeholder") {
-    given <- missing$placeholder %||% list("group_mean")
-    if (is.null(names(given))) {
-      if (length(given) == 1) {
-        given <- rep(given, length(names))
-      }
-      if (length(given) != length(names)) {
-        abort_deepbmc(
-          "{.arg placeholder} needs one value per feature
-           ({length(names)}), or names.",
-          "mismatch",
-          call = call
-        )
-      }
-      names(given) <- names
+    missing$placeholder_values <- placeholder_values
+  }
+  missing
+}
+
+# The placeholder of each feature (NA for the group mean) from the user's
+# values (NULL: the group mean everywhere), checked against the features.
+missing_placeholder_values <- function(placeholder, names, call) {
+  given <- placeholder %||% list("group_mean")
+  if (is.null(names(given))) {
+    if (length(given) == 1) {
+      given <- rep(given, length(names))
     }
-    if (!all(names(given) %in% names)) {
+    if (length(given) != length(names)) {
       abort_deepbmc(
         c(
-          "{.arg placeholder} names features the models do not have.",
+          "{.arg placeholder} needs one value per feature
+           ({length(names)}), or names.",
+          x = "It has {length(given)} values.",
           i = "The models' features: {.val {names}}."
         ),
         "mismatch",
         call = call
       )
     }
-    missing$placeholder_values <- vapply(names, function(name) {
-      value <- given[[name]] %||% "group_mean"
-      if (identical(value, "group_mean")) NA_real_ else as.double(value)
-    }, numeric(1), USE.NAMES = FALSE)
+    names(given) <- names
   }
-  missing
+  unknown <- setdiff(names(given), names)
+  if (length(unknown) > 0) {
+    abort_deepbmc(
+      c(
+        "{.arg placeholder} names features the models do not have:
+         {.val {unknown}}.",
+        i = "The models' features: {.val {names}}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  vapply(names, function(name) {
+    value <- given[[name]] %||% "group_mean"
+    if (identical(value, "group_mean")) NA_real_ else as.double(value)
+  }, numeric(1), USE.NAMES = FALSE)
 }
 
 # The network configuration with the coding of a resolved spec (a fit
@@ -433,7 +506,9 @@ apply_missing_batch <- function(batch, missing, models, seed,
       } else {
         result
       }
-      index <- (first_row[[b]] + seq_len(rows) - 1L - 1L) * n_features
+      # Row r of data set b is row first_row[[b]] + r - 1 (0-based) of the
+      # batch; its values are cells index + 1 to index + n_features.
+      index <- (first_row[[b]] + seq_len(rows) - 1L) * n_features
       for (k in seq_along(columns)) {
         cells <- index[hit[, k]] + columns[[k]]
         present[cells] <- FALSE

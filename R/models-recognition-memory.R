@@ -34,7 +34,9 @@
 #' @return A model set of class
 #'   `c("deepbmc_recognition_memory", "deepbmc_models")`. Its data sets are
 #'   data frames with the columns `participant`, `stimulus` (1 = old item)
-#'   and `response` (1 = "old").
+#'   and `response` (1 = "old"). Data passed to [post_prob()] code both
+#'   0 or 1 (`NA` for a missing value); other values are an error of class
+#'   `"deepbmc_error_value"`.
 #'
 #' @references Elsemüller, L., Schnuerch, M., Bürkner, P.-C., & Radev, S. T.
 #'   (2024). A deep learning method for comparing Bayesian hierarchical models.
@@ -111,4 +113,21 @@ print.deepbmc_recognition_memory <- function(x, ...) {
     sep = ""
   )
   invisible(x)
+}
+
+# Users' data frames (participant, stimulus, response) as the network reads
+# them: the default conversion, then a check that every observed stimulus
+# and response is coded 0 or 1 (the network would read 0.5 as a number it
+# was never trained on).
+#' @export
+prepare_datasets.deepbmc_recognition_memory <- function(models, data, group,
+                                                        response, arg, call) {
+  prepared <- NextMethod()
+  batch <- prepared$batch
+  values <- matrix(batch$values, ncol = 2L, byrow = TRUE)
+  present <- matrix(batch$present %||% TRUE, nrow = nrow(values), ncol = 2L,
+                    byrow = TRUE) & batch$mask
+  check_coded_column(values[, 1], present[, 1], "stimulus", arg, call)
+  check_coded_column(values[, 2], present[, 2], "response", arg, call)
+  prepared
 }

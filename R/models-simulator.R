@@ -40,6 +40,16 @@
 #' settings: `validate(fit, groups = ...)` does not apply, simulate data sets
 #' of the sizes you want and pass them as `data`.
 #'
+#' **Time limit.** A function that never returns would hold
+#' `simulator_models()` and [simulate_datasets()] until you interrupt them.
+#' With `time_limit`, each call gets that many seconds (elapsed time, on
+#' whichever process runs it, under every future plan); a call that takes
+#' longer stops with an error of class `"deepbmc_error_simulation"` whose
+#' `problem` is `"time_limit"`, naming the model, the data set and the limit.
+#' R checks the limit between R-level steps (including [Sys.sleep()]), so
+#' compiled code that runs long without returning to R is stopped only when
+#' it does.
+#'
 #' **Parallel workers** get the functions with the objects they use from
 #' your global environment (found as future finds globals) and the packages
 #' they call; objects they reach otherwise (say, through [get()]) must be
@@ -58,6 +68,9 @@
 #' @param prior_prob Prior model probabilities used by [post_prob()],
 #'   [bayes_factor()] and [compare_models()] when they are not given there;
 #'   `NULL` for uniform. Training does not depend on them.
+#' @param time_limit The most seconds one call of a function may take (see
+#'   Time limit); `Inf` (the default) for no limit. [simulate_datasets()]
+#'   can set another for its call.
 #'
 #' @return A model set, a list of class
 #'   `c("deepbmc_simulator_models", "deepbmc_models")` with elements `type`
@@ -87,7 +100,7 @@
 #' sims
 #' head(sims$data[[1]])
 simulator_models <- function(..., group = "group", features = NULL,
-                             prior_prob = NULL) {
+                             prior_prob = NULL, time_limit = Inf) {
   simulators <- list(...)
   if (length(simulators) < 2) {
     abort_deepbmc(
@@ -122,6 +135,7 @@ simulator_models <- function(..., group = "group", features = NULL,
   prior_prob <- if (!is.null(prior_prob)) {
     stats::setNames(check_prior_prob(prior_prob, model_names), model_names)
   }
+  time_limit <- check_time_limit(time_limit)
   set <- structure(
     list(
       type = "simulator",
@@ -135,7 +149,8 @@ simulator_models <- function(..., group = "group", features = NULL,
       groups = c(1L, .Machine$integer.max),
       obs = c(1L, .Machine$integer.max),
       sizes_known = FALSE,
-      prior_prob = prior_prob
+      prior_prob = prior_prob,
+      time_limit = time_limit
     ),
     class = c("deepbmc_simulator_models", "deepbmc_models")
   )
@@ -224,8 +239,12 @@ probe_simulators <- function(set, call = rlang::caller_env()) {
   outputs <- vector("list", set$n_models)
   for (k in seq_len(set$n_models)) {
     simulator <- set$simulators[[k]]
-    output <- with_local_seed(k, tryCatch(simulator(),
-                                          error = function(e) e))
+    output <- with_local_seed(k, call_simulator(simulator,
+                                                set$time_limit %||% Inf))
+    if (inherits(output, "deepbmc_time_limit")) {
+      abort_simulation(set, k, NA_integer_, "time_limit", NULL, NULL,
+                       time_limit = set$time_limit, call = call)
+    }
     if (inherits(output, "error")) {
       abort_simulation(set, k, NA_integer_, "error",
                        conditionMessage(output), NULL,
@@ -306,7 +325,7 @@ convert_simulator_output <- function(output, set) {
 # The error for a failed or malformed simulation of data set `index` (NA
 # for the calls in simulator_models()), with the simulations done before it.
 abort_simulation <- function(set, k, index, problem, message, simulations,
-                             parent = NULL, details = NULL,
+                             parent = NULL, details = NULL, time_limit = NULL,
                              call = rlang::caller_env()) {
   model <- set$model_names[[k]]
   where <- if (is.na(index)) {
@@ -314,8 +333,12 @@ abort_simulation <- function(set, k, index, problem, message, simulations,
   } else {
     "at data set {index}"
   }
-  what <- if (identical(problem, "error")) "failed" else
+  what <- switch(problem,
+    error = "failed",
+    time_limit = "did not return within {.arg time_limit} = {time_limit}
+      second{?s}",
     "returned no valid data set"
+  )
   done <- if (is.null(simulations)) 0L else length(simulations)
   # The checks' own lines, already formatted, indented and kept literal.
   details <- stats::setNames(cli_escape(details), rep(" ", length(details)))
@@ -323,13 +346,16 @@ abort_simulation <- function(set, k, index, problem, message, simulations,
     c(
       paste0("The simulator of model {.val {model}} ", what, " ", where, "."),
       # An error of the function itself is shown as the cause.
-      x = if (is.null(parent)) "{message}",
+      x = if (is.null(parent) && !is.null(message)) "{message}",
       details,
       i = if (!is.na(index)) {
         "{done} data set{?s} simulated before it {?is/are} kept in the
          error's {.field simulations} field (see {.fun simulate_datasets})."
       },
-      i = if (!identical(problem, "error")) {
+      i = if (identical(problem, "time_limit")) {
+        "It was stopped there. Raise {.arg time_limit} if it needs longer,
+         or check that it ends."
+      } else if (!identical(problem, "error")) {
         "See {.fun simulator_models} for the data sets a simulator returns."
       }
     ),
@@ -337,6 +363,7 @@ abort_simulation <- function(set, k, index, problem, message, simulations,
     model = model,
     index = index,
     problem = problem,
+    time_limit = time_limit,
     simulations = simulations,
     parent = parent,
     call = call
@@ -396,4 +423,47 @@ print.deepbmc_simulator_models <- function(x, ...) {
                collapse = ", "), "\n", sep = "")
   }
   invisible(x)
+}
+
+# A simulator's output, its error, or (when it ran out of time) an error of
+# class "deepbmc_time_limit". The limit is set here, in whatever process
+# calls the simulator: future resets time limits around a future's
+# expression, so one set outside it would not hold on a worker. A limit
+# that stopped the call shows as an error after `time_limit` seconds (R's
+# message for it is translated, so the clock tells).
+call_simulator <- function(simulator, time_limit) {
+  if (!is.finite(time_limit)) {
+    return(tryCatch(simulator(), error = function(e) e))
+  }
+  on.exit(setTimeLimit(elapsed = Inf), add = TRUE)
+  started <- proc.time()[["elapsed"]]
+  setTimeLimit(elapsed = time_limit, transient = TRUE)
+  output <- tryCatch(simulator(), error = function(e) e)
+  setTimeLimit(elapsed = Inf)
+  if (inherits(output, "error") &&
+        proc.time()[["elapsed"]] - started >= time_limit) {
+    class(output) <- c("deepbmc_time_limit", class(output))
+  }
+  output
+}
+
+# A limit in seconds for one call of a simulator: a positive number, or Inf
+# for none.
+check_time_limit <- function(x, arg = rlang::caller_arg(x),
+                             call = rlang::caller_env()) {
+  if (is.numeric(x) && length(x) == 1 && !is.object(x) && !is.na(x) &&
+        x == Inf) {
+    return(Inf)
+  }
+  if (is.numeric(x) && length(x) == 1 && !is.object(x) && !is.na(x) &&
+        is.finite(x) && x > 0) {
+    return(as.double(x))
+  }
+  abort_supplied(
+    "{.arg {arg}} must be a positive number of seconds, or {.code Inf} for
+     no limit.",
+    x, if (is.numeric(x) && length(x) == 1 && !is.object(x)) "value" else
+      "type",
+    call = call
+  )
 }

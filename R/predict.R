@@ -271,8 +271,8 @@ predict_logits <- function(fit, data, group, response, threads,
     result <- cpp_predict(fit$config, fit$weights, prepared$batch, threads)
     labels <- dataset_labels(arg, rows, prepared$single)
     check_representable(result$finite, labels, call)
-    result$logits <- check_logits(result$logits, nrow(prepared$sizes),
-                                  fit$models$n_models, call)
+    result$logits <- check_logits(result$logits, nrow(prepared$sizes), fit,
+                                  call)
     c(result, list(single = prepared$single, sizes = prepared$sizes,
                    labels = labels))
   })
@@ -295,8 +295,7 @@ predict_batch_logits <- function(fit, batch, threads, arg, call) {
   result <- cpp_predict(fit$config, fit$weights, batch, threads)
   labels <- dataset_labels(arg, seq_len(nrow(sizes)), FALSE)
   check_representable(result$finite, labels, call)
-  logits <- check_logits(result$logits, nrow(sizes), fit$models$n_models,
-                         call)
+  logits <- check_logits(result$logits, nrow(sizes), fit, call)
   warn_outside_training(sizes, size_check_models(fit), call)
   warn_outside_inputs(fit, result$input_lo, result$input_hi, labels, call)
   colnames(logits) <- fit$models$model_names
@@ -331,8 +330,7 @@ predict_matrix_logits <- function(fit, data, threads, arg, call) {
   if (!all(result$finite)) {
     return(NULL)
   }
-  logits <- check_logits(result$logits, length(data), fit$models$n_models,
-                         call)
+  logits <- check_logits(result$logits, length(data), fit, call)
   dims <- vapply(data, dim, integer(2))
   sizes <- data.frame(groups = dims[1, ], min_obs = dims[2, ],
                       max_obs = dims[2, ], mean_obs = as.double(dims[2, ]))
@@ -384,7 +382,11 @@ check_representable <- function(finite, labels, call) {
   )
 }
 
-check_logits <- function(logits, n_datasets, n_models, call) {
+# The logits of `fit` for `n_datasets` data sets, checked: non-finite ones
+# are an error that blames diverged training when the fit's history shows
+# it, and the scale of the data otherwise.
+check_logits <- function(logits, n_datasets, fit, call) {
+  n_models <- fit$models$n_models
   if (!is.matrix(logits) || !identical(dim(logits), c(n_datasets, n_models))) {
     abort_deepbmc(
       "Internal error: the network returned logits of the wrong shape.",
@@ -393,6 +395,17 @@ check_logits <- function(logits, n_datasets, n_models, call) {
     )
   }
   if (!all(is.finite(logits))) {
+    if (training_diverged(fit)) {
+      abort_deepbmc(
+        c(
+          "The network returned non-finite outputs: its training diverged.",
+          i = "A network whose training diverged is not trained enough to
+               be used; train again with a smaller {.arg learning_rate}."
+        ),
+        "numeric",
+        call = call
+      )
+    }
     abort_deepbmc(
       c(
         "The network returned non-finite outputs.",
@@ -405,6 +418,18 @@ check_logits <- function(logits, n_datasets, n_models, call) {
   }
   storage.mode(logits) <- "double"
   logits
+}
+
+# Whether the training of `fit` diverged, in any phase: stopped as diverged
+# or with a loss in its history that is not finite.
+training_diverged <- function(fit) {
+  # (Read with care: only part of a fit is checked before use.)
+  field <- function(part, name) {
+    if (is.list(part) && !is.null(names(part))) part[[name]]
+  }
+  stopped <- c(field(fit$training, "stopped"), field(fit$phases, "stopped"))
+  loss <- field(fit$history, "loss")
+  any(stopped %in% "diverged") || (is.numeric(loss) && !all(is.finite(loss)))
 }
 
 # Which data sets (or size ranges) reach beyond the sizes `models` were
@@ -508,6 +533,8 @@ warn_outside_inputs <- function(fit, input_lo, input_hi, labels, call) {
       format(seen$lo[[j]], digits = 3), format(seen$hi[[j]], digits = 3)
     )
   }, character(1))
+  # Feature names and labels are the user's text: shown, never interpreted.
+  details <- cli_escape(details)
   n_far <- length(unique(cell[, 1]))
   cli::cli_warn(
     c(

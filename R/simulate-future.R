@@ -141,16 +141,27 @@ fail_simulation <- function(models, model, state, index, k, failure, call) {
     parent <- NULL
   }
   if (is.na(k)) {
+    # A worker that died (or was lost) breaks future's plan until it is set
+    # again; every later call would fail the same way.
+    dead_worker <- inherits(parent, "FutureError")
     abort_deepbmc(
       c(
         "Simulating data sets {index} onwards failed.",
+        x = if (dead_worker) {
+          "A parallel worker of the future plan died or cannot be reached."
+        },
+        i = if (dead_worker) {
+          "Set the plan again before simulating again: for example
+           {.code future::plan(future::sequential)}, or your
+           {.code future::plan(...)} call once more."
+        },
         i = "{done} data set{?s} simulated before {?it is/they are} kept in
              the error's {.field simulations} field."
       ),
       "simulation",
       model = NA_character_,
       index = index,
-      problem = failure$problem,
+      problem = if (dead_worker) "worker" else failure$problem,
       simulations = simulations,
       parent = parent,
       call = call
@@ -158,7 +169,7 @@ fail_simulation <- function(models, model, state, index, k, failure, call) {
   }
   abort_simulation(models, k, index, failure$problem, failure$message,
                    simulations, parent = parent, details = failure$details,
-                   call = call)
+                   time_limit = failure$time_limit, call = call)
 }
 
 # The function each worker runs on a job list(index, model): the model's
@@ -166,12 +177,19 @@ fail_simulation <- function(models, model, state, index, k, failure, call) {
 # send back packed values rather than data frames. Failures come back as
 # values (list(ok = FALSE, ...)): an error would lose the whole round.
 simulation_worker <- function(models) {
-  set <- models[c("simulators", "model_names", "feature_names", "group")]
+  set <- models[c("simulators", "model_names", "feature_names", "group",
+                  "time_limit")]
+  set$time_limit <- set$time_limit %||% Inf
   # The closure's frame travels to the workers: only `set` should.
   rm(models)
   function(job) {
     simulator <- set$simulators[[job$model]]
-    output <- tryCatch(simulator(), error = function(e) e)
+    # The time limit is set here, inside the future's expression.
+    output <- call_simulator(simulator, set$time_limit)
+    if (inherits(output, "deepbmc_time_limit")) {
+      return(list(ok = FALSE, problem = "time_limit",
+                  time_limit = set$time_limit))
+    }
     if (inherits(output, "error")) {
       return(list(ok = FALSE, problem = "error",
                   message = conditionMessage(output),

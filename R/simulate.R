@@ -29,6 +29,11 @@
 #' class `"deepbmc_error_simulation"` that names the model and the data set;
 #' its fields `model`, `index`, `problem` and `simulations` (the data sets
 #' before the failing one, as simulations, or `NULL`) keep what was done.
+#' A function that runs longer than `time_limit` seconds stops the same way,
+#' with `problem` `"time_limit"` (see [simulator_models()]). When a parallel
+#' worker dies, the error (with `problem` `"worker"`) says so: future's plan
+#' is then broken until it is set again, for example with
+#' `future::plan(future::sequential)`.
 #' An interrupt returns the data sets done so far with a warning of class
 #' `"deepbmc_interrupted_warning"`. Your own random number stream is left as
 #' it was.
@@ -46,6 +51,10 @@
 #' @inheritParams deepbmc_threads
 #' @param progress Show a progress bar for long simulations of models written
 #'   in R?
+#' @param time_limit For models written in R: the most seconds one call of a
+#'   simulator may take, or `Inf` for no limit; `NULL` (the default) takes
+#'   that of the model set (see [simulator_models()]). Other model sets
+#'   simulate in C++ and ignore it.
 #'
 #' @return Simulations, a list of class `"deepbmc_simulations"` with
 #' * `data`: a list of `n` data sets, built from the packed batch on access.
@@ -72,13 +81,20 @@
 #' sims$model
 simulate_datasets <- function(models, n, seed = NULL,
                               threads = default_threads(),
-                              progress = interactive()) {
+                              progress = interactive(), time_limit = NULL) {
   check_models(models)
   n <- check_whole_number(n, max = max_simulations)
   seed <- check_seed(seed)
   threads <- check_threads(threads)
   progress <- check_flag(progress)
-  simulated <- simulate_batch(models, n, seed, threads, progress,
+  simulating <- models
+  if (!is.null(time_limit)) {
+    time_limit <- check_time_limit(time_limit)
+    if (inherits(models, "deepbmc_simulator_models")) {
+      simulating$time_limit <- time_limit
+    }
+  }
+  simulated <- simulate_batch(simulating, n, seed, threads, progress,
                               call = rlang::current_env())
   new_simulations(simulated$batch, simulated$model, models, seed)
 }

@@ -258,7 +258,7 @@ simulate_for_validation <- function(fit, models, n, seed, threads,
   result <- cpp_validate(fit$config, fit$weights, models_spec(models), n,
                          seed, threads, missing_core_spec(missing))
   list(
-    logits = check_logits(result$logits, n, fit$models$n_models, call),
+    logits = check_logits(result$logits, n, fit, call),
     model = as.integer(result$model),
     groups = as.integer(result$groups),
     obs = as.double(result$obs),

@@ -225,3 +225,101 @@ test_that("post_prob(), bayes_factor() and compare_models() never return bad pro
   }
   expect_all_classed(damaged)
 })
+
+test_that("names with braces and parentheses are text everywhere (issue 28)", {
+  withr::local_seed(4)
+  sentinel <- tempfile()
+  names <- c("{x}", "rate{x}", "a}b{", "{{", "}", "f(x)", "(1 | g)",
+             "Subject) + (1 | g", sprintf("{system('touch %s')}", sentinel),
+             sprintf("x) + I(system('touch %s')) + (1", sentinel))
+  fit <- api_fit()
+  good <- groups_to_matrix(api_groups(1))
+  outcomes <- character()
+  for (i in seq_along(names)) {
+    name <- names[[i]]
+    label <- function(what) paste0(what, " (name ", i, ")")
+    # simulators: the name as a model, a feature and the group column
+    simulator <- function(mu, feature = "y", group = "group") {
+      force(mu)
+      function() {
+        data <- data.frame(rep(1:2, each = 3), stats::rnorm(6, mu))
+        names(data) <- c(group, feature)
+        data
+      }
+    }
+    outcomes[label("simulator_models(<model name>)")] <- fuzz_outcome(
+      simulate_datasets(
+        do.call(simulator_models,
+                stats::setNames(list(simulator(0), simulator(1)),
+                                c(name, "b"))),
+        n = 2, seed = 1
+      )
+    )
+    outcomes[label("simulator_models(<feature>)")] <- fuzz_outcome(
+      simulate_datasets(simulator_models(a = simulator(0, feature = name),
+                                         b = simulator(1, feature = name)),
+                        n = 2, seed = 1)
+    )
+    outcomes[label("simulator_models(<group>)")] <- fuzz_outcome(
+      simulate_datasets(simulator_models(a = simulator(0, group = name),
+                                         b = simulator(1, group = name),
+                                         group = name),
+                        n = 2, seed = 1)
+    )
+    # a failing simulator whose error message quotes the name
+    outcomes[label("simulator error")] <- fuzz_outcome(
+      do.call(simulator_models,
+              stats::setNames(list(function() stop(name), simulator(1)),
+                              c(name, "b")))
+    )
+    # the name as model names, a model to compare and a data column
+    outcomes[label("post_prob(model_names)")] <- fuzz_outcome(
+      post_prob(fit, good, model_names = c(name, "b"), threads = 1),
+      pmp_of = function(v) matrix(v, 1)
+    )
+    outcomes[label("bayes_factor(model1)")] <- fuzz_outcome(
+      bayes_factor(fit, good, model1 = name, threads = 1)
+    )
+    frame <- groups_to_data_frame(api_groups(1))
+    frame[[name]] <- 1
+    outcomes[label("post_prob(<extra column>)")] <- fuzz_outcome(
+      post_prob(fit, frame, threads = 1)
+    )
+    outcomes[label("post_prob(group)")] <- fuzz_outcome(
+      post_prob(fit, groups_to_data_frame(api_groups(1)), group = name,
+                threads = 1)
+    )
+    # formula models: the name as a covariate and as the group column
+    data <- data.frame(y = stats::rnorm(12), x = stats::rnorm(12),
+                       g = rep(1:4, each = 3))
+    names(data)[2:3] <- c(name, paste0(name, "_g"))
+    formula <- stats::as.formula(call(
+      "~", quote(y),
+      call("+", as.name(name), call("(", call("|", 1, as.name(names(data)[3]))))
+    ))
+    outcomes[label("hier_model()")] <- fuzz_outcome(
+      suppressMessages(brms_formula(hier_model(formula, data)))
+    )
+    outcomes[label("hier_prior(coef)")] <- fuzz_outcome(
+      suppressMessages(hier_model(formula, data,
+                                  prior = hier_prior("normal(0, 1)",
+                                                     class = "b", coef = name)))
+    )
+    outcomes[label("hier_prior(<unknown coef>)")] <- fuzz_outcome(
+      hier_model(y ~ 1 + (1 | g), data.frame(y = 1:4 + 0.5, g = c(1, 1, 2, 2)),
+                 prior = hier_prior("normal(0, 1)", class = "b", coef = name))
+    )
+    outcomes[label("hier_prior(<distribution>)")] <- fuzz_outcome(
+      hier_prior(paste0("`", name, "`(0, 1)"), class = "b")
+    )
+    outcomes[label("missing_values(features)")] <- fuzz_outcome(
+      train_comparison(normal_nested_models(groups = 3, obs = 3), api_network(),
+                       epochs = 1, iterations = 1, batch_size = 2,
+                       threads = 1, seed = 1, progress = FALSE,
+                       missing = missing_values(features = name))
+    )
+  }
+  expect_gt(length(outcomes), 100)
+  expect_all_classed(outcomes)
+  expect_false(file.exists(sentinel))
+})
