@@ -63,6 +63,22 @@ if (nzchar(times_file)) {
                    times_file, row.names = FALSE)
 }
 
+# Files of a higher tier end at their first line (tests/testthat/helper-tier.R)
+# and leave no row in `df`: name them, so that a skipped file is not mistaken
+# for one that ran.
+tiers <- c("fast", "full", "manual")
+files <- list.files(test_dir, pattern = "^test-.*\\.[rR]$", full.names = TRUE)
+file_tier <- vapply(files, function(file) {
+  first <- grep("^test_tier\\(", readLines(file, warn = FALSE), value = TRUE)[1L]
+  if (is.na(first)) NA_character_ else sub('^test_tier\\("([a-z]+)"\\).*$', "\\1", first)
+}, character(1))
+above <- !is.na(file_tier) & match(file_tier, tiers) > match(tier, tiers, nomatch = 1L)
+if (any(above)) {
+  cat(sprintf("\nNot run in the %s tier: %s\n", tier,
+              paste(sprintf("%s (%s)", basename(files[above]), file_tier[above]),
+                    collapse = ", ")))
+}
+
 passed <- sum(df$passed)
 # testthat's FAIL count = failed expectations + tests that stopped with an error
 failed <- sum(df$failed) + sum(df$error)

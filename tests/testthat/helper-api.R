@@ -151,3 +151,21 @@ study1_fit <- function() {
 # Log Bayes factors of several data sets as a plain vector, without the
 # attributes beyond_checked and checked_range (issue 14).
 c_bf <- function(...) c(bayes_factor(...))
+
+# Study 1 written as formulas, with the paper's priors: Half-Normal(0, 1) on
+# both variances, mu ~ N(0, 1) in M1.
+study1_formula_set <- function() {
+  # The template gives the design (50 groups of 50) and, through its mean and
+  # SD, the scaling of the network's inputs: mean 0 and SD 1 keep the inputs
+  # as the built-in models present them, so that the two runs are comparable.
+  y <- as.vector(scale(withr::with_seed(12, stats::rnorm(2500))))
+  template <- data.frame(g = rep(1:50, each = 50), y = y)
+  variances <- c(hier_prior("half_normal_variance(1)", class = "sd"),
+                 hier_prior("half_normal_variance(1)", class = "sigma"))
+  model_set(
+    M0 = hier_model(y ~ 0 + (1 | g), template, prior = variances),
+    M1 = hier_model(y ~ 1 + (1 | g), template,
+                    prior = c(variances, hier_prior("normal(0, 1)",
+                                                    class = "Intercept")))
+  )
+}

@@ -1,3 +1,4 @@
+test_tier("fast")
 # autoplot() and plot() methods (R/autoplot.R): every plot builds without
 # warnings and draws the table it claims to.
 

@@ -1,3 +1,4 @@
+test_tier("fast")
 # Log Bayes factors beyond the range a fit was checked over (issue 14):
 # against exact Study 1 log BFs computed here by numerical integration.
 

@@ -1,3 +1,4 @@
+test_tier("fast")
 # bridge_compare(), stan_code() and their helpers without running Stan: the
 # generated programs, the data lists, argument checks, summary and plots.
 # The compiled programs are tested in test-stan-formula.R.

@@ -1,3 +1,4 @@
+test_tier("fast")
 # Malformed input to the internal entry points is an R error, never a crash or
 # a silent wrong answer.
 

@@ -1,3 +1,4 @@
+test_tier("fast")
 # The Study 1 simulator (nested hierarchical normal models) against moments
 # derived by hand from the model:
 #   x_ln ~ N(theta_l, sigma^2), theta_l ~ N(mu, tau^2),

@@ -1,3 +1,4 @@
+test_tier("fast")
 # A short online training run on Study 1 learns to tell the models apart.
 # 300 steps of batch 32 from 10 different seeds all ended with a mean loss over
 # the last 30 steps of 0.36-0.43 and a validation accuracy of 0.81-0.85

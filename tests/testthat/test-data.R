@@ -1,3 +1,4 @@
+test_tier("fast")
 # Data formats (R/data.R): every accepted form of the same data gives the same
 # posterior model probabilities; NA is masked, empty groups are dropped, and
 # malformed data are classed errors naming the argument.

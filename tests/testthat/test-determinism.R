@@ -1,3 +1,4 @@
+test_tier("fast")
 # Results depend on the seed only: not on the number of threads, nor on how
 # training is split into chunks.
 

@@ -1,3 +1,4 @@
+test_tier("fast")
 # Formula models as brms states them (R/formula-brms.R) and brms priors as
 # deepbmc priors (from_brms_prior() in R/formula-priors.R).
 

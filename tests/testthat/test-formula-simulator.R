@@ -1,3 +1,4 @@
+test_tier("fast")
 # The formula-model simulator (src/formula_models.cpp, src/distributions.h)
 # against independent reference simulations written here in plain R (rnorm,
 # rbinom, rpois, rbeta, ...), never the package. Specs are built by hand in the

@@ -1,3 +1,4 @@
+test_tier("fast")
 # Malformed input through every export: each call either works (and then
 # any probabilities it returns are finite and sum to one) or fails with a
 # classed deepbmc error; warnings, if any, are deepbmc's own classes. Calls

@@ -1,3 +1,4 @@
+test_tier("fast")
 # Finite-difference checks of the hand-written backward passes (in double), for
 # every module of a DeepSet level and for the whole network; and the forward
 # pass against an R reference built from the documented architecture.

@@ -1,3 +1,4 @@
+test_tier("fast")
 # The holdout set of train_comparison() (R/train.R, R/history.R), its
 # evaluations after every epoch, training_history(), and fits of format
 # version 1, which predate holdout sets.

@@ -1,3 +1,4 @@
+test_tier("fast")
 # The network is invariant to the order of observations within a group and of
 # groups within a data set, and unobserved rows and groups do not count.
 

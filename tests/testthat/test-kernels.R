@@ -1,3 +1,4 @@
+test_tier("fast")
 # The float computation (vectorized kernels where widths are multiples of 8,
 # Eigen otherwise) against the double reference, for each kernel set.
 

@@ -1,3 +1,4 @@
+test_tier("fast")
 # Models written in R (R/models-simulator.R, R/simulate-future.R) and stored
 # simulations (R/simulations.R): the model set, simulation through future
 # with one stream per data set, malformed outputs, the packed object and its

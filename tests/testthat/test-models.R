@@ -1,3 +1,4 @@
+test_tier("fast")
 # normal_nested_models() (R/models-normal-nested.R, R/models.R): the model set
 # of Study 1, its size ranges, checks and printing.
 

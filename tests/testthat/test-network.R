@@ -1,3 +1,4 @@
+test_tier("fast")
 # hierarchical_network() (R/network.R): the architecture, its checks, the
 # configuration passed to C++, and format()/print().
 

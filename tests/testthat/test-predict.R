@@ -1,3 +1,4 @@
+test_tier("fast")
 # post_prob(), bayes_factor() and compare_models() (R/predict.R, R/compare.R,
 # R/utils.R): probabilities, prior reweighting, Bayes factors and their
 # stability for overwhelming evidence; checks of every argument.

@@ -1,3 +1,4 @@
+test_tier("fast")
 # robustness_checks() (R/robustness.R): the perturbed copies are what each
 # check says, PMPs agree with post_prob() on the same copies, results follow
 # the seed, and bad arguments are classed errors.

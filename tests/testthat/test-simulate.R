@@ -1,3 +1,4 @@
+test_tier("fast")
 # simulate_datasets() (R/simulate.R): structure, sizes, reproducibility, the
 # models drawn, printing and checks.
 

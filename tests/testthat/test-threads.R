@@ -1,3 +1,4 @@
+test_tier("fast")
 # The thread policy (R/threads.R): where the default number of threads comes
 # from, what caps it, and that the TBB arena runs on what was asked
 # (src/parallel.h).

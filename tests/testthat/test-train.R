@@ -1,3 +1,4 @@
+test_tier("fast")
 # train_comparison() (R/train.R) and the fit object (R/fit.R): learning on
 # Study 1, the history, reproducibility, progress, interrupts, saving, damaged
 # fits, printing and checks.
@@ -285,59 +286,6 @@ test_that("a second interrupt during the clean-up does not lose the fit", {
   expect_equal(sum(post_prob(fit, api_groups(1))), 1)
 })
 
-test_that("two real Ctrl-C signals in quick succession keep the partial fit", {
-  skip_on_os("windows")
-  # Sends signals to a child R: for make test and make sanitize, not CRAN.
-  skip_on_cran()
-  rscript <- file.path(R.home("bin"), "Rscript")
-  output <- withr::local_tempfile(fileext = ".rds")
-  # The chunk runner sends SIGINT to its own process in the third chunk, and
-  # the clean-up sends a second one 0 ms later, while the first is handled.
-  script <- sprintf('
-    library(deepbmc)
-    ns <- asNamespace("deepbmc")
-    mock <- new.env(parent = ns)
-    calls <- 0L
-    mock$cpp_trainer_run <- function(...) {
-      calls <<- calls + 1L
-      result <- ns$cpp_trainer_run(...)
-      if (calls == 3L) { tools::pskill(Sys.getpid(), tools::SIGINT); Sys.sleep(1) }
-      result
-    }
-    mock$fit_holdout_history <- function(...) {
-      tools::pskill(Sys.getpid(), tools::SIGINT)
-      # R code for 0.3 s, so that the signal (which any thread may take)
-      # surely arrives while the clean-up runs, even on a loaded machine.
-      started <- proc.time()[[3]]
-      while (proc.time()[[3]] - started < 0.3) NULL
-      ns$fit_holdout_history(...)
-    }
-    for (f in c("run_training", "finish_training", "train_comparison")) {
-      mock[[f]] <- ns[[f]]
-      environment(mock[[f]]) <- mock
-    }
-    fit <- withCallingHandlers(
-      mock$train_comparison(normal_nested_models(5, 5), epochs = 1,
-                            iterations = 200, batch_size = 4, seed = 1,
-                            progress = FALSE),
-      warning = function(w) invokeRestart("muffleWarning"))
-    saveRDS(fit, %s)', deparse(output))
-  # R CMD check sets R_TESTS, which a child R would try to source
-  withr::local_envvar(R_TESTS = "")
-  output_lines <- suppressWarnings(system2(
-    rscript, c("--vanilla", "-e", shQuote(script)), stdout = TRUE,
-    stderr = TRUE
-  ))
-  status <- attr(output_lines, "status") %||% 0L
-  # on failure, the child's output says why
-  expect_identical(status, 0L, info = paste(output_lines, collapse = "\n"))
-  fit <- readRDS(output)
-  expect_s3_class(fit, "deepbmc_fit")
-  expect_identical(fit$training$stopped, "interrupted")
-  expect_lt(fit$training$steps_done, 200L)
-  expect_identical(fit$history$step, seq_len(fit$training$steps_done))
-})
-
 test_that("diverging training stops with the last finite state and a warning", {
   models <- normal_nested_models(groups = 5, obs = 5)
   # just below the bound, Adam's steps blow the weights up within a few steps
@@ -554,78 +502,6 @@ test_that("fits saved without a checksum are checked by the C++ core", {
     edited <- spec_edits[[name]](formula_fit)
     expect_deepbmc_error(validate(edited, n = 4), "fit", "fit", label = name)
   }
-})
-
-# Whether readRDS() reads `file` without crashing R, tried in a forked child.
-readable_in_fork <- function(file) {
-  job <- parallel::mcparallel(
-    tryCatch({
-      readRDS(file)
-      TRUE
-    }, error = function(e) TRUE),
-    silent = TRUE
-  )
-  # a child that crashed delivers nothing, and mccollect() warns about it:
-  # that crash is the outcome asked about here
-  isTRUE(suppressWarnings(parallel::mccollect(job, wait = TRUE))[[1]])
-}
-
-test_that("damaged saved files never give other probabilities silently", {
-  skip_on_os("windows") # forks
-  # R's readRDS() aborts in the forked child on some flips, which the
-  # sanitizer (make sanitize) reports as a crash of the test process.
-  skip_if(nzchar(Sys.getenv("SANITIZE_LIB")),
-          "make sanitize: readRDS() aborts on some damaged files")
-  fit <- api_fit()
-  sets <- list(groups_to_matrix(api_groups(1)), api_groups(2))
-  expected <- post_prob(fit, sets)
-  path <- withr::local_tempfile(fileext = ".rds")
-  saveRDS(fit, path, compress = FALSE)
-  bytes <- readBin(path, "raw", file.size(path))
-  withr::local_seed(42)
-  outcomes <- character()
-  for (trial in seq_len(60)) {
-    flipped <- bytes
-    at <- sample(length(bytes), 1)
-    flipped[at] <- xor(flipped[at], as.raw(bitwShiftL(1L, sample(0:7, 1))))
-    damaged <- withr::local_tempfile(fileext = ".rds")
-    writeBin(flipped, damaged)
-    if (!readable_in_fork(damaged)) {
-      # R's own readRDS() crashes on some flipped bits (a header or length
-      # field): before deepbmc sees anything, so not what is tested here.
-      outcomes <- c(outcomes, "read crash")
-      next
-    }
-    # R may warn while reading a damaged file (a flipped builtin's name):
-    # then the damage is not silent, whatever deepbmc does next.
-    read_warned <- FALSE
-    result <- tryCatch(
-      {
-        loaded <- withCallingHandlers(
-          readRDS(damaged),
-          warning = function(w) {
-            read_warned <<- TRUE
-            invokeRestart("muffleWarning")
-          }
-        )
-        pmp <- suppressWarnings(post_prob(loaded, sets))
-        if (identical(pmp, expected)) {
-          "same"
-        } else if (read_warned) {
-          "different after a read warning"
-        } else {
-          "different"
-        }
-      },
-      deepbmc_error = function(e) "deepbmc error",
-      error = function(e) "read error"
-    )
-    outcomes <- c(outcomes, result)
-  }
-  # a flipped bit may leave the answer unchanged (e.g. in a history row) or
-  # make the file unreadable, but never change the probabilities silently
-  expect_false("different" %in% outcomes)
-  expect_true("deepbmc error" %in% outcomes)
 })
 
 # --- Printing -------------------------------------------------------------------

@@ -1,3 +1,4 @@
+test_tier("fast")
 # Whether training looks done (R/training-check.R): the default holdout set,
 # the checks of its history and final PMPs, the warning; and the status lines
 # of non-interactive sessions (R/training-status.R).

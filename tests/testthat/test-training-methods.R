@@ -1,3 +1,4 @@
+test_tier("fast")
 # The training methods of issue 14: the exponential loss, the l-POP output
 # transform, the size-scaled head and subsampled training data sets. Losses
 # and heads against R references and finite differences; training determinism

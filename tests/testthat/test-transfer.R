@@ -1,3 +1,4 @@
+test_tier("fast")
 # Transfer learning (train_comparison(init = fit)), training phases and
 # resume_training() (issue 16).
 #

@@ -1,3 +1,4 @@
+test_tier("fast")
 # The metrics (R/metrics.R) against computations written out here, and
 # validate() (R/validate.R): structure, reproducibility, the data it uses,
 # printing and checks.
