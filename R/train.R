@@ -200,8 +200,9 @@
 #' * `training`: the settings (`epochs`, `iterations`, `batch_size`,
 #'   `learning_rate`, `holdout`, `seed`, `threads`), the seed of the holdout
 #'   set `holdout_seed` (`NA` without one), `source` (`"simulator"` or
-#'   `"simulations"`) and `simulations` (the number of stored simulations
-#'   trained on, `NA` online), `steps_done`, `seconds` of
+#'   `"simulations"`), `simulations` (the number of stored simulations
+#'   trained on, `NA` online) and `simulations_checksum` (their checksum,
+#'   which [resume_training()] checks; `NA` online), `steps_done`, `seconds` of
 #'   training (wall-clock time, holdout evaluations included) and `stopped`
 #'   (`NA`, or `"interrupted"`, `"diverged"` or, with `patience`,
 #'   `"converged"` when training stopped early), `patience`,
@@ -220,8 +221,10 @@
 #'   for every pair of models (see [checked_range()]); [bayes_factor()] and
 #'   [compare_models()] flag values beyond it;
 #' * `checksum`: a checksum of the weights, the configuration, the model
-#'   set and the checked range, checked at every use so that a damaged or
-#'   edited fit is an error;
+#'   set, the checked range, the training settings (all of `training` but
+#'   `threads`, `steps_done` and `seconds`) and Adam's state, checked at
+#'   every use so that a damaged or edited fit is an error of class
+#'   `"deepbmc_error_fit"`;
 #' * `format_version`: the version of this layout.
 #'
 #' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
@@ -359,6 +362,7 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
       missing = missing_record(missing),
       source = source$name,
       simulations = source$n_simulations,
+      simulations_checksum = source$digest %||% NA_character_,
       steps_done = 0L,
       seconds = 0,
       patience = patience %||% NA_integer_
@@ -407,6 +411,9 @@ training_source <- function(models, simulations, holdout, seed,
     holdout = if (length(held_out) > 0) packed_subset(bank, held_out),
     held_out = held_out,
     n_simulations = as.integer(n_training),
+    # What the fit was trained on, for resume_training().
+    digest = .subset2(simulations, "checksum") %||%
+      simulations_checksum(simulations),
     sizes = training_size_ranges(bank, training_model > 0L),
     steps_per_pass = function(batch_size) {
       as.integer(max(1, n_training %/% batch_size))

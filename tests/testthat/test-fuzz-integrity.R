@@ -19,9 +19,9 @@ integrity_sims <- function() {
   integrity_cache$sims
 }
 
-integrity_train <- function(simulations = integrity_sims(), ...) {
+integrity_train <- function(simulations = integrity_sims(), epochs = 1, ...) {
   train_comparison(integrity_models(), api_network(),
-                   simulations = simulations, epochs = 1, batch_size = 8,
+                   simulations = simulations, epochs = epochs, batch_size = 8,
                    learning_rate = 1e-2, seed = 3, threads = 1,
                    progress = FALSE, ...)
 }
@@ -184,3 +184,94 @@ test_that("values the network cannot read are refused where they are made", {
                          label = format(value))
   }
 })
+
+# --- what a fit was trained on and with (resume_training()) -----------------
+
+test_that("resume_training() refuses other simulations of the same count", {
+  partial <- interrupted_fit()
+  sims <- integrity_sims()
+  expect_identical(partial$training$simulations_checksum, sims$checksum)
+  negated <- sims
+  negated$batch$values <- -negated$batch$values
+  others <- list(
+    reordered = sims[c(2, 1, 3:24)],
+    negated = with_sims_checksum(negated),
+    other_seed = simulate_datasets(integrity_models(), n = 24, seed = 2,
+                                   threads = 1)
+  )
+  for (name in names(others)) {
+    expect_deepbmc_error(resume_training(partial, others[[name]],
+                                         progress = FALSE, threads = 1),
+                         "mismatch", "simulations", label = name)
+  }
+  # the same ones continue the run exactly
+  resumed <- resume_training(partial, sims, progress = FALSE, threads = 1)
+  expect_identical(resumed$weights, integrity_train(epochs = 2)$weights)
+})
+
+test_that("a fit's training settings and Adam state are in its checksum", {
+  partial <- interrupted_fit()
+  sims <- integrity_sims()
+  expect_identical(partial$format_version, 6L)
+  edits <- list(
+    seed = function(f) { f$training$seed <- f$training$seed + 1; f },
+    epochs = function(f) { f$training$epochs <- 3L; f },
+    learning_rate = function(f) { f$training$learning_rate <- 5e-3; f },
+    batch_size = function(f) { f$training$batch_size <- 4L; f },
+    iterations = function(f) { f$training$iterations <- 2L; f },
+    simulations = function(f) {
+      f$training$simulations_checksum <- sims[2:1]$checksum
+      f
+    },
+    adam = function(f) { f$optimizer$m[1] <- f$optimizer$m[1] + 1; f },
+    adam_step = function(f) { f$optimizer$step <- 1L; f }
+  )
+  for (name in names(edits)) {
+    edited <- edits[[name]](partial)
+    expect_deepbmc_error(resume_training(edited, sims, progress = FALSE,
+                                         threads = 1),
+                         "fit", "fit", label = name)
+    expect_deepbmc_error(post_prob(edited, api_groups(1)), "fit", "x",
+                         label = name)
+  }
+})
+
+test_that("fits of format version 5 keep their checksums and resume", {
+  partial <- interrupted_fit()
+  old <- partial
+  old$format_version <- 5L
+  old$training$simulations_checksum <- NULL
+  old <- with_checksum(old)
+  expect_silent(deepbmc:::check_fit(old))
+  # its checksum does not cover the settings: a version-6 checksum claimed
+  # by a version-5 fit does not match
+  claimed <- partial
+  claimed$format_version <- 5L
+  expect_deepbmc_error(post_prob(claimed, api_groups(1)), "fit", "x")
+  resumed <- resume_training(old, integrity_sims(), progress = FALSE,
+                             threads = 1)
+  expect_identical(resumed$format_version, 6L)
+  expect_identical(resumed$weights, integrity_train(epochs = 2)$weights)
+})
+
+# --- fits that claim an old format version ----------------------------------
+
+test_that("only genuinely old fits may lack a checksum", {
+  fit <- api_fit()
+  x <- api_groups(1)
+  forged <- fit
+  forged$format_version <- 2L
+  forged$checksum <- NULL
+  forged$weights <- forged$weights * 2
+  expect_deepbmc_error(post_prob(forged, x), "fit", "x")
+  forged$input_range <- NULL
+  forged$training$stopped <- NULL
+  expect_deepbmc_error(post_prob(forged, x), "fit", "x")
+  # with its checksum kept, the claimed version does not match it
+  claimed <- fit
+  claimed$format_version <- 2L
+  expect_deepbmc_error(post_prob(claimed, x), "fit", "x")
+  # a fit as version 2 wrote it is read
+  expect_equal(post_prob(as_version_2(fit), x), post_prob(fit, x))
+})
+
