@@ -188,6 +188,15 @@ check_reference_log_bf <- function(reference, n, model_names,
     abort_deepbmc("{.arg {arg}} must be finite (or NA where missing).",
                   "value", call = call)
   }
+  if (all(is.na(reference[, -1]))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} holds no reference value: all are NA.",
+        i = "NA marks data sets without a reference; give at least one."
+      ),
+      "value", call = call
+    )
+  }
   colnames(reference) <- model_names
   reference
 }

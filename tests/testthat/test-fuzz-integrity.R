@@ -275,3 +275,70 @@ test_that("only genuinely old fits may lack a checksum", {
   expect_equal(post_prob(as_version_2(fit), x), post_prob(fit, x))
 })
 
+# --- validations tied to their network (update_checked_range()) -------------
+
+# A bridge_compare() result for two models, made by hand.
+fake_bridge <- function(fit, network, reference) {
+  n <- length(reference)
+  structure(
+    data.frame(data_set = rep(seq_len(n), each = 2),
+               model = rep(fit$models$model_names, n),
+               log_bf_network = as.vector(rbind(0, network)),
+               log_bf_bridge = as.vector(rbind(0, reference))),
+    class = c("deepbmc_bridge_comparison", "data.frame"),
+    network_checksum = deepbmc:::network_checksum(fit)
+  )
+}
+
+test_that("update_checked_range() takes checks of its own network only", {
+  fit <- api_fit()
+  sims <- integrity_sims()
+  reference <- withr::with_seed(1, stats::rnorm(24))
+  v <- validate(fit, data = sims, reference_log_bf = reference, boot = 0)
+  expect_type(v$network_checksum, "character")
+  expect_deepbmc_error(update_checked_range(integrity_fit(), v, min_n = 1),
+                       "mismatch", "checks")
+  updated <- update_checked_range(fit, v, min_n = 1)
+  # the network is the same after the update, so its checks still apply
+  expect_s3_class(update_checked_range(updated, v, min_n = 1), "deepbmc_fit")
+  bridge <- fake_bridge(fit, reference / 2, reference)
+  expect_s3_class(update_checked_range(fit, bridge, min_n = 1), "deepbmc_fit")
+  expect_deepbmc_error(update_checked_range(integrity_fit(), bridge,
+                                            min_n = 1),
+                       "mismatch", "checks")
+  # checks made before they recorded their network: a warning
+  old <- v
+  old$network_checksum <- NULL
+  expect_warning(update_checked_range(fit, old, min_n = 1),
+                 class = "deepbmc_unverified_warning")
+})
+
+test_that("update_checked_range() refuses non-finite or absent references", {
+  fit <- api_fit()
+  sims <- integrity_sims()
+  reference <- withr::with_seed(1, stats::rnorm(24))
+  v <- validate(fit, data = sims, reference_log_bf = reference, boot = 0)
+  for (value in list(Inf, -Inf, NaN, NA_real_)) {
+    bad <- v
+    bad$reference_log_bf[, 2] <- value
+    expect_deepbmc_error(update_checked_range(fit, bad, min_n = 1), "value",
+                         "checks", label = format(value))
+    bridge <- fake_bridge(fit, reference, rep(value, 24))
+    expect_deepbmc_error(update_checked_range(fit, bridge, min_n = 1),
+                         "value", "checks", label = format(value))
+  }
+  # NA marks data sets without a reference; all NA is an error
+  some <- reference
+  some[1:3] <- NA
+  expect_s3_class(
+    update_checked_range(fit, validate(fit, data = sims, boot = 0,
+                                       reference_log_bf = some), min_n = 1),
+    "deepbmc_fit"
+  )
+  expect_deepbmc_error(
+    validate(fit, data = sims, reference_log_bf = rep(NA_real_, 24),
+             boot = 0),
+    "value", "reference_log_bf"
+  )
+})
+
