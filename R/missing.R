@@ -433,7 +433,7 @@ apply_missing_batch <- function(batch, missing, models, seed,
       } else {
         result
       }
-      index <- (first_row[[b]] + seq_len(rows) - 1L - 1L) * n_features
+      index <- (first_row[[b]] + seq_len(rows) - 1L) * n_features
       for (k in seq_along(columns)) {
         cells <- index[hit[, k]] + columns[[k]]
         present[cells] <- FALSE

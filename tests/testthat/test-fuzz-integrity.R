@@ -342,3 +342,47 @@ test_that("update_checked_range() refuses non-finite or absent references", {
   )
 })
 
+# --- training on nothing observed -------------------------------------------
+
+test_that("training on data sets with nothing observed is an error", {
+  empty <- integrity_sims()
+  empty$batch$mask[] <- FALSE
+  expect_deepbmc_error(integrity_train(with_sims_checksum(empty)), "data",
+                       "simulations")
+  every_value <- missing_values(pattern = function(data) {
+    rep(TRUE, nrow(data))
+  })
+  expect_deepbmc_error(integrity_train(missing = every_value), "data",
+                       "missing")
+  # online: every trial timed out
+  timed_out <- evidence_accumulation_models(participants = 2, trials = 5,
+                                            max_steps = 1)
+  expect_deepbmc_error(
+    train_comparison(timed_out, api_network(), epochs = 1, iterations = 3,
+                     batch_size = 8, seed = 1, threads = 1,
+                     progress = FALSE),
+    "data", "models"
+  )
+  # some data sets without observations among others are fine
+  some <- integrity_sims()
+  first <- seq_len(some$batch$group_offsets[some$batch$dataset_offsets[2] + 1])
+  some$batch$mask[first] <- FALSE
+  expect_s3_class(integrity_train(with_sims_checksum(some)), "deepbmc_fit")
+})
+
+test_that("a missing-value pattern takes exactly the rows it marks", {
+  # (it took the row before each: the first row of the batch never, the
+  # last one of each data set never)
+  models <- integrity_models()
+  sims <- integrity_sims()
+  first_rows <- missing_values(pattern = function(data) {
+    seq_len(nrow(data)) == 1
+  })
+  missing <- deepbmc:::missing_for_models(first_rows, models)
+  batch <- deepbmc:::apply_missing_batch(sims$batch, missing, models, 1)
+  first <- sims$batch$group_offsets[sims$batch$dataset_offsets[-25] + 1] + 1
+  expected <- sims$batch$mask
+  expected[first] <- FALSE
+  expect_identical(batch$mask, expected)
+})
+
