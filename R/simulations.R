@@ -559,11 +559,12 @@ encodes_like <- function(sims, models) {
 
 #' @export
 print.deepbmc_simulations <- function(x, ...) {
+  # Checked first: a damaged object is a classed error, not one from below.
+  batch <- simulations_batch(x)
   n <- length(x)
   names <- .subset2(x, "model_names")
   counts <- tabulate(.subset2(x, "model"), nbins = length(names))
   seed <- .subset2(x, "seed")
-  batch <- simulations_batch(x)
   sizes <- simulations_sizes(x)
   missing <- mean(!batch$mask)
   cat(

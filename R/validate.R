@@ -240,7 +240,8 @@ validation_models <- function(models, groups, obs,
 simulate_for_validation <- function(fit, models, n, seed, threads,
                                     missing = NULL,
                                     call = rlang::caller_env()) {
-  in_r <- !is.null(missing) && missing$kind == "pattern"
+  in_r <- !is.null(missing) &&
+    (missing$kind == "pattern" || partial_without_coding(fit, missing))
   if (!has_cpp_simulator(models) || in_r) {
     # Simulated in R (the same data sets as in C++ for the same seed), then
     # read like held-out simulations.
@@ -269,6 +270,14 @@ simulate_for_validation <- function(fit, models, n, seed, threads,
     obs = as.double(result$obs),
     source = "simulated"
   )
+}
+
+# Values missing within observations, for a network trained without
+# missing-data coding: the C++ validation cannot read them (it stopped with an
+# internal error), while data sets simulated in R drop those observations
+# with a warning of class "deepbmc_missing_warning", as data do.
+partial_without_coding <- function(fit, missing) {
+  identical(fit_missing_coding(fit), "none") && !all(missing$flags)
 }
 
 predict_for_validation <- function(fit, data, true_model, threads,

@@ -386,3 +386,98 @@ test_that("a missing-value pattern takes exactly the rows it marks", {
   expect_identical(batch$mask, expected)
 })
 
+# --- classed errors for inputs that once failed deep inside -----------------
+
+test_that("a failing missing-value pattern is a classed error", {
+  boom <- missing_values(pattern = function(data) stop("boom"))
+  err <- expect_deepbmc_error(integrity_train(missing = boom), "value",
+                              "missing")
+  expect_match(conditionMessage(err$parent), "boom")
+  expect_deepbmc_error(validate(api_fit(), n = 10, missing = boom, boot = 0),
+                       "value", "missing")
+})
+
+test_that("values missing within observations validate a network without coding", {
+  # (the C++ validation stopped with an internal error; data sets simulated
+  # in R drop those observations with a warning, as data do)
+  models <- evidence_accumulation_models(participants = 2, trials = 5)
+  fit <- train_comparison(models, api_network(), epochs = 1, iterations = 2,
+                          batch_size = 8, seed = 1, threads = 1,
+                          progress = FALSE)
+  rt_only <- missing_values(share = 0.5, features = "rt")
+  expect_warning(
+    v <- validate(fit, n = 10, seed = 1, boot = 0, missing = rt_only),
+    class = "deepbmc_missing_warning"
+  )
+  expect_s3_class(v, "deepbmc_validation")
+  expect_warning(
+    sweep <- validate_missing(fit, share = c(0, 0.5), n = 10, seed = 1,
+                              features = "rt"),
+    class = "deepbmc_missing_warning"
+  )
+  expect_identical(nrow(sweep), 2L)
+})
+
+test_that("log_bf_agreement() reads NA references as none", {
+  fit <- api_fit()
+  reference <- withr::with_seed(1, stats::rnorm(24))
+  v <- validate(fit, data = integrity_sims(), reference_log_bf = reference,
+                boot = 0)
+  table <- bayes_factor_recovery(v)
+  table$reference[1:3] <- NA
+  expect_identical(sum(log_bf_agreement(table)$n), 21L)
+  table$reference[] <- NA
+  expect_deepbmc_error(log_bf_agreement(table), "value", "x")
+  none <- v
+  none$reference_log_bf[, 2] <- NA
+  expect_deepbmc_error(log_bf_agreement(none), "value", "x")
+  text <- table
+  text$reference <- "a"
+  expect_deepbmc_error(log_bf_agreement(text), "type", "x")
+})
+
+test_that("fits with edited training fields are classed errors everywhere", {
+  fit <- api_fit()
+  edits <- list(
+    epochs = "x", iterations = NULL, batch_size = -1, learning_rate = NA,
+    seed = "a", steps_done = NULL, holdout = 1.5, stopped = 3
+  )
+  for (field in names(edits)) {
+    edited <- fit
+    edited$training[field] <- list(edits[[field]])
+    if (is.null(edits[[field]])) edited$training[[field]] <- NULL
+    expect_deepbmc_error(print(edited), "fit", "x", label = field)
+    expect_deepbmc_error(summary(edited), "fit", "object", label = field)
+    expect_deepbmc_error(training_history(edited), "fit", "fit",
+                         label = field)
+  }
+  # Adam's state, which only resuming reads
+  partial <- interrupted_fit()
+  partial$optimizer$m <- NULL
+  expect_deepbmc_error(resume_training(with_checksum(partial),
+                                       integrity_sims(), progress = FALSE),
+                       "fit", "fit")
+})
+
+test_that("damaged simulations without a checksum are classed errors", {
+  rlang::local_options(rlib_message_verbosity = "quiet")
+  sims <- integrity_sims()
+  sims$checksum <- NULL
+  damage <- list(
+    models = function(s) { s$models <- "a"; s },
+    other_models = function(s) {
+      s$models$model_names <- c("A", "B")
+      s
+    },
+    seed = function(s) { s$seed <- "a"; s },
+    features = function(s) { s$feature_names <- 1; s },
+    checksum = function(s) { s$checksum <- 1; s }
+  )
+  for (name in names(damage)) {
+    damaged <- damage[[name]](sims)
+    expect_deepbmc_error(post_prob(api_fit(), damaged), "data", "data",
+                         label = name)
+    expect_deepbmc_error(integrity_train(damaged), "data", "simulations",
+                         label = name)
+  }
+})
