@@ -481,3 +481,191 @@ test_that("damaged simulations without a checksum are classed errors", {
                          label = name)
   }
 })
+
+# --- fuzz: damaged simulations and edited fits, in a loop --------------------
+
+# Runs `use`: TRUE if it worked, "deepbmc" if it failed with a classed deepbmc
+# error, otherwise the unclassed error's message (a test failure).
+use_outcome <- function(use) {
+  tryCatch(
+    {
+      suppressWarnings(suppressMessages(use()))
+      TRUE
+    },
+    deepbmc_error = function(e) "deepbmc",
+    error = function(e) paste("unclassed:", conditionMessage(e))
+  )
+}
+
+test_that("fuzz: every use of damaged simulations is a classed error", {
+  sims <- integrity_sims()
+  fit <- api_fit()
+  uses <- list(
+    train = function(s) integrity_train(s),
+    validate = function(s) validate(fit, data = s, boot = 0),
+    post_prob = function(s) post_prob(fit, s),
+    data = function(s) s$data,
+    print = function(s) utils::capture.output(print(s)),
+    subset = function(s) s[1:3],
+    join = function(s) c(s, s),
+    sizes = function(s) simulations_sizes(s)
+  )
+  n_values <- length(sims$batch$values)
+  damages <- list(
+    value = function(s, k) {
+      s$batch$values[k %% n_values + 1] <- k
+      s
+    },
+    value_huge = function(s, k) {
+      s$batch$values[k %% n_values + 1] <- c(1e39, Inf, NaN, NA)[(k - 1) %% 4 + 1]
+      s
+    },
+    mask = function(s, k) {
+      i <- k %% length(s$batch$mask) + 1
+      s$batch$mask[i] <- !s$batch$mask[i]
+      s
+    },
+    group_offsets = function(s, k) {
+      i <- k %% (length(s$batch$group_offsets) - 2) + 2
+      s$batch$group_offsets[i] <- s$batch$group_offsets[i] + (k %% 3) - 1L
+      s
+    },
+    dataset_offsets = function(s, k) {
+      i <- k %% (length(s$batch$dataset_offsets) - 2) + 2
+      s$batch$dataset_offsets[i] <- s$batch$dataset_offsets[i] + 1L
+      s
+    },
+    seed = function(s, k) {
+      s$seed <- list(s$seed + k, "a", NULL, NA)[[(k - 1) %% 4 + 1]]
+      s
+    },
+    labels = function(s, k) {
+      i <- k %% length(s$model) + 1
+      s$model[i] <- 3L - s$model[i]
+      s
+    },
+    labels_swapped = function(s, k) {
+      s$model <- 3L - s$model
+      s
+    },
+    removed = function(s, k) {
+      parts <- c("batch", "model", "model_names", "feature_names", "seed",
+                 "models")
+      s[[parts[[(k - 1) %% length(parts) + 1]]]] <- NULL
+      s
+    },
+    removed_in_batch = function(s, k) {
+      parts <- c("values", "n_features", "group_offsets", "dataset_offsets",
+                 "mask")
+      s$batch[[parts[[(k - 1) %% length(parts) + 1]]]] <- NULL
+      s
+    },
+    type = function(s, k) {
+      switch((k - 1) %% 6 + 1,
+        s$model <- as.double(s$model),
+        s$batch$values <- as.character(s$batch$values),
+        s$batch$mask <- as.integer(s$batch$mask),
+        s$batch$group_offsets <- as.double(s$batch$group_offsets),
+        s$checksum <- 1,
+        s$models <- unclass(s$models)
+      )
+      s
+    }
+  )
+  for (use in names(uses)) {
+    expect_identical(use_outcome(function() uses[[use]](sims)), TRUE,
+                     label = paste("untouched,", use))
+  }
+  # Six variants of each damage, each tried by three of the uses in turn
+  # (every use meets every damage), to keep the loop fast.
+  for (damage in names(damages)) {
+    for (k in 1:6) {
+      damaged <- damages[[damage]](sims, k)
+      for (use in names(uses)[((k - 1) * 3 + 0:2) %% length(uses) + 1]) {
+        expect_identical(use_outcome(function() uses[[use]](damaged)),
+                         "deepbmc",
+                         label = paste0(damage, " (", k, "), ", use))
+      }
+    }
+  }
+  # a removed checksum is an object saved before checksums: read as it is
+  legacy <- sims
+  legacy$checksum <- NULL
+  for (use in names(uses)) {
+    expect_identical(use_outcome(function() uses[[use]](legacy)), TRUE,
+                     label = paste("without checksum,", use))
+  }
+})
+
+test_that("fuzz: every use of an edited fit is a classed error", {
+  partial <- interrupted_fit()
+  sims <- integrity_sims()
+  x <- api_groups(1)
+  reference <- withr::with_seed(1, stats::rnorm(24))
+  checks <- validate(partial, data = sims, reference_log_bf = reference,
+                     boot = 0)
+  uses <- list(
+    post_prob = function(f) post_prob(f, x),
+    bayes_factor = function(f) bayes_factor(f, x),
+    validate = function(f) validate(f, n = 8, seed = 1, boot = 0),
+    checked_range = function(f) checked_range(f),
+    update_checked_range = function(f) {
+      update_checked_range(f, checks, min_n = 1)
+    },
+    resume = function(f) {
+      resume_training(f, sims, progress = FALSE, threads = 1)
+    },
+    init = function(f) {
+      train_comparison(integrity_models(), simulations = sims, init = f,
+                       epochs = 1, batch_size = 8, seed = 5, threads = 1,
+                       progress = FALSE)
+    }
+  )
+  edits <- list(
+    seed = function(f, k) {
+      f$training$seed <- list(f$training$seed + k, "a", NULL, -1)[[k]]
+      f
+    },
+    epochs = function(f, k) {
+      f$training$epochs <- list(3L, 1L, "2", NULL)[[k]]
+      f
+    },
+    learning_rate = function(f, k) {
+      f$training$learning_rate <- list(1e-3, 0.5, -1, NA)[[k]]
+      f
+    },
+    batch_size = function(f, k) {
+      f$training$batch_size <- list(1e6, 4L, 0L, "8")[[k]]
+      f
+    },
+    format_version = function(f, k) {
+      f$format_version <- list(5L, 4L, 3L, 2L)[[k]]
+      f
+    },
+    format_version_no_checksum = function(f, k) {
+      f$format_version <- list(5L, 4L, 3L, 2L)[[k]]
+      f$checksum <- NULL
+      f
+    },
+    checksum = function(f, k) {
+      f$checksum <- list(NULL, "0", 1, NA_character_)[[k]]
+      f
+    }
+  )
+  for (use in names(uses)) {
+    expect_identical(use_outcome(function() uses[[use]](partial)), TRUE,
+                     label = paste("untouched,", use))
+  }
+  # Each variant of an edit tried by four of the uses in turn (every use
+  # meets every edit), to keep the loop fast.
+  for (edit in names(edits)) {
+    for (k in 1:4) {
+      edited <- edits[[edit]](partial, k)
+      for (use in names(uses)[((k - 1) * 4 + 0:3) %% length(uses) + 1]) {
+        expect_identical(use_outcome(function() uses[[use]](edited)),
+                         "deepbmc",
+                         label = paste0(edit, " (", k, "), ", use))
+      }
+    }
+  }
+})
