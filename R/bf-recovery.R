@@ -117,6 +117,28 @@ log_bf_agreement <- function(x, breaks = c(-Inf, -10, -5, 0, 5, 10, 20, 50,
         is.unsorted(breaks, strictly = TRUE)) {
     abort_deepbmc("{.arg breaks} must be increasing numbers.", "value")
   }
+  if (!is.numeric(recovery$reference) || !is.numeric(recovery$network)) {
+    abort_deepbmc(
+      c(
+        "{.arg x} must hold numeric columns {.field network} and
+         {.field reference}.",
+        x = "You supplied {describe_value(x)}."
+      ),
+      "type"
+    )
+  }
+  # NA marks a data set without a reference: it belongs to no bin.
+  recovery <- recovery[!is.na(recovery$reference), , drop = FALSE]
+  if (nrow(recovery) == 0) {
+    abort_deepbmc(
+      c(
+        "{.arg x} holds no reference log Bayes factor: all are NA.",
+        i = "Give reference values for the data sets, e.g. from numerical
+             integration or {.fun bridge_compare}."
+      ),
+      "value"
+    )
+  }
   labels <- bin_labels(breaks)
   bin <- cut(recovery$reference, breaks, labels = labels)
   rows <- lapply(unique(recovery$model), function(model) {
@@ -187,6 +209,15 @@ check_reference_log_bf <- function(reference, n, model_names,
   if (any(is.infinite(reference) | is.nan(reference))) {
     abort_deepbmc("{.arg {arg}} must be finite (or NA where missing).",
                   "value", call = call)
+  }
+  if (all(is.na(reference[, -1]))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} holds no reference value: all are NA.",
+        i = "NA marks data sets without a reference; give at least one."
+      ),
+      "value", call = call
+    )
   }
   colnames(reference) <- model_names
   reference

@@ -77,8 +77,9 @@
 #'   `divergent` (divergent transitions after warm-up), `max_rhat`,
 #'   `min_ess` (smallest effective sample size) and `bridge_iterations`.
 #'   Attribute `compile_seconds` holds the seconds spent compiling each
-#'   program in this call (0 for cached programs). Use `summary()` for the
-#'   agreement and `autoplot()` for plots.
+#'   program in this call (0 for cached programs), and `network_checksum`
+#'   identifies the network of `fit` (see [update_checked_range()]). Use
+#'   `summary()` for the agreement and `autoplot()` for plots.
 #' @seealso [stan_code()], [post_prob.deepbmc_fit()]
 #' @export
 #' @examples
@@ -185,6 +186,7 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
   rownames(table) <- NULL
   structure(table, class = c("deepbmc_bridge_comparison", "data.frame"),
             compile_seconds = compile_seconds, settings = settings,
+            network_checksum = network_checksum(fit),
             prior_prob = stats::setNames(prior_prob, model_names))
 }
 

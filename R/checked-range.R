@@ -167,7 +167,14 @@ format_log_bf <- function(log_bf, lower, upper, digits = 2) {
 #'
 #' @param fit A trained network from [train_comparison()].
 #' @param checks A result of [validate()] with reference log Bayes factors, or
-#'   of [bridge_compare()].
+#'   of [bridge_compare()], made with `fit` itself: both record the network
+#'   they checked (its weights, architecture and model set), and checks of
+#'   another network are an error of class `"deepbmc_error_mismatch"`
+#'   (results saved before they recorded it give a warning of class
+#'   `"deepbmc_unverified_warning"`). Its reference values must be finite or
+#'   `NA` (no reference for that data set, e.g. failed bridge sampling), and
+#'   at least one must be given; otherwise the error is of class
+#'   `"deepbmc_error_value"`.
 #' @param tolerance Largest accepted difference between the network's and the
 #'   reference log Bayes factor: `max(absolute, relative * |reference|)`,
 #'   given as `c(absolute = , relative = )`.
@@ -224,7 +231,8 @@ update_checked_range <- function(fit, checks,
     )
   }
   min_n <- check_whole_number(min_n, max = max_simulations)
-  recovery <- bayes_factor_recovery_of(checks, "checks")
+  check_checks_network(checks, fit)
+  recovery <- checked_recovery(bayes_factor_recovery_of(checks, "checks"))
   names <- fit$models$model_names
   if (!all(c(recovery$model, recovery$reference_model) %in% names)) {
     abort_deepbmc("{.arg checks} compare other models than {.arg fit}.",
@@ -269,6 +277,83 @@ update_checked_range <- function(fit, checks,
   fit$checked_range <- range
   fit$checksum <- fit_checksum(fit)
   fit
+}
+
+# A validate() or bridge_compare() result measures the network it was made
+# with, which it records (network_checksum(), R/fit.R): one of another
+# network is refused. Results saved before they recorded it are used with a
+# warning.
+check_checks_network <- function(checks, fit, call = rlang::caller_env()) {
+  recorded <- if (inherits(checks, "deepbmc_validation")) {
+    checks$network_checksum
+  } else if (inherits(checks, "deepbmc_bridge_comparison")) {
+    attr(checks, "network_checksum", exact = TRUE)
+  }
+  if (!inherits(checks, c("deepbmc_validation",
+                          "deepbmc_bridge_comparison"))) {
+    return(invisible(checks))
+  }
+  if (is.null(recorded)) {
+    cli::cli_warn(
+      c(
+        "{.arg checks} do not record the network they checked (they were
+         made by an earlier version of deepbmc), so they cannot be matched
+         to {.arg fit}.",
+        i = "Make sure they come from this network, or run the check
+             again."
+      ),
+      class = "deepbmc_unverified_warning",
+      call = call
+    )
+    return(invisible(checks))
+  }
+  if (!identical(recorded, network_checksum(fit))) {
+    abort_deepbmc(
+      c(
+        "{.arg checks} were made with another network than {.arg fit}.",
+        x = "Their network checksum differs from that of {.arg fit}: other
+             weights, architecture or models.",
+        i = "Run {.fun validate} or {.fun bridge_compare} on {.arg fit}
+             itself."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  invisible(checks)
+}
+
+# The rows of a recovery table (bayes_factor_recovery_of()) with a reference:
+# NA marks a data set without one (or whose bridge sampling failed); an
+# infinite or NaN reference, or none at all, is an error.
+checked_recovery <- function(recovery, arg = "checks",
+                             call = rlang::caller_env()) {
+  reference <- recovery$reference
+  network <- recovery$network
+  if (any(is.infinite(reference) | is.nan(reference)) ||
+        any(!is.finite(network))) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} hold log Bayes factors that are infinite or NaN.",
+        i = "References must be finite, or NA where a data set has none."
+      ),
+      "value",
+      call = call
+    )
+  }
+  recovery <- recovery[!is.na(reference), , drop = FALSE]
+  if (nrow(recovery) == 0) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} hold no reference log Bayes factor: all are NA.",
+        i = "Give reference values for the data sets, e.g. from numerical
+             integration or {.fun bridge_compare}."
+      ),
+      "value",
+      call = call
+    )
+  }
+  recovery
 }
 
 # The largest value v (values >= 0) such that every data set with a value in

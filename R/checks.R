@@ -382,12 +382,111 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
       )
     }
   }
+  check_fit_vintage(fit, arg = arg, call = call)
+  check_fit_training(fit, arg = arg, call = call)
   check_fit_phases(fit, arg = arg, call = call)
   check_fit_models(fit, arg = arg, call = call)
   check_fit_checked_range(fit, arg = arg, call = call)
   if (weights) {
     check_fit_weights(fit, arg = arg, call = call)
     check_fit_checksum(fit, arg = arg, call = call)
+  } else if (!is.null(fit$checksum) && usable_weights(fit)) {
+    # print(), summary() and training_history() read fits whose weights are
+    # unusable (diverged, damaged), but a fit with usable weights that was
+    # changed since training shows nothing true either.
+    check_fit_checksum(fit, arg = arg, call = call)
+  }
+  invisible(fit)
+}
+
+# Only fits of format versions 1 and 2 may lack a checksum, and a fit of
+# those versions holds none of the parts later versions added: a fit that
+# claims an old version but has them is a current fit whose version was
+# changed (and whose checksum was removed), so nothing vouches for it.
+check_fit_vintage <- function(fit, arg, call) {
+  if (!is.null(fit$checksum)) {
+    return(invisible(fit))
+  }
+  training <- if (is.list(fit$training)) fit$training
+  later <- c(
+    input_range = !is.null(fit$input_range),
+    checked_range = !is.null(fit$checked_range),
+    phases = !is.null(fit$phases),
+    `training$stopped` = !is.null(training$stopped),
+    `training$method` = !is.null(training$method),
+    `history$phase` = is.list(fit$history) && !is.null(fit$history$phase)
+  )
+  if (any(later)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} has no checksum, which only fits saved before deepbmc
+         recorded them may lack (format versions 1 and 2).",
+        x = "It claims format version {fit$format_version} but holds
+             {.field {names(later)[later]}}, which later versions added: it
+             was changed since it was trained, or its file is damaged.",
+        i = "Train the network again, or load an undamaged copy."
+      ),
+      "fit",
+      call = call
+    )
+  }
+  invisible(fit)
+}
+
+# The training settings that print(), summary(), training_history() and
+# resume_training() read, checked for type and range: cheap, so done at every
+# use (the checksum covers their values since format version 6).
+check_fit_training <- function(fit, arg, call) {
+  training <- fit$training
+  damaged <- function(field, what) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is damaged: its training setting {.field {field}} is
+         not {what}.",
+        i = "Train the network again, or load an undamaged copy."
+      ),
+      "fit",
+      call = call
+    )
+  }
+  if (!is.list(training) || is.object(training)) {
+    damaged("training", "a list of settings")
+  }
+  whole <- function(x, min, max) {
+    is.numeric(x) && length(x) == 1 && !is.na(x) && !is.object(x) &&
+      x >= min && x <= max && x == round(x)
+  }
+  limits <- list(epochs = max_epochs, iterations = max_iterations,
+                 batch_size = max_batch_size)
+  for (field in names(limits)) {
+    if (!whole(training[[field]], 1, limits[[field]])) {
+      damaged(field, paste("a whole number from 1 to",
+                           format_count(limits[[field]])))
+    }
+  }
+  if (!whole(training$steps_done, 0, .Machine$integer.max)) {
+    damaged("steps_done", "a whole number of steps")
+  }
+  if (!whole(training$seed, 0, max_seed)) {
+    damaged("seed", "a seed")
+  }
+  if (!is.null(training$holdout) &&
+        !whole(training$holdout, 0, .Machine$integer.max)) {
+    damaged("holdout", "a whole number of data sets")
+  }
+  rate <- training$learning_rate
+  if (!is.numeric(rate) || length(rate) != 1 || is.na(rate) ||
+        !is.finite(rate) || rate <= 0) {
+    damaged("learning_rate", "a positive number")
+  }
+  seconds <- training$seconds
+  if (!is.null(seconds) && (!is.numeric(seconds) || length(seconds) != 1)) {
+    damaged("seconds", "a number")
+  }
+  stopped <- training$stopped
+  if (!is.null(stopped) && (length(stopped) != 1 ||
+                              !(is.character(stopped) || is.na(stopped)))) {
+    damaged("stopped", "a reason or NA")
   }
   invisible(fit)
 }
@@ -526,6 +625,16 @@ check_format_version <- function(version, arg, call) {
     )
   }
   invisible(version)
+}
+
+usable_weights <- function(fit) {
+  tryCatch(
+    {
+      check_fit_weights(fit, arg = "fit", call = NULL)
+      TRUE
+    },
+    deepbmc_error = function(e) FALSE
+  )
 }
 
 check_fit_weights <- function(fit, arg, call) {

@@ -23,9 +23,27 @@
 #    phases) and `training$init` (where a fit trained with init = came from).
 #    Fits of versions 1 to 4 are still read, as trained in one phase; the
 #    checksum is unchanged, so theirs stay valid.
+# 6. The checksum also covers what the fit was trained with and on (issue
+#    28): the training settings (fit_training_fields) and Adam's state, which
+#    resume_training() continues from, and the new
+#    `training$simulations_checksum` (the checksum of the stored simulations
+#    trained on, NA online). Fits of versions 1 to 5 are still read with
+#    their checksums, which cover neither; resume_training() upgrades them.
+#    Only fits of versions 1 and 2 may lack a checksum, and only if they hold
+#    none of the parts later versions added (check_fit_vintage()).
 
-fit_format_version <- 5L
-fit_format_versions <- 1:5
+fit_format_version <- 6L
+fit_format_versions <- 1:6
+
+# The training settings in the checksum of a version 6 fit: everything
+# resume_training() reads to continue a run, and what print() and summary()
+# report. Not `threads` (results do not depend on it, and resuming may
+# change it), nor the running `steps_done` and `seconds`.
+fit_training_fields <- c(
+  "epochs", "iterations", "batch_size", "learning_rate", "holdout",
+  "holdout_seed", "seed", "method", "missing", "source", "simulations",
+  "simulations_checksum", "patience", "stopped", "init"
+)
 
 new_deepbmc_fit <- function(models, network, config, weights, optimizer,
                             history, holdout_history, training) {
@@ -78,7 +96,36 @@ fit_checksum <- function(fit) {
   if (!is.null(fit$checked_range)) {
     parts$checked_range <- fit$checked_range
   }
+  # Version 6 added the training settings and Adam's state.
+  if (isTRUE(fit$format_version >= 6)) {
+    training <- if (is.list(fit$training)) fit$training
+    parts$training <- lapply(stats::setNames(nm = fit_training_fields),
+                             function(field) training[[field]])
+    optimizer <- if (is.list(fit$optimizer)) fit$optimizer
+    # Adam's moments in single precision, as the weights, so that ASCII
+    # serialisation (16 digits) keeps the checksum.
+    parts$optimizer <- list(m = single_precision(optimizer$m),
+                            v = single_precision(optimizer$v),
+                            step = optimizer$step)
+  }
   value_hash(parts)
+}
+
+# A checksum of the network alone: weights, architecture, configuration and
+# model set, the parts that decide the network's outputs. validate() records
+# it, so that update_checked_range() applies a validation only to the network
+# it measured, whatever else of the fit changed since (the checked range
+# itself, a format upgrade).
+network_checksum <- function(fit) {
+  models <- fit$models
+  value_hash(list(
+    weights = single_precision(fit$weights),
+    config = fit$config,
+    network = unclass(fit$network),
+    spec = model_set_fingerprint(models),
+    models = models[c("model_names", "n_models", "n_features", "n_levels",
+                      "groups", "obs", "prior_prob", "inputs", "scaling")]
+  ))
 }
 
 # A hash of the values in nested lists of atomic vectors. Every vector

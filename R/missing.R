@@ -483,7 +483,12 @@ apply_missing_batch <- function(batch, missing, models, seed,
   with_local_seed(seed, {
     for (b in seq_along(frames)) {
       frame <- frames[[b]]
-      result <- missing$pattern(frame)
+      result <- tryCatch(missing$pattern(frame), error = function(e) {
+        abort_deepbmc(
+          "The {.arg pattern} of {.arg missing} failed on data set {b}.",
+          "value", parent = e, call = call
+        )
+      })
       rows <- nrow(frame)
       ok <- is.logical(result) && !anyNA(result) &&
         (identical(length(result), rows) && is.null(dim(result)) ||

@@ -309,10 +309,10 @@ convert_simulator_output <- function(output, set) {
   tryCatch(
     list(
       ok = TRUE,
-      dataset = as_feature_dataset(
+      dataset = check_float_dataset(as_feature_dataset(
         output, set$feature_names, group = NULL, default_group = set$group,
         strict = TRUE, arg = "output", call = NULL
-      )
+      ))
     ),
     deepbmc_error = function(e) {
       list(ok = FALSE, problem = e$problem %||% "type",
@@ -320,6 +320,24 @@ convert_simulator_output <- function(output, set) {
            details = cli::ansi_strip(rlang::cnd_body(e)))
     }
   )
+}
+
+# A simulated data set (internal form) whose values the network can read:
+# finite in single precision (R simulators cannot return infinite values).
+check_float_dataset <- function(dataset) {
+  if (isTRUE(any(abs(dataset$values) > max_float, na.rm = TRUE))) {
+    abort_deepbmc(
+      c(
+        "{.arg output} holds values beyond about
+         {format(max_float, digits = 3)}, which the network cannot read.",
+        i = "The network computes in single precision; rescale the data."
+      ),
+      "data",
+      problem = "float",
+      call = NULL
+    )
+  }
+  dataset
 }
 
 # The error for a failed or malformed simulation of data set `index` (NA

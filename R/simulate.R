@@ -68,7 +68,13 @@
 #' * `model_names`: the names of the models;
 #' * `feature_names`: the names of the features as the network sees them;
 #' * `seed`: the seed used;
-#' * `models`: the model set.
+#' * `models`: the model set;
+#' * `checksum`: a checksum of all the above, checked whenever the
+#'   simulations are used (see [simulations]).
+#'
+#' Values the network cannot read (infinite, `NaN` or beyond the largest
+#' single-precision number, about `3.4e38`) stop the simulation with an error
+#' of class `"deepbmc_error_simulation"` (field `problem = "float"`).
 #'
 #' @seealso [deepbmc_data] for the data formats, [simulations] for the stored
 #'   form.
@@ -96,5 +102,38 @@ simulate_datasets <- function(models, n, seed = NULL,
   }
   simulated <- simulate_batch(simulating, n, seed, threads, progress,
                               call = rlang::current_env())
+  check_simulated_values(simulated, models)
   new_simulations(simulated$batch, simulated$model, models, seed)
+}
+
+# Simulated values the network cannot read (not finite in single precision)
+# are refused where they are made, as the simulation errors of R simulators
+# are: with the model and data set that made them.
+check_simulated_values <- function(simulated, models,
+                                   call = rlang::caller_env()) {
+  set <- first_unrepresentable(simulated$batch)
+  if (is.null(set)) {
+    return(invisible(simulated))
+  }
+  model <- models$model_names[[simulated$model[[set]]]]
+  abort_deepbmc(
+    c(
+      "Model {.val {model}} simulated a value the network cannot read, at
+       data set {set}.",
+      x = "Simulated values must be finite numbers in single precision (at
+           most about {format(max_float, digits = 3)} in absolute value).",
+      i = "Check the priors and the parameters of {.arg models}: they make
+           values far beyond any data."
+    ),
+    "simulation",
+    model = model,
+    index = set,
+    problem = "float",
+    simulations = if (set > 1) {
+      keep <- seq_len(set - 1L)
+      new_simulations(subset_batch(simulated$batch, keep),
+                      simulated$model[keep], models, NA_real_)
+    },
+    call = call
+  )
 }

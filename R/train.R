@@ -49,6 +49,13 @@
 #' the default `holdout` gives one to online trainings of 2,000 or more data
 #' sets per epoch.
 #'
+#' Training data without any observed value (stored `simulations` whose data
+#' sets are all empty, missing values that take every value, or online
+#' batches in which every observation is missing, such as trials that all
+#' time out) teach the network nothing: training stops before it starts, or
+#' after its first steps online, with an error of class
+#' `"deepbmc_error_data"`.
+#'
 #' Training that diverges (a mean batch loss above 1000, or a loss,
 #' gradient or weight that is no longer finite, typically from too large a
 #' `learning_rate`) stops at once and
@@ -200,8 +207,9 @@
 #' * `training`: the settings (`epochs`, `iterations`, `batch_size`,
 #'   `learning_rate`, `holdout`, `seed`, `threads`), the seed of the holdout
 #'   set `holdout_seed` (`NA` without one), `source` (`"simulator"` or
-#'   `"simulations"`) and `simulations` (the number of stored simulations
-#'   trained on, `NA` online), `steps_done`, `seconds` of
+#'   `"simulations"`), `simulations` (the number of stored simulations
+#'   trained on, `NA` online) and `simulations_checksum` (their checksum,
+#'   which [resume_training()] checks; `NA` online), `steps_done`, `seconds` of
 #'   training (wall-clock time, holdout evaluations included) and `stopped`
 #'   (`NA`, or `"interrupted"`, `"diverged"` or, with `patience`,
 #'   `"converged"` when training stopped early), `patience`,
@@ -220,8 +228,10 @@
 #'   for every pair of models (see [checked_range()]); [bayes_factor()] and
 #'   [compare_models()] flag values beyond it;
 #' * `checksum`: a checksum of the weights, the configuration, the model
-#'   set and the checked range, checked at every use so that a damaged or
-#'   edited fit is an error;
+#'   set, the checked range, the training settings (all of `training` but
+#'   `threads`, `steps_done` and `seconds`) and Adam's state, checked at
+#'   every use so that a damaged or edited fit is an error of class
+#'   `"deepbmc_error_fit"`;
 #' * `format_version`: the version of this layout.
 #'
 #' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
@@ -332,6 +342,11 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
     check_init_matches(init, models, network, config)
   }
   source <- missing_source(source, missing, models, seed)
+  if (identical(source$name, "simulations")) {
+    check_observed_training(source$spec$batch, source$spec$model > 0L,
+                            arg = if (!is.null(missing)) "missing" else
+                              "simulations")
+  }
 
   weights <- if (is.null(init)) cpp_network_init(config, seed) else init$weights
   fit <- new_deepbmc_fit(
@@ -359,6 +374,7 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
       missing = missing_record(missing),
       source = source$name,
       simulations = source$n_simulations,
+      simulations_checksum = source$digest %||% NA_character_,
       steps_done = 0L,
       seconds = 0,
       patience = patience %||% NA_integer_
@@ -400,6 +416,7 @@ training_source <- function(models, simulations, holdout, seed,
   training_model <- model
   training_model[held_out] <- 0L
   n_training <- n - length(held_out)
+  check_observed_training(bank, training_model > 0L, call = call)
   list(
     name = "simulations",
     spec = list(type = "stored", batch = bank, model = training_model,
@@ -407,6 +424,9 @@ training_source <- function(models, simulations, holdout, seed,
     holdout = if (length(held_out) > 0) packed_subset(bank, held_out),
     held_out = held_out,
     n_simulations = as.integer(n_training),
+    # What the fit was trained on, for resume_training().
+    digest = .subset2(simulations, "checksum") %||%
+      simulations_checksum(simulations),
     sizes = training_size_ranges(bank, training_model > 0L),
     steps_per_pass = function(batch_size) {
       as.integer(max(1, n_training %/% batch_size))
@@ -477,6 +497,62 @@ check_training_simulations <- function(simulations, models, holdout, call) {
     )
   }
   batch
+}
+
+# Training needs observed values: data sets in which everything is missing
+# (every trial timed out, or missing values that take every value) teach the
+# network nothing, and training on them alone would run to its end at chance
+# without a word. `keep` marks the training data sets of `batch`; `arg`
+# names what emptied them.
+check_observed_training <- function(batch, keep, arg = "simulations",
+                                    call = rlang::caller_env()) {
+  sizes <- batch_sizes(batch)
+  if (any(sizes$groups[keep] > 0L)) {
+    return(invisible(batch))
+  }
+  abort_deepbmc(
+    c(
+      "The training data sets hold no observed value: every observation is
+       missing.",
+      x = if (arg == "missing") {
+        "The missing values of {.arg missing} take all the values of
+         {.arg simulations}."
+      } else {
+        "No data set of {.arg simulations} has an observed value."
+      },
+      i = "A network cannot learn from data sets without observations; check
+           the simulations (e.g. trials that all time out) and the missing
+           values."
+    ),
+    "data",
+    call = call
+  )
+}
+
+# The same for the batches of online training, from the range of inputs the
+# first chunk of steps saw (infinite when it saw no observed value).
+check_observed_online <- function(input_range, source, steps,
+                                  call = rlang::caller_env()) {
+  if (any(is.finite(input_range$lo))) {
+    return(invisible(input_range))
+  }
+  abort_deepbmc(
+    c(
+      "The training data sets hold no observed value: every observation of
+       the {steps} batch{?es} simulated so far is missing.",
+      x = if (!is.null(source$missing)) {
+        "The models simulate no observed value, or the missing values of
+         {.arg missing} take all of them."
+      } else {
+        "The {.arg models} simulate no observed value."
+      },
+      i = "A network cannot learn from data sets without observations; check
+           the models (e.g. trials that all time out, {.arg max_steps} of
+           {.fun evidence_accumulation_models}) and the missing values."
+    ),
+    "data",
+    call = call
+  )
 }
 
 # Ranges of the number of groups and of observed observations per group
@@ -560,7 +636,8 @@ empty_history <- function() {
 # chunk, so an interrupt at any point leaves a consistent fit: at worst the
 # chunk in flight is lost. Training stops early, with a warning, when it
 # diverges (C++ then returns the last finite state).
-run_training <- function(fit, total_steps, progress, source) {
+run_training <- function(fit, total_steps, progress, source,
+                         call = rlang::caller_env()) {
   settings <- fit$training
   first_step <- fit$optimizer$step
   if (first_step >= total_steps) {
@@ -639,6 +716,10 @@ run_training <- function(fit, total_steps, progress, source) {
               total_steps, settings$learning_rate
             )
             seconds <- proc.time()[["elapsed"]] - started
+            if (done == first_step && identical(source$name, "simulator")) {
+              check_observed_online(result$input_range, source, steps,
+                                    call = call)
+            }
             advanced <- advance_training(state, result, seconds)
             step <- advanced$fit$optimizer$step
             if (!is.null(holdout) && step %% iterations == 0L &&

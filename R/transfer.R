@@ -95,16 +95,21 @@ with_phase_column <- function(history, phase = 1L) {
   history
 }
 
-# The fit in the layout of this version (5): the phases table and the phase
-# columns of the histories added to older fits. Their checksum does not cover
-# these, so it stays valid.
+# The fit in the layout of this version (6): the phases table and the phase
+# columns of the histories added to fits before version 5, and the version
+# raised, so that the checksum the caller recomputes covers the training
+# settings.
 upgrade_fit <- function(fit) {
-  if (fit$format_version >= 5L) {
+  if (fit$format_version >= fit_format_version) {
     return(fit)
   }
-  fit$phases <- fit_phases(fit)
-  fit$history <- with_phase_column(fit$history)
-  fit$holdout_history <- with_phase_column(fit_holdout_history(fit))
+  if (fit$format_version < 5L) {
+    fit$phases <- fit_phases(fit)
+    fit$history <- with_phase_column(fit$history)
+    fit$holdout_history <- with_phase_column(fit_holdout_history(fit))
+  }
+  # Version 6: the checksum (recomputed by the caller) covers the training
+  # settings; what the fit was trained on is not known.
   fit$format_version <- fit_format_version
   fit
 }
@@ -310,10 +315,19 @@ start_from_init <- function(fit, init) {
 #' To train a network that finished its training further, start a new phase
 #' from it with `train_comparison(models, init = fit)` instead.
 #'
+#' The fit's checksum covers its training settings (seed, epochs,
+#' iterations, batch size, learning rate, ...) and Adam's state, so a fit
+#' edited since it was trained is an error of class `"deepbmc_error_fit"`
+#' rather than a run that differs from the one it promises.
+#'
 #' @param fit A fit from [train_comparison()] whose training was interrupted
 #'   (`fit$training$stopped` is `"interrupted"`).
 #' @param simulations For a fit trained on stored simulations, the same
 #'   simulations from [simulate_datasets()]; `NULL` for fits trained online.
+#'   The fit records their checksum (`training$simulations_checksum`), so
+#'   other simulations, even of the same number (reordered, changed), are an
+#'   error of class `"deepbmc_error_mismatch"`. Fits saved before deepbmc
+#'   recorded it (format version 5 and older) check the number only.
 #' @param progress Show progress, as in [train_comparison()]: a bar in
 #'   interactive sessions, status lines in others?
 #' @inheritParams deepbmc_threads
@@ -335,6 +349,7 @@ resume_training <- function(fit, simulations = NULL,
                             progress = TRUE,
                             threads = default_threads()) {
   check_fit(fit)
+  check_fit_optimizer(fit)
   progress <- check_flag(progress)
   threads <- check_threads(threads)
   stopped <- fit$training$stopped %||% NA_character_
@@ -369,6 +384,32 @@ resume_training <- function(fit, simulations = NULL,
   fit$checksum <- fit_checksum(fit)
   run_training(fit, total_steps = as.integer(total_steps),
                progress = progress, source = source)
+}
+
+# Adam's state, which a resumed run continues from: two vectors of the
+# weights' length and the number of steps done.
+check_fit_optimizer <- function(fit, arg = "fit", call = rlang::caller_env()) {
+  optimizer <- fit$optimizer
+  n <- length(fit$weights)
+  ok <- is.list(optimizer) && is.double(optimizer$m) &&
+    is.double(optimizer$v) && length(optimizer$m) == n &&
+    length(optimizer$v) == n && is.numeric(optimizer$step) &&
+    length(optimizer$step) == 1 && !is.na(optimizer$step) &&
+    optimizer$step >= 0 && optimizer$step == round(optimizer$step) &&
+    all(is.finite(optimizer$m)) && all(is.finite(optimizer$v))
+  if (!ok) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is damaged: its optimizer state is not Adam's state
+         for its weights, so its training cannot be resumed.",
+        i = "Start a new phase from it instead:
+             {.code train_comparison(models, init = fit)}."
+      ),
+      "fit",
+      call = call
+    )
+  }
+  invisible(fit)
 }
 
 # The training source of a fit to resume: its model set's simulator, or the
@@ -410,6 +451,23 @@ resume_source <- function(fit, simulations, call = rlang::caller_env()) {
         "{.arg simulations} are not the ones {.arg fit} was trained on.",
         x = "{.arg fit} trained on {settings$simulations} data sets; these
              give {source$n_simulations}."
+      ),
+      "mismatch",
+      call = call
+    )
+  }
+  # Fits since format version 6 record the checksum of their simulations;
+  # older ones only their number.
+  recorded <- settings$simulations_checksum
+  if (offline && is.character(recorded) && !is.na(recorded) &&
+        !identical(source$digest, recorded)) {
+    abort_deepbmc(
+      c(
+        "{.arg simulations} are not the ones {.arg fit} was trained on.",
+        x = "Their checksum differs from the one {.arg fit} recorded: other,
+             reordered or changed data sets, or other true models.",
+        i = "Resume with the same simulations, to continue the run as it
+             was."
       ),
       "mismatch",
       call = call

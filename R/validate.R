@@ -107,7 +107,10 @@
 #' * `reference_log_bf`: `NULL`, or the reference log Bayes factors against
 #'   the first model (one row per data set, one column per model);
 #' * `log_bf_bins`: `NULL`, or the agreement of the log Bayes factors by bins
-#'   of the reference value (see [log_bf_agreement()]).
+#'   of the reference value (see [log_bf_agreement()]);
+#' * `network_checksum`: identifies the network of `fit` (its weights,
+#'   architecture and model set), so that [update_checked_range()] applies
+#'   the validation to that network only.
 #'
 #' `as.data.frame()` and `summary()` give the `estimates` table;
 #' `as.data.frame(x, what = "data_sets")` gives one row per data set with its
@@ -198,11 +201,13 @@ validate <- function(fit, n = 5000, groups = NULL, obs = NULL, seed = NULL,
       reference_log_bf, length(held_out$model), fit$models$model_names
     )
   }
-  validation_from_logits(
+  validation <- validation_from_logits(
     held_out,
     model_names = fit$models$model_names,
     settings = list(bins = bins, boot = boot, level = level, seed = seed)
   )
+  validation$network_checksum <- network_checksum(fit)
+  validation
 }
 
 # The fit's model set at the sizes asked for, with a warning when they leave
@@ -235,7 +240,8 @@ validation_models <- function(models, groups, obs,
 simulate_for_validation <- function(fit, models, n, seed, threads,
                                     missing = NULL,
                                     call = rlang::caller_env()) {
-  in_r <- !is.null(missing) && missing$kind == "pattern"
+  in_r <- !is.null(missing) &&
+    (missing$kind == "pattern" || partial_without_coding(fit, missing))
   if (!has_cpp_simulator(models) || in_r) {
     # Simulated in R (the same data sets as in C++ for the same seed), then
     # read like held-out simulations.
@@ -264,6 +270,14 @@ simulate_for_validation <- function(fit, models, n, seed, threads,
     obs = as.double(result$obs),
     source = "simulated"
   )
+}
+
+# Values missing within observations, for a network trained without
+# missing-data coding: the C++ validation cannot read them (it stopped with an
+# internal error), while data sets simulated in R drop those observations
+# with a warning of class "deepbmc_missing_warning", as data do.
+partial_without_coding <- function(fit, missing) {
+  identical(fit_missing_coding(fit), "none") && !all(missing$flags)
 }
 
 predict_for_validation <- function(fit, data, true_model, threads,

@@ -52,6 +52,22 @@ with_checksum <- function(fit) {
   fit
 }
 
+# A fit as format version 2 wrote it: without the parts later versions
+# added (checksum, input range, checked range, phases, the phase columns,
+# training$stopped and training$method). Only such fits may lack a checksum.
+as_version_2 <- function(fit) {
+  fit$checksum <- NULL
+  fit$input_range <- NULL
+  fit$checked_range <- NULL
+  fit$phases <- NULL
+  fit$history$phase <- NULL
+  fit$holdout_history$phase <- NULL
+  fit$training$stopped <- NULL
+  fit$training$method <- NULL
+  fit$format_version <- 2L
+  fit
+}
+
 # A data set with `sizes[i]` observations in group i, as a list of vectors.
 api_groups <- function(seed, sizes = c(6, 2, 9, 4), mean = 0.3) {
   withr::with_seed(seed, {

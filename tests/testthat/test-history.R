@@ -280,6 +280,9 @@ version1_fit <- function(fit) {
   fit$training$holdout <- NULL
   fit$training$holdout_seed <- NULL
   fit$format_version <- 1L
+  # its checksum as for version 1 (a fit claiming version 1 with the checksum
+  # of a later version does not match it)
+  fit$checksum <- deepbmc:::fit_checksum(fit)
   structure(fit, class = "deepbmc_fit")
 }
 
@@ -368,7 +371,7 @@ test_that("training_history() checks its input", {
   expect_deepbmc_error(training_history("fit"), "fit", "fit")
   expect_deepbmc_error(training_history(list(history = 1)), "fit", "fit")
   newer <- history_fit()
-  newer$format_version <- 6L
+  newer$format_version <- 7L
   expect_deepbmc_error(training_history(newer), "version", "fit")
   # a fit interrupted before its first step has an empty history
   empty <- history_fit()

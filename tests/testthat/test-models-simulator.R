@@ -513,7 +513,7 @@ test_that("stored simulations subset, join, print and survive saveRDS()", {
     min(groups), max(groups), min(obs), max(obs)
   ), fixed = TRUE)
   expect_output(print(sims), "Features: x, y", fixed = TRUE)
-  expect_output(str(sims), "List of 6")
+  expect_output(str(sims), "List of 7")
   file <- withr::local_tempfile(fileext = ".rds")
   saveRDS(sims, file)
   loaded <- readRDS(file)

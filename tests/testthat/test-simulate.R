@@ -7,7 +7,7 @@ test_that("simulate_datasets() returns the documented structure", {
   sims <- simulate_datasets(models, n = 7, seed = 12)
   expect_s3_class(sims, "deepbmc_simulations", exact = TRUE)
   expect_named(sims, c("batch", "model", "model_names", "feature_names",
-                       "seed", "models"))
+                       "seed", "models", "checksum"))
   expect_identical(sims$models, models)
   expect_identical(sims$feature_names, "values")
   # the data sets are packed in one batch: 7 x 6 groups of 4 observations

@@ -68,7 +68,7 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_true(all(is.finite(fit$weights)))
   expect_false(identical(fit$weights,
                          deepbmc:::cpp_network_init(fit$config, 4)))
-  expect_identical(fit$format_version, 5L)
+  expect_identical(fit$format_version, 6L)
   # the range of log BFs it vouches for (issue 14), one bound per ordered pair
   expect_identical(dim(fit$checked_range$upper), c(2L, 2L))
   expect_identical(fit$checked_range$source, "training")
@@ -381,7 +381,7 @@ test_that("damaged fits are classed errors, never crashes", {
     integer_weights = list(what = "fit", fit = within(unclass(fit), weights <- rep(1L, length(weights)))),
     nan_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- NaN)),
     inf_weight = list(what = "numeric", fit = within(unclass(fit), weights[3] <- Inf)),
-    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 6L)),
+    newer_version = list(what = "version", fit = within(unclass(fit), format_version <- 7L)),
     old_version = list(what = "version", fit = within(unclass(fit), format_version <- 0L)),
     no_version = list(what = "version", fit = within(unclass(fit), rm(format_version))),
     text_version = list(what = "version", fit = within(unclass(fit), format_version <- "1")),
@@ -407,7 +407,7 @@ test_that("damaged fits are classed errors, never crashes", {
   }
   newer <- structure(damaged$newer_version$fit, class = "deepbmc_fit")
   err <- expect_deepbmc_error(post_prob(newer, x), "version", "x")
-  expect_match(conditionMessage(err), "format version 6", fixed = TRUE)
+  expect_match(conditionMessage(err), "format version 7", fixed = TRUE)
   expect_match(conditionMessage(err), "update the package", fixed = TRUE)
   # printing needs a readable format, not usable weights
   expect_deepbmc_error(print(newer), "version", "x")
@@ -467,11 +467,7 @@ test_that("edited fits are refused: model names, config, model set, checksum", {
 test_that("fits saved without a checksum are checked by the C++ core", {
   fit <- api_fit()
   x <- api_groups(1)
-  old <- fit
-  old$checksum <- NULL
-  old$input_range <- NULL
-  old$training$stopped <- NULL
-  old$format_version <- 2L
+  old <- as_version_2(fit)
   expect_equal(post_prob(old, x), post_prob(fit, x))
   formula_fit <- train_comparison(
     model_set(a = hier_model(weight ~ 1 + (1 | Chick), ChickWeight),
@@ -479,9 +475,7 @@ test_that("fits saved without a checksum are checked by the C++ core", {
     api_network(), epochs = 1, iterations = 2, batch_size = 4, seed = 1,
     progress = FALSE
   )
-  old <- formula_fit
-  old$checksum <- NULL
-  old$format_version <- 2L
+  old <- as_version_2(formula_fit)
   spec_edits <- list(
     short_x = function(f) {
       f$models$compiled$models[[2]]$X <- f$models$compiled$models[[2]]$X[-1, ]
@@ -738,6 +732,8 @@ test_that("offline training learns, holds data out, and is thread-independent", 
   )
   one_model <- sims
   one_model$model[] <- 1L
+  # (as if simulated so: edited simulations are refused by their checksum)
+  one_model$checksum <- deepbmc:::simulations_checksum(one_model)
   expect_deepbmc_error(
     train_comparison(models, simulations = one_model, progress = FALSE),
     "value", "simulations"

@@ -167,6 +167,7 @@ test_that("resume_training() refuses fits it cannot resume", {
   diverged <- fit
   diverged$training$stopped <- "diverged"
   diverged$optimizer$step <- 3L
+  diverged <- with_checksum(diverged)
   err <- expect_deepbmc_error(resume_training(diverged), "value", "fit")
   expect_match(conditionMessage(err), "learning_rate", fixed = TRUE)
   expect_deepbmc_error(resume_training(list()), "fit", "fit")
@@ -260,7 +261,7 @@ test_that("init with another architecture, features or models fails", {
 test_that("a fine-tuned fit starts from init's weights and records its phases", {
   init <- pretrained_fit()
   fit <- finetuned_fit()
-  expect_identical(fit$format_version, 5L)
+  expect_identical(fit$format_version, 6L)
   expect_identical(fit$network, init$network)
   expect_identical(fit$config, init$config)
   expect_identical(fit$models, large_models())
@@ -290,7 +291,7 @@ test_that("a fine-tuned fit starts from init's weights and records its phases", 
   expect_identical(phases$stopped, c(NA_character_, NA_character_))
   expect_identical(fit$training$init,
                    list(checksum = init$checksum, steps = 21L, phases = 1L,
-                        format_version = 5L))
+                        format_version = 6L))
 
   # histories: init's, then the new phase's, numbered over both phases
   expect_identical(fit$history[1:21, ], init$history)
@@ -422,7 +423,10 @@ as_version_4 <- function(fit) {
 
 test_that("fits of format version 4 read as one phase and work as init", {
   old <- as_version_4(pretrained_fit())
-  expect_identical(old$checksum, pretrained_fit()$checksum)
+  # the same checksum as version 5 gave (version 6 added the settings)
+  as_version_5 <- pretrained_fit()
+  as_version_5$format_version <- 5L
+  expect_identical(old$checksum, deepbmc:::fit_checksum(as_version_5))
   expect_silent(deepbmc:::check_fit(old))
   history <- training_history(old)
   expect_identical(unique(history$phase), 1L)
@@ -433,7 +437,7 @@ test_that("fits of format version 4 read as one phase and work as init", {
 
   fit <- transfer_train(large_models(), init = old, epochs = 2,
                         iterations = 5, holdout = 40, seed = 22)
-  expect_identical(fit$format_version, 5L)
+  expect_identical(fit$format_version, 6L)
   expect_identical(fit$training$init$format_version, 4L)
   # the same as from the version-5 fit, which holds the same network
   expect_identical(trained_state(fit)[c("weights", "history", "phases",
@@ -449,7 +453,7 @@ test_that("fits of format version 4 read as one phase and work as init", {
     class = "deepbmc_interrupted_warning"
   )
   resumed <- resume_training(as_version_4(partial), progress = FALSE)
-  expect_identical(resumed$format_version, 5L)
+  expect_identical(resumed$format_version, 6L)
   expect_identical(trained_state(resumed), trained_state(pretrained_fit()))
 })
 

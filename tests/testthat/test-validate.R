@@ -429,7 +429,7 @@ test_that("validate() returns the documented structure, consistent with its metr
                     "obs", "metrics", "estimates", "confusion",
                     "confusion_share", "calibration", "calibration_test", "n",
                     "bins", "boot", "level", "seed", "source",
-                    "reference_log_bf", "log_bf_bins"))
+                    "reference_log_bf", "log_bf_bins", "network_checksum"))
   expect_type(v$model, "integer")
   expect_type(v$predicted, "integer")
   expect_true(all(v$model %in% 1:2) && all(v$predicted %in% 1:2))
