@@ -10,7 +10,7 @@
 #                  everything that compiles or samples Stan)
 #   make check     R CMD build + R CMD check --as-cran --no-manual (fails on ERROR or WARNING);
 #                  its tests run the fast tier; CHECK_TESTS=false leaves them out (CI runs
-#                  the suite itself)
+#                  the suite itself), CHECK_REBUILD_VIGNETTES=false the second knitting
 #   make bench     install, then run bench/bench.R
 #   make sanitize  build with AddressSanitizer + UBSan into .sanitize/lib and run the fast
 #                  test tier (all but test-stan-*) under the sanitizer runtime; fails on any
@@ -55,7 +55,11 @@ CHECK_INCOMING ?= false
 CHECK_DONTTEST ?= true
 CHECK_TIMEOUT ?= 30m
 CHECK_TESTS ?= true
-CHECK_ARGS ?= --as-cran --no-manual $(if $(filter false,$(CHECK_TESTS)),--no-tests,)
+# CHECK_REBUILD_VIGNETTES=false: check runs the vignettes' R code but does not
+# knit them a second time (R CMD build just did).
+CHECK_REBUILD_VIGNETTES ?= true
+CHECK_ARGS ?= --as-cran --no-manual $(if $(filter false,$(CHECK_TESTS)),--no-tests,) \
+	$(if $(filter false,$(CHECK_REBUILD_VIGNETTES)),--no-build-vignettes,)
 CHECK_ABS := $(abspath $(CHECK_DIR))
 CHECK_ENV = \
 	_R_CHECK_CRAN_INCOMING_=$(CHECK_INCOMING) \
