@@ -185,3 +185,28 @@ study1_formula_set <- function() {
                                                     class = "Intercept")))
   )
 }
+
+# `fun` (train_comparison or resume_training) whose training chunks signal
+# an interrupt (the condition R signals on Ctrl-C) on every call after the
+# first `after` calls: copies of `fun` and run_training() get an enclosing
+# environment holding the wrapped chunk runner, the namespace is untouched.
+interrupting_after <- function(fun, after) {
+  ns <- asNamespace("deepbmc")
+  mock <- new.env(parent = ns)
+  mock$calls <- 0L
+  runner <- ns$cpp_trainer_run
+  mock$cpp_trainer_run <- function(...) {
+    mock$calls <- mock$calls + 1L
+    if (mock$calls > after) {
+      signalCondition(structure(list(message = "", call = NULL),
+                                class = c("interrupt", "condition")))
+    }
+    runner(...)
+  }
+  stopifnot("cpp_trainer_run" %in% all.names(body(ns$run_training)))
+  mock$run_training <- ns$run_training
+  environment(mock$run_training) <- mock
+  fun <- ns[[fun]]
+  environment(fun) <- mock
+  fun
+}

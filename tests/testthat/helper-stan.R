@@ -81,3 +81,13 @@ test_stan_precompile <- function(programs, workers = 2L) {
   for (program in programs) test_stan_model(program)
   invisible(length(missing))
 }
+
+# Compiles `programs` two at a time and expects each to be loaded in this
+# session afterwards.
+expect_stan_programs_compile <- function(programs) {
+  test_stan_precompile(programs)
+  for (program in programs) {
+    testthat::expect_true(deepbmc:::stan_model_ok(test_stan_model(program)),
+                          label = paste(program$name, "is loaded"))
+  }
+}

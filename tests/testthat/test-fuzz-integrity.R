@@ -40,33 +40,11 @@ with_sims_checksum <- function(sims) {
   sims
 }
 
-# `fun` (train_comparison or resume_training) whose training chunks signal an
-# interrupt after the first `after` chunks (as in test-transfer.R).
-interrupted_after <- function(fun, after) {
-  ns <- asNamespace("deepbmc")
-  mock <- new.env(parent = ns)
-  mock$calls <- 0L
-  runner <- ns$cpp_trainer_run
-  mock$cpp_trainer_run <- function(...) {
-    mock$calls <- mock$calls + 1L
-    if (mock$calls > after) {
-      signalCondition(structure(list(message = "", call = NULL),
-                                class = c("interrupt", "condition")))
-    }
-    runner(...)
-  }
-  mock$run_training <- ns$run_training
-  environment(mock$run_training) <- mock
-  fun <- ns[[fun]]
-  environment(fun) <- mock
-  fun
-}
-
 # A fit trained on the stored simulations for 2 of its 6 steps.
 interrupted_fit <- function() {
   if (is.null(integrity_cache$partial)) {
     expect_warning(
-      integrity_cache$partial <- interrupted_after("train_comparison", 1)(
+      integrity_cache$partial <- interrupting_after("train_comparison", 1)(
         integrity_models(), api_network(), simulations = integrity_sims(),
         epochs = 2, batch_size = 8, learning_rate = 1e-2, seed = 3,
         threads = 1, progress = FALSE

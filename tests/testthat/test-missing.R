@@ -457,24 +457,8 @@ test_that("a run with missing values resumes to the uninterrupted run", {
         missing = missing_values(share = c(0.1, 0.5)))
   }
   full <- train()
-  # An interrupt after the first chunk, as in test-transfer.R: copies of
-  # train_comparison() and run_training() whose chunk runner signals it.
-  ns <- asNamespace("deepbmc")
-  mock <- new.env(parent = ns)
-  mock$calls <- 0L
-  runner <- ns$cpp_trainer_run
-  mock$cpp_trainer_run <- function(...) {
-    mock$calls <- mock$calls + 1L
-    if (mock$calls > 1L) {
-      signalCondition(structure(list(message = "", call = NULL),
-                                class = c("interrupt", "condition")))
-    }
-    runner(...)
-  }
-  mock$run_training <- ns$run_training
-  environment(mock$run_training) <- mock
-  interrupting <- ns$train_comparison
-  environment(interrupting) <- mock
+  # An interrupt after the first chunk (helper-api.R).
+  interrupting <- interrupting_after("train_comparison", 1L)
   expect_warning(partial <- train(interrupting),
                  class = "deepbmc_interrupted_warning")
   expect_lt(partial$training$steps_done, 10L)

@@ -268,12 +268,7 @@ test_that("every program of this file compiles, two at a time", {
   skip_on_cran()
   skip_if_not_installed("rstan")
   skip_if_not_installed("withr")
-  programs <- stan_formula_all_programs()
-  test_stan_precompile(programs)
-  for (program in programs) {
-    expect_true(deepbmc:::stan_model_ok(test_stan_model(program)),
-                label = paste(program$name, "is loaded"))
-  }
+  expect_stan_programs_compile(stan_formula_all_programs())
 })
 
 test_that("the generated programs parse", {

@@ -171,12 +171,7 @@ test_that("the recognition-memory Stan programs parse", {
 test_that("both recognition-memory programs compile, at once", {
   skip_on_cran()
   skip_if_not_installed("rstan")
-  programs <- lapply(c("sdt", "mpt"), recognition_program)
-  test_stan_precompile(programs)
-  for (program in programs) {
-    expect_true(deepbmc:::stan_model_ok(test_stan_model(program)),
-                label = paste(program$name, "is loaded"))
-  }
+  expect_stan_programs_compile(lapply(c("sdt", "mpt"), recognition_program))
 })
 
 test_that("the recognition-memory Stan log densities keep every constant", {

@@ -73,12 +73,7 @@ test_that("the Study 1 Stan programs parse", {
 test_that("both Study 1 programs compile, at once", {
   skip_on_cran()
   skip_if_not_installed("rstan")
-  programs <- lapply(c("M0", "M1"), study1_program)
-  test_stan_precompile(programs)
-  for (program in programs) {
-    expect_true(deepbmc:::stan_model_ok(test_stan_model(program)),
-                label = paste(program$name, "is loaded"))
-  }
+  expect_stan_programs_compile(lapply(c("M0", "M1"), study1_program))
 })
 
 test_that("the Study 1 Stan log densities keep every normalising constant", {

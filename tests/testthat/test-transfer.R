@@ -44,31 +44,6 @@ finetuned_fit <- function() {
   transfer_cache$finetuned
 }
 
-# `fun` (train_comparison or resume_training) whose training chunks signal
-# an interrupt on every call after the first `after` calls, as in
-# test-train.R: copies of `fun` and run_training() get an enclosing
-# environment holding the wrapped chunk runner, the namespace is untouched.
-interrupting_after <- function(fun, after) {
-  ns <- asNamespace("deepbmc")
-  mock <- new.env(parent = ns)
-  mock$calls <- 0L
-  runner <- ns$cpp_trainer_run
-  mock$cpp_trainer_run <- function(...) {
-    mock$calls <- mock$calls + 1L
-    if (mock$calls > after) {
-      signalCondition(structure(list(message = "", call = NULL),
-                                class = c("interrupt", "condition")))
-    }
-    runner(...)
-  }
-  stopifnot("cpp_trainer_run" %in% all.names(body(ns$run_training)))
-  mock$run_training <- ns$run_training
-  environment(mock$run_training) <- mock
-  fun <- ns[[fun]]
-  environment(fun) <- mock
-  fun
-}
-
 # Everything of a fit that training decides, the time it took excepted.
 trained_state <- function(fit) {
   phases <- fit$phases
