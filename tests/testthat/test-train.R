@@ -521,7 +521,7 @@ test_that("print() and summary() show the key numbers", {
   expect_identical(out[1:3], c(
     "<deepbmc_fit> Network comparing 2 models (M0, M1)",
     "Data: 3-9 groups x 4 observations per group",
-    "Network: 2 levels, 242 weights"
+    "Network: 2 levels, 242 weights; standardisation: none"
   ))
   expect_match(out[[4]], "^Trained: 12 of 12 steps in [0-9.]+ (s|min|h); ")
   expect_match(out[[4]], paste0("last epoch loss ", loss, ", accuracy ", accuracy),
