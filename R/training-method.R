@@ -99,7 +99,9 @@ network_head_fields <- c(
   output = "character", output_power = "double", size_reference = "double",
   rates = "character",
   # the missing-data coding (missing_config() in R/missing.R)
-  missing_coding = "character", placeholder = "double"
+  missing_coding = "character", placeholder = "double",
+  # the standardisation (network_config() in R/network.R)
+  standardize = "character"
 )
 
 # The head settings of `method` added to the configuration the C++ core

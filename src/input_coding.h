@@ -18,9 +18,10 @@ namespace deepbmc {
 
 // Per group of data and feature j, the mean of the observed values of j (0 if
 // none), and their number: the placeholder "group_mean" (n_groups x dim each).
+// x: the values read (data.x, or its standardised copy, standardize.h).
 template <class T>
-void group_feature_means(const Dataset<T>& data, std::vector<double>& mean,
-                         std::vector<int>& count) {
+void group_feature_means(const Dataset<T>& data, const std::vector<T>& x,
+                         std::vector<double>& mean, std::vector<int>& count) {
   const int dim = data.dim;
   const std::vector<int>& groups = data.offsets[0];
   const int n_groups = static_cast<int>(groups.size()) - 1;
@@ -31,7 +32,7 @@ void group_feature_means(const Dataset<T>& data, std::vector<double>& mean,
       if (!data.mask[r]) continue;
       for (int j = 0; j < dim; ++j) {
         if (!data.value_present(r, j)) continue;
-        mean[static_cast<size_t>(g) * dim + j] += data.x[static_cast<size_t>(r) * dim + j];
+        mean[static_cast<size_t>(g) * dim + j] += x[static_cast<size_t>(r) * dim + j];
         count[static_cast<size_t>(g) * dim + j] += 1;
       }
     }
@@ -50,15 +51,19 @@ void group_feature_means(const Dataset<T>& data, std::vector<double>& mean,
 //                       the group's mean of observed values of j if NaN
 // coding none with a row lacking some but not all values is an error: the
 // network would read the missing value as 0 (R drops such rows first).
+// x_in is data.x, or its standardised copy (standardize.h; the placeholders are
+// then written as they are, in the standardised scale: 0 is the data set's
+// mean, and the group mean is that of the standardised values).
 template <class T>
-void input_coding_forward(Tensor<T>& input, const Dataset<T>& data, const NetworkSpec& spec,
-                          std::vector<double>& means, std::vector<int>& counts) {
+void input_coding_forward(Tensor<T>& input, const Dataset<T>& data, const std::vector<T>& x_in,
+                          const NetworkSpec& spec, std::vector<double>& means,
+                          std::vector<int>& counts) {
   const int rows = data.rows(), dim = data.dim;
   if (spec.indicator_coding()) {
     const int width = 2 * dim;
     for (int r = 0; r < rows; ++r) {
       T* out = input.data.data() + static_cast<size_t>(r) * width;
-      const T* x = data.x.data() + static_cast<size_t>(r) * dim;
+      const T* x = x_in.data() + static_cast<size_t>(r) * dim;
       for (int j = 0; j < dim; ++j) {
         const T p = data.mask[r] && data.value_present(r, j) ? T(1) : T(0);
         out[j] = x[j] * p;
@@ -67,7 +72,7 @@ void input_coding_forward(Tensor<T>& input, const Dataset<T>& data, const Networ
     }
     return;
   }
-  std::copy(data.x.begin(), data.x.end(), input.data.begin());
+  std::copy(x_in.begin(), x_in.begin() + static_cast<size_t>(rows) * dim, input.data.begin());
   if (data.present.empty() || dim == 1) return;
   if (!spec.placeholder_coding()) {
     for (int r = 0; r < rows; ++r) {
@@ -85,7 +90,7 @@ void input_coding_forward(Tensor<T>& input, const Dataset<T>& data, const Networ
   const std::vector<double>& placeholder = spec.config.placeholder;
   bool uses_means = false;
   for (double p : placeholder) uses_means = uses_means || std::isnan(p);
-  if (uses_means) group_feature_means(data, means, counts);
+  if (uses_means) group_feature_means(data, x_in, means, counts);
   const std::vector<int>& groups = data.offsets[0];
   for (int g = 0; g + 1 < static_cast<int>(groups.size()); ++g) {
     for (int r = groups[g]; r < groups[g + 1]; ++r) {

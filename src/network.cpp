@@ -47,7 +47,9 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
   ws.set_masks.resize(n_levels);
 
   ws.input.shape(data.rows(), spec_.coded_input_dim(), training);
-  input_coding_forward(ws.input.val, data, spec_, ws.feature_means, ws.feature_counts);
+  if (spec_.standardized()) standardize_forward(ws.z, ws.stats, data);
+  input_coding_forward(ws.input.val, data, spec_.standardized() ? ws.z : data.x, spec_,
+                       ws.feature_means, ws.feature_counts);
 
   const Node<T>* elements = &ws.input;
   const uint8_t* mask = data.mask.data();
@@ -84,6 +86,14 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
     // The Laplace form keeps every size dependence explicit: its head sees 0.
     h0(0, summary_dim + k) =
         static_cast<T>(present > 0 && !spec_.laplace() ? std::sqrt(total / present) : 0.0);
+  }
+  // standardize = dataset: squash(c_j) for every feature, then log s_j.
+  if (spec_.standardized()) {
+    const int dim = spec_.config.input_dim, at = summary_dim + n_levels;
+    for (int j = 0; j < dim; ++j) {
+      h0(0, at + j) = static_cast<T>(squash_centre(ws.stats.centre[j]));
+      h0(0, at + dim + j) = static_cast<T>(std::log(ws.stats.scale[j]));
+    }
   }
 
   ws.head.resize(spec_.head.size());
@@ -186,7 +196,24 @@ void Network<T>::backward(const Dataset<T>& data, Workspace<T>& ws, const double
     level_backward(ws.levels[k], elements, spec_.levels[k], params_, grads,
                    partition(data, ws, k), act, k > 0 || input_grad);
   }
-  if (input_grad) input_coding_backward(ws.x_grad, ws.input.grad, data, spec_, ws.feature_counts);
+  if (!input_grad) return;
+  if (!spec_.standardized()) {
+    input_coding_backward(ws.x_grad, ws.input.grad, data, spec_, ws.feature_counts);
+    return;
+  }
+  // Through the standardisation: d loss / d z from the input coding, and the
+  // head's gradients w.r.t. its scale inputs, d/dc through the squashing.
+  input_coding_backward(ws.z_grad, ws.input.grad, data, spec_, ws.feature_counts);
+  const int dim = spec_.config.input_dim, at = summary_dim + n_levels;
+  ws.centre_grad.resize(dim);
+  ws.log_scale_grad.resize(dim);
+  for (int j = 0; j < dim; ++j) {
+    ws.centre_grad[j] = static_cast<double>(ws.head_input.grad.data[at + j]) *
+                        squash_centre_grad(ws.stats.centre[j]);
+    ws.log_scale_grad[j] = static_cast<double>(ws.head_input.grad.data[at + dim + j]);
+  }
+  standardize_backward(ws.x_grad, ws.z_grad, ws.z, ws.stats, ws.centre_grad, ws.log_scale_grad,
+                       data);
 }
 
 template class Network<float>;

@@ -9,6 +9,7 @@
 #include "deepset.h"
 #include "input_coding.h"
 #include "network_spec.h"
+#include "standardize.h"
 
 namespace deepbmc {
 
@@ -16,12 +17,18 @@ template <class T>
 struct Workspace {
   Node<T> input;  // level-1 elements: observations, coded (rows x coded_input_dim)
   Tensor<T> x_grad;  // d loss / d data.x (rows x dim), with backward's input_grad
+  // standardize = dataset: the z-scores the input coding reads (rows x dim),
+  // the data set's statistics, and d loss / d z (rows x dim, input_grad only)
+  std::vector<T> z;
+  Standardization stats;
+  Tensor<T> z_grad;
+  std::vector<double> centre_grad, log_scale_grad;
   std::vector<double> feature_means;  // group-mean placeholders (input_coding.h)
   std::vector<int> feature_counts;
   std::vector<LevelCache<T>> levels;
   std::vector<std::vector<int>> counts;         // per level: present elements per set
   std::vector<std::vector<uint8_t>> set_masks;  // per level: set has a present element
-  Node<T> head_input;                           // (1 x summary_dim + n_levels)
+  Node<T> head_input;  // (1 x head_input_dim): summary, sizes, scale inputs
   std::vector<Node<T>> head;
   Node<T> logits;  // raw head output (1 x spec.head_outputs())
   Node<T> rates;   // (1 x n_models * n_levels) with rates from the summary

@@ -56,6 +56,12 @@ enum class RateSource { head = 0, summary = 1, laplace = 2 };
 // input and a missing value is an absent row.
 enum class MissingCoding { none = 0, indicator = 1, placeholder = 2 };
 
+// Whether each data set's features are standardised before the input coding
+// (standardize.h): not (none, every fit before issue 29), or by the mean and
+// SD of the data set's observed values (dataset), whose squashed centre and
+// log scale then go to the head as 2 * input_dim extra inputs.
+enum class Standardize { none = 0, dataset = 1 };
+
 struct NetworkConfig {
   int input_dim = 1;
   int n_models = 2;
@@ -88,6 +94,7 @@ struct NetworkConfig {
   // feature (input_dim entries); NaN means the mean of the observed values of
   // that feature in the row's group (0 when the group has none).
   std::vector<double> placeholder;
+  Standardize standardize = Standardize::none;
 };
 
 struct NetworkSpec {
@@ -108,8 +115,13 @@ struct NetworkSpec {
   }
   // Width of the first layer's input: [x * present, present] for indicator coding.
   int coded_input_dim() const { return config.input_dim * (indicator_coding() ? 2 : 1); }
-  // Head input: the top summary plus sqrt(mean set size) for every level.
-  int head_input_dim() const { return config.summary_dim.back() + n_levels(); }
+  bool standardized() const { return config.standardize == Standardize::dataset; }
+  // Extra head inputs of a standardised network: squashed centre, then log
+  // scale, one per feature each (standardize.h).
+  int n_scale_inputs() const { return standardized() ? 2 * config.input_dim : 0; }
+  // Head input: the top summary, sqrt(mean set size) for every level, then
+  // the scale inputs.
+  int head_input_dim() const { return config.summary_dim.back() + n_levels() + n_scale_inputs(); }
   bool size_scaled() const { return !config.size_reference.empty(); }
   bool separate_rates() const { return size_scaled() && config.rates != RateSource::head; }
   bool laplace() const { return size_scaled() && config.rates == RateSource::laplace; }

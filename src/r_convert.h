@@ -79,10 +79,13 @@ inline const std::vector<NetworkConfigField>& network_config_fields() {
 // (network_head_fields in R/training-method.R): a fit of the default method,
 // and every fit saved before methods existed, has none of them and a plain
 // linear head. Likewise the missing-data coding (missing_values(), issue 16):
-// a fit without missing_coding has none.
+// a fit without missing_coding has none. And the standardisation
+// (hierarchical_network(standardize =), issue 29): a fit without it has none.
 inline const std::vector<std::string>& network_head_fields() {
-  static const std::vector<std::string> fields = {"output", "output_power", "size_reference",
-                                                  "rates", "missing_coding", "placeholder"};
+  static const std::vector<std::string> fields = {"output",         "output_power",
+                                                  "size_reference", "rates",
+                                                  "missing_coding", "placeholder",
+                                                  "standardize"};
   return fields;
 }
 
@@ -133,6 +136,11 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
   }
   if (config.containsElementNamed("placeholder")) {
     c.placeholder = Rcpp::as<std::vector<double>>(config["placeholder"]);  // NA: group mean
+  }
+  if (config.containsElementNamed("standardize")) {
+    const std::string standardize = r_string(config, "standardize");
+    if (standardize == "dataset") c.standardize = Standardize::dataset;
+    else if (standardize != "none") Rcpp::stop("unknown standardisation '%s'", standardize);
   }
   try {
     return build_network_spec(c);

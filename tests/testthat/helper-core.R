@@ -9,11 +9,12 @@
 core_config <- function(input_dim = 1L, n_models = 2L, activation = "elu",
                         s1 = c(3L, 4L), s2 = c(4L, 3L), s3 = c(3L, 4L),
                         summary_dim = c(2L, 3L), n_dense = 2L, n_equivariant = 1L,
-                        head_units = 4L, head_layers = 1L) {
+                        head_units = 4L, head_layers = 1L, standardize = "none") {
   network <- hierarchical_network(
     s1 = s1, s2 = s2, s3 = s3, summary_dim = summary_dim, n_dense = n_dense,
     n_equivariant = max(n_equivariant, 1L), head_units = head_units,
-    head_layers = max(head_layers, 1L), activation = activation
+    head_layers = max(head_layers, 1L), activation = activation,
+    standardize = standardize
   )
   network$n_equivariant <- as.integer(n_equivariant)
   network$head_layers <- as.integer(head_layers)

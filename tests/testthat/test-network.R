@@ -15,6 +15,7 @@ test_that("the defaults are the paper's Study 1 network", {
   expect_identical(net$head_layers, 3L)
   expect_identical(net$activation, "elu")
   expect_identical(net$n_levels, 2L)
+  expect_identical(net$standardize, "none")
   # the configuration C++ reads is the one of the core tests' Study 1 builder
   config <- deepbmc:::network_config(net, normal_nested_models())
   expect_identical(config, study1_config())
@@ -159,7 +160,8 @@ test_that("format() and print() describe the architecture", {
     "  2 equivariant modules per level, 2 dense layers per stack",
     "  level 1: s1 8, s2 32, s3 16, summary 10",
     "  level 2: s1 32, s2 128, s3 64, summary 10",
-    "  head: 3 x 64"
+    "  head: 3 x 64",
+    "  standardisation: none (features as they are)"
   ))
   small <- hierarchical_network(s1 = 3, s2 = 4, s3 = 5, summary_dim = 6,
                                 n_dense = 1, n_equivariant = 1, head_units = 7,
@@ -168,7 +170,8 @@ test_that("format() and print() describe the architecture", {
     "<deepbmc_network> Hierarchical invariant network, 1 level, relu",
     "  1 equivariant module per level, 1 dense layer per stack",
     "  level 1: s1 3, s2 4, s3 5, summary 6",
-    "  head: 2 x 7"
+    "  head: 2 x 7",
+    "  standardisation: none (features as they are)"
   ))
   expect_output(res <- print(small), "level 1: s1 3, s2 4, s3 5, summary 6",
                 fixed = TRUE)

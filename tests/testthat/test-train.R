@@ -515,7 +515,7 @@ test_that("print() and summary() show the key numbers", {
   expect_identical(out[1:3], c(
     "<deepbmc_fit> Network comparing 2 models (M0, M1)",
     "Data: 3-9 groups x 4 observations per group",
-    "Network: 2 levels, 242 weights"
+    "Network: 2 levels, 242 weights; standardisation: none"
   ))
   expect_match(out[[4]], "^Trained: 12 of 12 steps in [0-9.]+ (s|min|h); ")
   expect_match(out[[4]], paste0("last epoch loss ", loss, ", accuracy ", accuracy),
@@ -542,16 +542,18 @@ test_that("print() and summary() show the key numbers", {
     "Models: M0, M1 (deepbmc_normal_nested; 3-9 groups x 4 observations per",
     "group)"
   ))
-  expect_identical(out[3:7], format(api_network()))
-  expect_identical(out[[8]], "Weights: 242")
-  expect_identical(out[[9]], paste(
+  # the network's lines end with its standardisation
+  expect_identical(out[3:8], format(api_network()))
+  expect_identical(out[[8]], "  standardisation: none (features as they are)")
+  expect_identical(out[[9]], "Weights: 242")
+  expect_identical(out[[10]], paste(
     "Training: 12 of 12 steps x 6 data sets, learning rate 0.003,",
     "seed 123456789"
   ))
-  expect_identical(out[[10]],
+  expect_identical(out[[11]],
                    paste0("Last epoch: loss ", loss, ", accuracy ", accuracy))
-  expect_length(out, 11)
-  expect_match(out[[11]], "^Time: [0-9.]+ (s|min|h) \\(([0-9,]+|NA) data sets/s\\)$")
+  expect_length(out, 12)
+  expect_match(out[[12]], "^Time: [0-9.]+ (s|min|h) \\(([0-9,]+|NA) data sets/s\\)$")
 })
 
 test_that("durations are formatted in s, min and h", {
