@@ -246,6 +246,16 @@ stan_olre_model <- function() {
   )
 }
 
+# The null model of the gaussian pair (stan_formula_pair()).
+stan_formula_pair_null <- function() {
+  hier_model(
+    y ~ 1 + (1 | g), stan_formula_design(),
+    prior = c(hier_prior("student_t(4, 1, 3)", class = "Intercept"),
+              hier_prior("half_student_t(3, 2)", class = "sd"),
+              hier_prior("exponential(0.5)", class = "sigma"))
+  )
+}
+
 # Every program this file compiles: each family's (only the gaussian one is
 # sampled from, in the bridge tests), the two of issue 19, and the null
 # model of the bridge pair.
@@ -342,16 +352,6 @@ test_that("compiled models are cached and survive saveRDS()/readRDS()", {
     tolerance = 1e-8
   )
 })
-
-# The null model of the gaussian pair below.
-stan_formula_pair_null <- function() {
-  hier_model(
-    y ~ 1 + (1 | g), stan_formula_design(),
-    prior = c(hier_prior("student_t(4, 1, 3)", class = "Intercept"),
-              hier_prior("half_student_t(3, 2)", class = "sd"),
-              hier_prior("exponential(0.5)", class = "sigma"))
-  )
-}
 
 # A gaussian pair, with and without the slope, a small network trained on it
 # and two simulated data sets.
