@@ -180,8 +180,8 @@ exact_lmm_nodes <- function(design, beta_sd, sigma, sds) {
   for (p in seq_len(n_x)) {
     for (s in seq_len(p)) {
       value <- design$x_perp_cross[p, s] / sigma2 +
-        as.vector(exact_lmm_sandwich(nodes, x_column(design, p),
-                                     x_column(design, s))) +
+        as.vector(exact_lmm_sandwich(nodes, exact_lmm_x_column(design, p),
+                                     exact_lmm_x_column(design, s))) +
         if (p == s) 1 / beta_sd[p]^2 else 0
       for (t in seq_len(s - 1)) {
         value <- value - chol_lower[[p, t]] * chol_lower[[s, t]]
@@ -200,7 +200,7 @@ exact_lmm_nodes <- function(design, beta_sd, sigma, sds) {
   nodes
 }
 
-x_column <- function(design, p) {
+exact_lmm_x_column <- function(design, p) {
   lapply(design$x_par, function(x_par) x_par[, p])
 }
 
@@ -233,7 +233,7 @@ exact_lmm_log_lik_nodes <- function(nodes, stats) {
   solved <- vector("list", design$n_x)
   for (p in seq_len(design$n_x)) {
     value <- outer(stats$xr_perp[p, ], inverse_sigma2) +
-      exact_lmm_sandwich(nodes, x_column(design, p), stats$r_par)
+      exact_lmm_sandwich(nodes, exact_lmm_x_column(design, p), stats$r_par)
     for (t in seq_len(p - 1)) {
       value <- value - by_node(nodes$chol_lower[[p, t]]) * solved[[t]]
     }
@@ -261,7 +261,7 @@ exact_lmm_log_integrand <- function(design, stats, beta_sd, priors, theta) {
                                    values[, -1, drop = FALSE])
 }
 
-log_sum_exp <- function(x) {
+exact_log_sum_exp <- function(x) {
   top <- max(x)
   if (!is.finite(top)) return(top)
   top + log(sum(exp(x - top)))
@@ -336,7 +336,7 @@ exact_lmm_quadrature <- function(log_f, priors, nodes = 32, coarse_step = 0.35,
       expand.grid(weights, KEEP.OUT.ATTRS = FALSE)
     )))
     log_terms <- evaluated$values + log_weight
-    log_integral <- log_sum_exp(log_terms)
+    log_integral <- exact_log_sum_exp(log_terms)
     # The share of the integral on the box's faces (other than lower ends at
     # the priors' range) shows whether the box holds the mass.
     on_face <- Reduce(`|`, lapply(seq_len(n_dim), function(k) {
@@ -345,7 +345,7 @@ exact_lmm_quadrature <- function(log_f, priors, nodes = 32, coarse_step = 0.35,
         (column == axes[[k]][1] & axes[[k]][1] > lower_limit[k])
     }))
     face_share <- if (any(on_face)) {
-      exp(log_sum_exp(log_terms[on_face]) - log_integral)
+      exp(exact_log_sum_exp(log_terms[on_face]) - log_integral)
     } else {
       0
     }
@@ -411,22 +411,24 @@ exact_lmm_log_ml <- function(y, x = NULL, group = NULL, beta_mean, beta_sd,
 
 # Log marginal likelihoods of many responses on one design (`y` a matrix,
 # one response a column), on one product trapezoid grid over the priors'
-# ranges with `step` on the log scale, shared by all: the parts that do not
-# depend on the response are computed once. Accurate when every posterior of
-# the log variance parameters is wider than about `step` (check by halving
+# ranges with `step` on the log scale (one for all axes, or one per axis:
+# sigma, then the SDs), shared by all: the parts that do not depend on the
+# response are computed once. Accurate when every posterior of the log
+# variance parameters is wider than about its axis's step (check by halving
 # it); the adaptive exact_lmm_log_ml() needs no such assumption.
 exact_lmm_log_ml_grid <- function(y, design, beta_mean, beta_sd, sd_priors,
                                   sigma_prior, step = 0.1,
                                   prior_tail = c(1e-6, 1e-12), chunk = 4e6) {
   if (!is.null(sd_priors$log_density)) sd_priors <- list(sd_priors)
   priors <- c(list(sigma_prior), sd_priors)
-  axes <- lapply(priors, function(prior) {
-    seq(log(prior$quantile(prior_tail[1])),
-        log(prior$upper_quantile(prior_tail[2])), by = step)
+  step <- rep_len(step, length(priors))
+  axes <- lapply(seq_along(priors), function(k) {
+    seq(log(priors[[k]]$quantile(prior_tail[1])),
+        log(priors[[k]]$upper_quantile(prior_tail[2])), by = step[k])
   })
   weights <- lapply(seq_along(priors), function(k) {
-    w <- rep(step, length(axes[[k]]))
-    w[c(1, length(w))] <- step / 2
+    w <- rep(step[k], length(axes[[k]]))
+    w[c(1, length(w))] <- step[k] / 2
     # the mass below the grid, as in exact_lmm_quadrature()
     w[1] <- w[1] + 1 / priors[[k]]$power_at_zero
     w
@@ -456,9 +458,11 @@ exact_lmm_log_ml_grid <- function(y, design, beta_mean, beta_sd, sd_priors,
 
 # Posterior model probabilities from log marginal likelihoods.
 exact_pmp <- function(log_mls, prior_prob = NULL) {
-  if (is.null(prior_prob)) prior_prob <- rep(1 / length(log_mls), length(log_mls))
+  if (is.null(prior_prob)) {
+    prior_prob <- rep(1 / length(log_mls), length(log_mls))
+  }
   log_post <- log_mls + log(prior_prob)
-  stats::setNames(exp(log_post - log_sum_exp(log_post)), names(log_mls))
+  stats::setNames(exp(log_post - exact_log_sum_exp(log_post)), names(log_mls))
 }
 
 # The same log marginal likelihood from the dense marginal covariance
