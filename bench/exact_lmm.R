@@ -1,9 +1,9 @@
 # Exact Bayes-optimal references for "does this covariate matter?" questions
 # on real designs shipped with R packages (issue 29).
 #
-# Takes about 3 minutes on one core of the bench machine when it is idle, 5 to
-# 8 when its 2 cores are shared;
-# the seconds per design are in the table it writes.
+# Takes about 3 minutes on one core of the bench machine when it is idle, 5
+# to 8 when its 2 cores are shared; the seconds per design are in the table
+# it writes.
 #
 # For each design: the exact posterior model probability (PMP) of the model
 # with the covariate on the real data, and 1,000 data sets simulated by
