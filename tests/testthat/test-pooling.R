@@ -152,7 +152,8 @@ test_that("mean_cov pooling: forward matches R, gradients match finite differenc
 })
 
 test_that("invariant, equivariant and level modules with mean_cov: gradients at levels 1 and 2", {
-  for (pooling in list(c("mean_cov", "mean_cov"), c("mean", "mean_cov"))) {
+  # every level with each pooling
+  for (pooling in list(c("mean_cov", "mean_cov"), c("mean", "mean_cov"), c("mean_cov", "mean"))) {
     for (n_eq in c(0L, 2L)) {
       config <- pool_config(pooling, n_equivariant = n_eq, activation = "tanh")
       for (level in 1:2) {
@@ -260,6 +261,10 @@ test_that("mean_cov networks are invariant to permutations and to unobserved row
   }
   dbl <- deepbmc:::cpp_loss_grad(config, w, data, rep(1L, 5))
   for (i in 2:4) expect_equal(dbl$logits[i, ], dbl$logits[1, ], tolerance = 1e-12)
+  # the float kernels around the pooling layer against the R reference
+  ref <- ref_forward(config, w, base)
+  expect_equal(dbl$logits[1, ], ref, tolerance = 1e-12)
+  expect_lt(rel_to_max(predict_core(config, w, data, 1L)[1, ], ref), 1e-5)
   a <- deepbmc:::cpp_loss_grad(config, w, pack_batch(list(base), 1L), 2L)
   b <- deepbmc:::cpp_loss_grad(config, w, pack_batch(list(padded), 1L), 2L)
   expect_equal(b$grad, a$grad, tolerance = 1e-10)
