@@ -68,9 +68,14 @@
 #'   across groups, such as a correlation between group-level effects, is
 #'   then one layer away instead of out of reach of a mean. For example
 #'   `pooling = c("mean", "mean_cov")` pools the groups of a two-level model
-#'   set by their second moment. Only present elements count; a set without
-#'   any gets zeros. Fits trained before this setting existed read as
-#'   `"mean"` at every level.
+#'   set by their second moment. `"mean_logvar"`: the mean beside the log
+#'   variances over the set of `s1` learned directions \eqn{h_i Q}{h_i Q},
+#'   \eqn{\log(0.01 + var)}{log(0.01 + var)}: a linear function of log
+#'   variances of sums and differences of directions is the log of one minus
+#'   a squared correlation, so an even function of a correlation, which a
+#'   mean of products cannot give a near-linear head. Only present elements
+#'   count; a set without any gets zeros. Fits trained before this setting
+#'   existed read as `"mean"` at every level.
 #'
 #' @return An architecture, a list of class `"deepbmc_network"` with the
 #'   arguments as integers (widths as integer vectors) plus `n_levels`, the

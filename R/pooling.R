@@ -3,13 +3,14 @@
 # the order of the C++ enum Pooling (src/network_spec.h); test-pooling.R
 # checks the names against cpp_pooling_methods().
 pooling_methods <- data.frame(
-  name = c("mean", "mean_cov"),
+  name = c("mean", "mean_cov", "mean_logvar"),
   description = c(
     "mean",
-    "mean and low-rank second moment"
+    "mean and low-rank second moment",
+    "mean and log variances of learned directions"
   ),
   # the pooled width, as a multiple of the level's s1 width
-  width = c(1L, 2L),
+  width = c(1L, 2L, 2L),
   stringsAsFactors = FALSE
 )
 

@@ -11,7 +11,8 @@ template <class T>
 struct InvariantCache {
   std::vector<Node<T>> s1;  // per element before pooling, each (n x s1)
   Node<T> pooled;           // (n_sets x s1), mean_cov: (n_sets x 2 s1)
-  Tensor<T> proj;           // mean_cov: the projection u (n x 2 s1)
+  Tensor<T> proj;           // mean_cov: the projection u (n x 2 s1); mean_logvar: (n x s1)
+  Tensor<T> centre;         // mean_logvar: the set means of u (n_sets x s1)
   std::vector<Node<T>> s2;  // per set after pooling, each (n_sets x s2)
 };
 
@@ -31,7 +32,8 @@ struct LevelCache {
 
 // invariant_forward
 //   x (n x in) -> s2(pool over each set of s1(x)) (n_sets x s2), pool = the
-//   set mean, or the mean beside a low-rank second moment (mean_cov)
+//   set mean, or the mean beside a low-rank second moment (mean_cov) or
+//   log variances (mean_logvar)
 template <class T>
 Node<T>& invariant_forward(InvariantCache<T>& c, const Node<T>& x, const InvariantSpec& spec,
                                  const Weights<T>& params, const Partition& part, Activation act,
@@ -45,6 +47,9 @@ Node<T>& invariant_forward(InvariantCache<T>& c, const Node<T>& x, const Invaria
   }
   if (spec.pooling == Pooling::mean_cov) {
     set_mean_cov_forward(c.pooled, c.proj, *h, params, spec.projection, part, training);
+  } else if (spec.pooling == Pooling::mean_logvar) {
+    set_mean_logvar_forward(c.pooled, c.proj, c.centre, *h, params, spec.projection, part,
+                            training);
   } else {
     set_mean_forward(c.pooled, *h, part, training);
   }
@@ -67,6 +72,9 @@ void invariant_backward(InvariantCache<T>& c, Node<T>& x, const InvariantSpec& s
   }
   if (spec.pooling == Pooling::mean_cov) {
     set_mean_cov_backward(c.s1.back(), c.proj, c.pooled, params, grads, spec.projection, part);
+  } else if (spec.pooling == Pooling::mean_logvar) {
+    set_mean_logvar_backward(c.s1.back(), c.proj, c.centre, c.pooled, params, grads,
+                             spec.projection, part);
   } else {
     set_mean_backward(c.s1.back(), c.pooled, part);
   }

@@ -36,7 +36,8 @@ void append(std::vector<DenseSpec>& all, const std::vector<DenseSpec>& more) {
 }
 
 // An invariant module of width s1 -> s2: the s1 stack, the projection of
-// mean_cov pooling (which doubles the pooled width), the s2 stack.
+// mean_cov or mean_logvar pooling (which double the pooled width), the s2
+// stack.
 InvariantSpec invariant_spec(Allocator& alloc, int in, int s1, int s2, int depth,
                              Pooling pooling) {
   InvariantSpec inv;
@@ -46,6 +47,9 @@ InvariantSpec invariant_spec(Allocator& alloc, int in, int s1, int s2, int depth
   if (pooling == Pooling::mean_cov) {
     inv.projection = alloc.dense(s1, 2 * s1);
     pooled = 2 * s1;
+  } else if (pooling == Pooling::mean_logvar) {
+    inv.projection = alloc.dense(s1, s1);
+    pooled = 2 * s1;
   }
   inv.s2 = alloc.stack(pooled, s2, depth);
   return inv;
@@ -53,7 +57,7 @@ InvariantSpec invariant_spec(Allocator& alloc, int in, int s1, int s2, int depth
 
 void append_invariant(std::vector<DenseSpec>& all, const InvariantSpec& inv) {
   append(all, inv.s1);
-  if (inv.pooling == Pooling::mean_cov) all.push_back(inv.projection);
+  if (inv.pooling != Pooling::mean) all.push_back(inv.projection);
   append(all, inv.s2);
 }
 

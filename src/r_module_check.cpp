@@ -107,6 +107,12 @@ Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::Numeric
       set_mean_cov_forward(out, inv.proj, in, params, inv_spec.projection, part, true);
       set_grad(out, dout);
       set_mean_cov_backward(in, inv.proj, out, params, grads.data(), inv_spec.projection, part);
+    } else if (inv_spec.pooling == Pooling::mean_logvar) {
+      set_mean_logvar_forward(out, inv.proj, inv.centre, in, params, inv_spec.projection, part,
+                              true);
+      set_grad(out, dout);
+      set_mean_logvar_backward(in, inv.proj, inv.centre, out, params, grads.data(),
+                               inv_spec.projection, part);
     } else {
       set_mean_forward(out, in, part, true);
       set_grad(out, dout);

@@ -193,7 +193,11 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
   read_invariant <- function(width, k) {
     m <- list(s1 = read_stack(read, width, config$s1[k], config$n_dense))
     if (pooling[[k]] == "mean_cov") m$projection <- read(config$s1[k], 2L * config$s1[k])
-    pooled_width <- config$s1[k] * (if (pooling[[k]] == "mean_cov") 2L else 1L)
+    if (pooling[[k]] == "mean_logvar") {
+      m$projection <- read(config$s1[k], config$s1[k])
+      m$logvar <- TRUE
+    }
+    pooled_width <- config$s1[k] * (if (pooling[[k]] == "mean") 1L else 2L)
     m$s2 <- read_stack(read, pooled_width, config$s2[k], config$n_dense)
     m
   }
@@ -201,10 +205,9 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
     eq <- list()
     for (e in seq_len(config$n_equivariant)) {
       inv_e <- read_invariant(width, k)
-      eq[[e]] <- list(
-        s1 = inv_e$s1, projection = inv_e$projection, s2 = inv_e$s2,
+      eq[[e]] <- c(inv_e, list(
         s3 = read_stack(read, width + config$s2[k], config$s3[k], config$n_dense)
-      )
+      ))
       width <- config$s3[k]
     }
     inv <- read_invariant(width, k)
@@ -222,7 +225,12 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
   invariant <- function(x, m) {
     h <- ref_stack(x, m$s1, f)
     pooled <- colMeans(h)
-    if (!is.null(m$projection)) {
+    if (isTRUE(m$logvar)) {
+      # mean_logvar: the mean beside log(0.01 + var(h Q)), the variance
+      # over the set's rows (divisor n); the bias is unused
+      u <- h %*% m$projection$w
+      pooled <- c(pooled, log(0.01 + colMeans(u^2) - colMeans(u)^2))
+    } else if (!is.null(m$projection)) {
       # mean_cov: the mean beside mean_i u_i[1:d] * u_i[d + 1:d], u = h P + c
       u <- ref_dense(h, m$projection, identity)
       d <- ncol(h)

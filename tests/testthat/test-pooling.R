@@ -1,8 +1,9 @@
 test_tier("fast")
 # Pooling as a declared choice per level (hierarchical_network(pooling =),
 # R/pooling.R, src/network_spec.h, issue 29): the registry in R and C++ agree;
-# the argument is checked; "mean_cov" (set_mean_cov_forward/backward in
-# src/layers.h) has gradients that match finite differences at every level,
+# the argument is checked; "mean_cov" and "mean_logvar"
+# (set_mean_cov_forward/backward, set_mean_logvar_forward/backward in
+# src/layers.h) have gradients that match finite differences at every level,
 # a forward pass that matches an R reference in double and float, is
 # invariant to permutations and to unobserved rows, and trains identically
 # on 1 and 2 threads; fits without the setting read and predict as before.
@@ -50,16 +51,17 @@ expect_pool_gradients <- function(config, module, w, x, dout, level) {
 # The weights of the invariant module's projection at `level`, found as the
 # block of weights whose gradient a "pool" run touches, and checked against
 # its size; first and last are 1-based positions in the weight vector.
-pool_projection <- function(config, w, level) {
+pool_projection <- function(config, w, level, width = 2L * config$s1[level], bias = TRUE) {
   d <- config$s1[level]
-  probe <- module_run(config, "pool", w, matrix(1, 10, d), pool_offsets, pool_mask,
+  set.seed(1)
+  probe <- module_run(config, "pool", w, matrix(rnorm(10 * d), 10, d), pool_offsets, pool_mask,
                       matrix(1, 4, 2 * d), level = level)
   touched <- which(probe$dweights != 0)
   first <- min(touched)
-  last <- first + d * 2 * d + 2 * d - 1
-  stopifnot(max(touched) <= last)
+  last <- first + d * width + width - 1
+  stopifnot(max(touched) <= last - if (bias) 0L else width)
   read <- weight_reader(w[first:last])
-  c(read(d, 2 * d), list(first = first, last = last))
+  c(read(d, width), list(first = first, last = last))
 }
 
 test_that("the pooling registry agrees with the C++ enum", {
@@ -115,7 +117,32 @@ test_that("pooling is one value or one per level, stored, printed and sized", {
   expect_error(deepbmc:::cpp_network_size(wrong), "one entry per level")
 })
 
-test_that("mean_cov pooling: forward matches R, gradients match finite differences", {
+test_that("mean_cov and mean_logvar pooling: forward matches R, gradients match finite differences", {
+  for (level in 1:2) {
+    # mean_logvar: the mean beside log(0.01 + var) of d learned directions
+    config <- pool_config("mean_logvar")
+    w <- pool_weights(config, 300 + level)
+    d <- config$s1[level]
+    set.seed(310 + level)
+    x <- matrix(rnorm(10 * d), 10, d)
+    x[!pool_mask, ] <- 1e3
+    dout <- matrix(rnorm(4 * 2 * d), 4)
+    run <- expect_pool_gradients(config, "pool", w, x, dout, level)
+    proj <- pool_projection(config, w, level, width = d, bias = FALSE)
+    expected <- t(vapply(1:4, function(s) {
+      rows <- pool_set == s & pool_mask
+      if (!any(rows)) return(numeric(2 * d))
+      h <- x[rows, , drop = FALSE]
+      u <- h %*% proj$w
+      c(colMeans(h), log(0.01 + colMeans(u^2) - colMeans(u)^2))
+    }, numeric(2 * d)))
+    expect_equal(run$out, expected, tolerance = 1e-12)
+    expect_true(all(run$out[4, ] == 0))
+    # the one-row set: log(0.01) of a zero variance
+    expect_equal(run$out[2, d + seq_len(d)], rep(log(0.01), d))
+    grad_at <- which(run$dweights != 0)
+    expect_true(all(grad_at >= proj$first & grad_at <= proj$first + d * d - 1))
+  }
   for (level in 1:2) {
     config <- pool_config("mean_cov")
     w <- pool_weights(config, 200 + level)
@@ -153,7 +180,8 @@ test_that("mean_cov pooling: forward matches R, gradients match finite differenc
 
 test_that("invariant, equivariant and level modules with mean_cov: gradients at levels 1 and 2", {
   # every level with each pooling
-  for (pooling in list(c("mean_cov", "mean_cov"), c("mean", "mean_cov"), c("mean_cov", "mean"))) {
+  for (pooling in list(c("mean_cov", "mean_cov"), c("mean", "mean_cov"), c("mean_cov", "mean"),
+                      c("mean_logvar", "mean_logvar"))) {
     for (n_eq in c(0L, 2L)) {
       config <- pool_config(pooling, n_equivariant = n_eq, activation = "tanh")
       for (level in 1:2) {
@@ -194,7 +222,8 @@ test_that("network gradients and forward pass with mean_cov pooling", {
   data <- pack_batch(datasets, n_features = 2L)
   labels <- c(1L, 2L)
   observed <- rep(data$mask, each = 2)
-  for (pooling in list(c("mean", "mean_cov"), c("mean_cov", "mean_cov"))) {
+  for (pooling in list(c("mean", "mean_cov"), c("mean_cov", "mean_cov"),
+                      c("mean_logvar", "mean_logvar"))) {
     config <- core_config(
       input_dim = 2L, n_models = 2L, s1 = c(3L, 2L), s2 = c(2L, 3L), s3 = c(3L, 2L),
       summary_dim = c(2L, 3L), n_dense = 1L, n_equivariant = 1L, head_units = 3L,
@@ -235,61 +264,65 @@ ragged_groups <- function(seed, sizes = c(6, 1, 9, 3, 12)) {
   lapply(sizes, function(n) matrix(rnorm(n, mean = rnorm(1), sd = 0.5 + runif(1)), n, 1))
 }
 
-test_that("mean_cov networks are invariant to permutations and to unobserved rows", {
-  config <- kernel_config()
-  w <- pool_weights(config, 251)
-  base <- ragged_groups(252)
-  set.seed(253)
-  within <- lapply(base, function(g) g[sample(nrow(g)), , drop = FALSE])
-  both <- lapply(base[sample(length(base))], function(g) g[sample(nrow(g)), , drop = FALSE])
-  other <- ragged_groups(254, sizes = c(4, 7))
-  # unobserved rows with junk in two groups, and an unobserved group
-  junk <- function(n) matrix(rep_len(c(NA, 1e300, -Inf, 7), n), n, 1)
-  padded <- c(
-    list(list(x = junk(3), mask = rep(FALSE, 3))),
-    lapply(seq_along(base), function(l) {
-      g <- base[[l]]
-      if (l %% 2 == 0) return(list(x = g, mask = rep(TRUE, nrow(g))))
-      list(x = rbind(junk(2), g), mask = c(FALSE, FALSE, rep(TRUE, nrow(g))))
-    })
-  )
-  data <- pack_batch(list(base, within, both, padded, other), 1L)
-  for (threads in 1:2) {
-    logits <- predict_core(config, w, data, threads)
-    for (i in 2:4) expect_equal(logits[i, ], logits[1, ], tolerance = 1e-5)
-    expect_gt(max(abs(logits[5, ] - logits[1, ])), 1e-3)
+test_that("mean_cov and mean_logvar networks are invariant to permutations and unobserved rows", {
+  for (pooling in list(c("mean_cov", "mean_cov"), c("mean_logvar", "mean_logvar"))) {
+    config <- kernel_config(pooling)
+    w <- pool_weights(config, 251)
+    base <- ragged_groups(252)
+    set.seed(253)
+    within <- lapply(base, function(g) g[sample(nrow(g)), , drop = FALSE])
+    both <- lapply(base[sample(length(base))], function(g) g[sample(nrow(g)), , drop = FALSE])
+    other <- ragged_groups(254, sizes = c(4, 7))
+    # unobserved rows with junk in two groups, and an unobserved group
+    junk <- function(n) matrix(rep_len(c(NA, 1e300, -Inf, 7), n), n, 1)
+    padded <- c(
+      list(list(x = junk(3), mask = rep(FALSE, 3))),
+      lapply(seq_along(base), function(l) {
+        g <- base[[l]]
+        if (l %% 2 == 0) return(list(x = g, mask = rep(TRUE, nrow(g))))
+        list(x = rbind(junk(2), g), mask = c(FALSE, FALSE, rep(TRUE, nrow(g))))
+      })
+    )
+    data <- pack_batch(list(base, within, both, padded, other), 1L)
+    for (threads in 1:2) {
+      logits <- predict_core(config, w, data, threads)
+      for (i in 2:4) expect_equal(logits[i, ], logits[1, ], tolerance = 1e-5)
+      expect_gt(max(abs(logits[5, ] - logits[1, ])), 1e-3)
+    }
+    dbl <- deepbmc:::cpp_loss_grad(config, w, data, rep(1L, 5))
+    for (i in 2:4) expect_equal(dbl$logits[i, ], dbl$logits[1, ], tolerance = 1e-12)
+    # the float kernels around the pooling layer against the R reference
+    ref <- ref_forward(config, w, base)
+    expect_equal(dbl$logits[1, ], ref, tolerance = 1e-12)
+    expect_lt(rel_to_max(predict_core(config, w, data, 1L)[1, ], ref), 1e-5)
+    a <- deepbmc:::cpp_loss_grad(config, w, pack_batch(list(base), 1L), 2L)
+    b <- deepbmc:::cpp_loss_grad(config, w, pack_batch(list(padded), 1L), 2L)
+    expect_equal(b$grad, a$grad, tolerance = 1e-10)
+    bf <- deepbmc:::cpp_loss_grad(config, w, pack_batch(list(padded), 1L), 2L,
+                                  double_precision = FALSE)
+    expect_equal(bf$grad, a$grad, tolerance = 1e-4)
   }
-  dbl <- deepbmc:::cpp_loss_grad(config, w, data, rep(1L, 5))
-  for (i in 2:4) expect_equal(dbl$logits[i, ], dbl$logits[1, ], tolerance = 1e-12)
-  # the float kernels around the pooling layer against the R reference
-  ref <- ref_forward(config, w, base)
-  expect_equal(dbl$logits[1, ], ref, tolerance = 1e-12)
-  expect_lt(rel_to_max(predict_core(config, w, data, 1L)[1, ], ref), 1e-5)
-  a <- deepbmc:::cpp_loss_grad(config, w, pack_batch(list(base), 1L), 2L)
-  b <- deepbmc:::cpp_loss_grad(config, w, pack_batch(list(padded), 1L), 2L)
-  expect_equal(b$grad, a$grad, tolerance = 1e-10)
-  bf <- deepbmc:::cpp_loss_grad(config, w, pack_batch(list(padded), 1L), 2L,
-                                double_precision = FALSE)
-  expect_equal(bf$grad, a$grad, tolerance = 1e-4)
 })
 
-test_that("training a mean_cov network is identical with 1 and 2 threads", {
+test_that("training mean_cov and mean_logvar networks is identical with 1 and 2 threads", {
   models <- list(type = "normal_nested", groups = c(5L, 15L), obs = c(3L, 20L))
-  config <- kernel_config(c("mean", "mean_cov"))
-  train <- function(threads) {
-    w <- deepbmc:::cpp_network_init(config, 1)
-    deepbmc:::cpp_train(
-      config, w, fresh_optimizer(length(w)), models,
-      steps = 8L, total_steps = 8, batch_size = 16L, learning_rate = 1e-3,
-      seed = 7, threads = as.integer(threads)
-    )
+  for (pooling in list(c("mean", "mean_cov"), c("mean_logvar", "mean_logvar"))) {
+    config <- kernel_config(pooling)
+    train <- function(threads) {
+      w <- deepbmc:::cpp_network_init(config, 1)
+      deepbmc:::cpp_train(
+        config, w, fresh_optimizer(length(w)), models,
+        steps = 8L, total_steps = 8, batch_size = 16L, learning_rate = 1e-3,
+        seed = 7, threads = as.integer(threads)
+      )
+    }
+    one <- train(1L)
+    two <- train(2L)
+    expect_identical(two$weights, one$weights)
+    expect_identical(two$loss, one$loss)
+    expect_true(all(is.finite(one$loss)))
+    expect_false(identical(one$weights, deepbmc:::cpp_network_init(config, 1)))
   }
-  one <- train(1L)
-  two <- train(2L)
-  expect_identical(two$weights, one$weights)
-  expect_identical(two$loss, one$loss)
-  expect_true(all(is.finite(one$loss)))
-  expect_false(identical(one$weights, deepbmc:::cpp_network_init(config, 1)))
 })
 
 test_that("fits train with mean_cov; fits without the setting read and predict as before", {
