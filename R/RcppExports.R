@@ -21,8 +21,8 @@ cpp_formula_families <- function() {
     .Call(`_deepbmc_cpp_formula_families`)
 }
 
-cpp_module_check <- function(config, module, weights, x, offsets, mask, dout, pooled) {
-    .Call(`_deepbmc_cpp_module_check`, config, module, weights, x, offsets, mask, dout, pooled)
+cpp_module_check <- function(config, module, weights, x, offsets, mask, dout, pooled, level_number = 1L) {
+    .Call(`_deepbmc_cpp_module_check`, config, module, weights, x, offsets, mask, dout, pooled, level_number)
 }
 
 cpp_network_size <- function(config) {
@@ -35,6 +35,10 @@ cpp_network_config_fields <- function() {
 
 cpp_network_head_fields <- function() {
     .Call(`_deepbmc_cpp_network_head_fields`)
+}
+
+cpp_pooling_methods <- function() {
+    .Call(`_deepbmc_cpp_pooling_methods`)
 }
 
 cpp_network_init <- function(config, seed) {

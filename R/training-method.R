@@ -101,7 +101,9 @@ network_head_fields <- c(
   # the missing-data coding (missing_config() in R/missing.R)
   missing_coding = "character", placeholder = "double",
   # the standardisation (network_config() in R/network.R)
-  standardize = "character"
+  standardize = "character",
+  # the pooling per level (network_config() in R/network.R)
+  pooling = "character"
 )
 
 # The head settings of `method` added to the configuration the C++ core

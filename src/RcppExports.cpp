@@ -78,8 +78,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_module_check
-Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::NumericVector weights, Rcpp::NumericMatrix x, Rcpp::IntegerVector offsets, Rcpp::LogicalVector mask, Rcpp::NumericMatrix dout, Rcpp::NumericMatrix pooled);
-RcppExport SEXP _deepbmc_cpp_module_check(SEXP configSEXP, SEXP moduleSEXP, SEXP weightsSEXP, SEXP xSEXP, SEXP offsetsSEXP, SEXP maskSEXP, SEXP doutSEXP, SEXP pooledSEXP) {
+Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::NumericVector weights, Rcpp::NumericMatrix x, Rcpp::IntegerVector offsets, Rcpp::LogicalVector mask, Rcpp::NumericMatrix dout, Rcpp::NumericMatrix pooled, int level_number);
+RcppExport SEXP _deepbmc_cpp_module_check(SEXP configSEXP, SEXP moduleSEXP, SEXP weightsSEXP, SEXP xSEXP, SEXP offsetsSEXP, SEXP maskSEXP, SEXP doutSEXP, SEXP pooledSEXP, SEXP level_numberSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -91,7 +91,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type mask(maskSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type dout(doutSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type pooled(pooledSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_module_check(config, module, weights, x, offsets, mask, dout, pooled));
+    Rcpp::traits::input_parameter< int >::type level_number(level_numberSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_module_check(config, module, weights, x, offsets, mask, dout, pooled, level_number));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -123,6 +124,16 @@ BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     rcpp_result_gen = Rcpp::wrap(cpp_network_head_fields());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_pooling_methods
+std::vector<std::string> cpp_pooling_methods();
+RcppExport SEXP _deepbmc_cpp_pooling_methods() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_pooling_methods());
     return rcpp_result_gen;
 END_RCPP
 }
@@ -374,10 +385,11 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_accumulator_participants", (DL_FUNC) &_deepbmc_cpp_accumulator_participants, 4},
     {"_deepbmc_cpp_formula_features", (DL_FUNC) &_deepbmc_cpp_formula_features, 4},
     {"_deepbmc_cpp_formula_families", (DL_FUNC) &_deepbmc_cpp_formula_families, 0},
-    {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 8},
+    {"_deepbmc_cpp_module_check", (DL_FUNC) &_deepbmc_cpp_module_check, 9},
     {"_deepbmc_cpp_network_size", (DL_FUNC) &_deepbmc_cpp_network_size, 1},
     {"_deepbmc_cpp_network_config_fields", (DL_FUNC) &_deepbmc_cpp_network_config_fields, 0},
     {"_deepbmc_cpp_network_head_fields", (DL_FUNC) &_deepbmc_cpp_network_head_fields, 0},
+    {"_deepbmc_cpp_pooling_methods", (DL_FUNC) &_deepbmc_cpp_pooling_methods, 0},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
     {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 4},
     {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},

@@ -10,7 +10,9 @@ namespace deepbmc {
 template <class T>
 struct InvariantCache {
   std::vector<Node<T>> s1;  // per element before pooling, each (n x s1)
-  Node<T> pooled;           // (n_sets x s1)
+  Node<T> pooled;           // (n_sets x s1), mean_cov: (n_sets x 2 s1)
+  Tensor<T> proj;           // mean_cov: the projection u (n x 2 s1); mean_logvar: (n x s1)
+  Tensor<T> centre;         // mean_logvar: the set means of u (n_sets x s1)
   std::vector<Node<T>> s2;  // per set after pooling, each (n_sets x s2)
 };
 
@@ -29,7 +31,9 @@ struct LevelCache {
 };
 
 // invariant_forward
-//   x (n x in) -> s2(mean over each set of s1(x)) (n_sets x s2)
+//   x (n x in) -> s2(pool over each set of s1(x)) (n_sets x s2), pool = the
+//   set mean, or the mean beside a low-rank second moment (mean_cov) or
+//   log variances (mean_logvar)
 template <class T>
 Node<T>& invariant_forward(InvariantCache<T>& c, const Node<T>& x, const InvariantSpec& spec,
                                  const Weights<T>& params, const Partition& part, Activation act,
@@ -41,7 +45,14 @@ Node<T>& invariant_forward(InvariantCache<T>& c, const Node<T>& x, const Invaria
     dense_forward(c.s1[i], *h, params, spec.s1[i], act, training);
     h = &c.s1[i];
   }
-  set_mean_forward(c.pooled, *h, part, training);
+  if (spec.pooling == Pooling::mean_cov) {
+    set_mean_cov_forward(c.pooled, c.proj, *h, params, spec.projection, part, training);
+  } else if (spec.pooling == Pooling::mean_logvar) {
+    set_mean_logvar_forward(c.pooled, c.proj, c.centre, *h, params, spec.projection, part,
+                            training);
+  } else {
+    set_mean_forward(c.pooled, *h, part, training);
+  }
   h = &c.pooled;
   for (size_t i = 0; i < spec.s2.size(); ++i) {
     dense_forward(c.s2[i], *h, params, spec.s2[i], act, training);
@@ -59,7 +70,14 @@ void invariant_backward(InvariantCache<T>& c, Node<T>& x, const InvariantSpec& s
     Node<T>& inp = i == 0 ? c.pooled : c.s2[i - 1];
     dense_backward(inp, c.s2[i], params, grads, spec.s2[i], act);
   }
-  set_mean_backward(c.s1.back(), c.pooled, part);
+  if (spec.pooling == Pooling::mean_cov) {
+    set_mean_cov_backward(c.s1.back(), c.proj, c.pooled, params, grads, spec.projection, part);
+  } else if (spec.pooling == Pooling::mean_logvar) {
+    set_mean_logvar_backward(c.s1.back(), c.proj, c.centre, c.pooled, params, grads,
+                             spec.projection, part);
+  } else {
+    set_mean_backward(c.s1.back(), c.pooled, part);
+  }
   for (size_t i = spec.s1.size(); i-- > 0;) {
     Node<T>& inp = i == 0 ? x : c.s1[i - 1];
     dense_backward(inp, c.s1[i], params, grads, spec.s1[i], act, i > 0 || input_grad);

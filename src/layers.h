@@ -6,6 +6,8 @@
 // double runs through Eigen and is the reference the gradient checks use;
 // float takes the vectorized kernels of kernels.h where the widths allow.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -179,6 +181,174 @@ void set_mean_backward(Node<T>& inp, const Node<T>& out, const Partition& part) 
     const auto share = (dy.row(s) / T(count)).eval();
     for (int r = part.offsets[s]; r < part.offsets[s + 1]; ++r) {
       if (part.mask[r]) dx.row(r) += share;
+    }
+  }
+}
+
+// set_mean_cov_forward (pooling "mean_cov"): the set mean beside a low-rank
+// second moment. Why this form: the evidence for a correlation between two
+// per-group quantities a_g, b_g is a cross-group product (cov(a, b)); a
+// mean of per-element vectors is linear in them and gives gradient descent
+// no first-order path to it. mean_i (h_i p_j + c_j)(h_i q_j + e_j) is a
+// learned bilinear form of h_i (it spans h_i h_i^T projected to 2d
+// directions, plus the linear terms through the biases), costs O(n d^2) like
+// a dense layer, needs no centring pass, and is a mean over present elements,
+// so it is permutation invariant and masking-correct by construction; the
+// centred covariance of a fixed projection would need a second pass and
+// throws information away. k = d product terms keep the pooled width at 2d.
+// Float runs the same Eigen code as double (no vector kernel: the layer is
+// one per invariant module and small next to the dense stacks).
+//   inp h (n x d), P (d x 2d) and c (2d) at d  ->
+//   proj u (n x 2d) = h P + c on present rows, 0 on absent ones;
+//   out (n_sets x 2d): out[s] = [mean_r h_r, mean_r u_r[0:d] * u_r[d:2d]]
+//   over the present rows r of set s; a set with none gets a zero row.
+template <class T>
+void set_mean_cov_forward(Node<T>& out, Tensor<T>& proj, const Node<T>& inp,
+                          const Weights<T>& params, const DenseSpec& d, const Partition& part,
+                          bool training) {
+  const int w = inp.val.cols;
+  out.shape(part.n_sets, 2 * w, training);
+  proj.shape(inp.val.rows, 2 * w);
+  const auto x = inp.val.mat();
+  const auto p = weight(params, d);
+  const auto c = bias(params, d);
+  auto u = proj.mat();
+  auto y = out.val.mat();
+  for (int s = 0; s < part.n_sets; ++s) {
+    y.row(s).setZero();
+    for (int r = part.offsets[s]; r < part.offsets[s + 1]; ++r) {
+      if (!part.mask[r]) {
+        u.row(r).setZero();
+        continue;
+      }
+      u.row(r).noalias() = x.row(r) * p;
+      u.row(r) += c;
+      y.row(s).head(w) += x.row(r);
+      y.row(s).tail(w) += u.row(r).head(w).cwiseProduct(u.row(r).tail(w));
+    }
+    if (part.counts[s] > 0) y.row(s) /= T(part.counts[s]);
+  }
+}
+
+// set_mean_cov_backward
+//   g = out.grad (n_sets x 2d); for each present row r of set s (count n_s):
+//   du_r = [g_s[d:2d] * u_r[d:2d], g_s[d:2d] * u_r[0:d]] / n_s (1 x 2d);
+//   dP += h_r^T du_r, dc += du_r, inp.grad[r] += g_s[0:d] / n_s + du_r P^T
+template <class T>
+void set_mean_cov_backward(Node<T>& inp, const Tensor<T>& proj, const Node<T>& out,
+                           const Weights<T>& params, T* grads, const DenseSpec& d,
+                           const Partition& part) {
+  const int w = inp.val.cols;
+  const auto x = inp.val.mat();
+  const auto u = proj.mat();
+  const auto g = out.grad.mat();
+  const auto p = weight(params, d);
+  MatrixMap<T> dp(grads + d.w, d.in, d.out);
+  RowVectorMap<T> dc(grads + d.b, d.out);
+  auto dx = inp.grad.mat();
+  Eigen::Matrix<T, 1, Eigen::Dynamic> du(2 * w);
+  for (int s = 0; s < part.n_sets; ++s) {
+    const int count = part.counts[s];
+    if (count == 0) continue;
+    const T inv = T(1) / T(count);
+    for (int r = part.offsets[s]; r < part.offsets[s + 1]; ++r) {
+      if (!part.mask[r]) continue;
+      du.head(w) = g.row(s).tail(w).cwiseProduct(u.row(r).tail(w)) * inv;
+      du.tail(w) = g.row(s).tail(w).cwiseProduct(u.row(r).head(w)) * inv;
+      dp.noalias() += x.row(r).transpose() * du;
+      dc += du;
+      dx.row(r) += g.row(s).head(w) * inv;
+      dx.row(r).noalias() += du * p.transpose();
+    }
+  }
+}
+
+// set_mean_logvar_forward (pooling "mean_logvar"): the set mean beside the
+// log variances of d learned directions. Why: when the evidence is an even
+// function of a cross-group covariance (a correlation of either sign against
+// none), the mean of a second moment (mean_cov) still has the same
+// expectation under both models, so a near-linear head after it gets no
+// first-order signal either. Log variances do: for directions a, b, a + b,
+// a - b, log var(a + b) + log var(a - b) - log var(a) - log var(b)
+// = log(4 (1 - rho^2)) is linear in the pooled outputs and its mean differs
+// between the models. The variance is centred within the set, so the
+// projection's bias cancels (it is allocated, as for every dense layer, and
+// unused); eps = 0.01 bounds the log of a set with one element.
+//   inp h (n x d), Q (d x d) at d  ->  proj u (n x d) = h Q on present rows,
+//   0 on absent ones; out (n_sets x 2d): out[s] = [m1, log(eps + v)] with
+//   m1 = mean_r h_r, v = mean_r u_r^2 - (mean_r u_r)^2 (at least 0) over the
+//   present rows r of set s; a set with none gets a zero row. The centred
+//   mean of u is kept in centre (n_sets x d) for the backward pass.
+constexpr double kLogvarEps = 0.01;
+
+template <class T>
+void set_mean_logvar_forward(Node<T>& out, Tensor<T>& proj, Tensor<T>& centre,
+                             const Node<T>& inp, const Weights<T>& params, const DenseSpec& d,
+                             const Partition& part, bool training) {
+  const int w = inp.val.cols;
+  out.shape(part.n_sets, 2 * w, training);
+  proj.shape(inp.val.rows, w);
+  centre.shape(part.n_sets, w);
+  const auto x = inp.val.mat();
+  const auto q = weight(params, d);
+  auto u = proj.mat();
+  auto y = out.val.mat();
+  auto mu = centre.mat();
+  for (int s = 0; s < part.n_sets; ++s) {
+    y.row(s).setZero();
+    mu.row(s).setZero();
+    for (int r = part.offsets[s]; r < part.offsets[s + 1]; ++r) {
+      if (!part.mask[r]) {
+        u.row(r).setZero();
+        continue;
+      }
+      u.row(r).noalias() = x.row(r) * q;
+      y.row(s).head(w) += x.row(r);
+      mu.row(s) += u.row(r);
+      y.row(s).tail(w) += u.row(r).cwiseProduct(u.row(r));
+    }
+    const int count = part.counts[s];
+    if (count == 0) continue;
+    y.row(s) /= T(count);
+    mu.row(s) /= T(count);
+    for (int j = 0; j < w; ++j) {
+      const T v = std::max(y(s, w + j) - mu(s, j) * mu(s, j), T(0));
+      y(s, w + j) = std::log(T(kLogvarEps) + v);
+    }
+  }
+}
+
+// set_mean_logvar_backward
+//   g = out.grad (n_sets x 2d); for each present row r of set s (count n_s):
+//   du_r = g_s[d:2d] / (eps + v_s) * 2 (u_r - m_s) / n_s with m_s the mean
+//   of u over the set and eps + v_s = exp(out[s, d:2d]);
+//   dQ += h_r^T du_r, inp.grad[r] += g_s[0:d] / n_s + du_r Q^T. (Where v was
+//   clamped at 0 the gradient is that of the unclamped variance.)
+template <class T>
+void set_mean_logvar_backward(Node<T>& inp, const Tensor<T>& proj, const Tensor<T>& centre,
+                              const Node<T>& out, const Weights<T>& params, T* grads,
+                              const DenseSpec& d, const Partition& part) {
+  const int w = inp.val.cols;
+  const auto x = inp.val.mat();
+  const auto u = proj.mat();
+  const auto mu = centre.mat();
+  const auto y = out.val.mat();
+  const auto g = out.grad.mat();
+  const auto q = weight(params, d);
+  MatrixMap<T> dq(grads + d.w, d.in, d.out);
+  auto dx = inp.grad.mat();
+  Eigen::Matrix<T, 1, Eigen::Dynamic> dv(w), du(w);
+  for (int s = 0; s < part.n_sets; ++s) {
+    const int count = part.counts[s];
+    if (count == 0) continue;
+    const T inv = T(1) / T(count);
+    for (int j = 0; j < w; ++j) dv(j) = g(s, w + j) / std::exp(y(s, w + j)) * T(2) * inv;
+    for (int r = part.offsets[s]; r < part.offsets[s + 1]; ++r) {
+      if (!part.mask[r]) continue;
+      du = dv.cwiseProduct(u.row(r) - mu.row(s));
+      dq.noalias() += x.row(r).transpose() * du;
+      dx.row(r) += g.row(s).head(w) * inv;
+      dx.row(r).noalias() += du * q.transpose();
     }
   }
 }

@@ -35,6 +35,32 @@ void append(std::vector<DenseSpec>& all, const std::vector<DenseSpec>& more) {
   all.insert(all.end(), more.begin(), more.end());
 }
 
+// An invariant module of width s1 -> s2: the s1 stack, the projection of
+// mean_cov or mean_logvar pooling (which double the pooled width), the s2
+// stack.
+InvariantSpec invariant_spec(Allocator& alloc, int in, int s1, int s2, int depth,
+                             Pooling pooling) {
+  InvariantSpec inv;
+  inv.pooling = pooling;
+  inv.s1 = alloc.stack(in, s1, depth);
+  int pooled = s1;
+  if (pooling == Pooling::mean_cov) {
+    inv.projection = alloc.dense(s1, 2 * s1);
+    pooled = 2 * s1;
+  } else if (pooling == Pooling::mean_logvar) {
+    inv.projection = alloc.dense(s1, s1);
+    pooled = 2 * s1;
+  }
+  inv.s2 = alloc.stack(pooled, s2, depth);
+  return inv;
+}
+
+void append_invariant(std::vector<DenseSpec>& all, const InvariantSpec& inv) {
+  append(all, inv.s1);
+  if (inv.pooling != Pooling::mean) all.push_back(inv.projection);
+  append(all, inv.s2);
+}
+
 }  // namespace
 
 NetworkSpec build_network_spec(const NetworkConfig& config) {
@@ -68,6 +94,9 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
     require(!std::isinf(p), "placeholders must be finite or NaN (the group mean)");
   }
 
+  require(config.pooling.empty() || config.pooling.size() == n_levels,
+          "pooling needs one entry per level");
+
   NetworkSpec spec;
   spec.config = config;
   Allocator alloc;
@@ -75,17 +104,16 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
   for (size_t k = 0; k < n_levels; ++k) {
     LevelSpec level;
     level.in_dim = width;
+    const Pooling pooling = config.pooling.empty() ? Pooling::mean : config.pooling[k];
     for (int e = 0; e < config.n_equivariant; ++e) {
       EquivariantSpec eq;
       eq.in_dim = width;
-      eq.pooled.s1 = alloc.stack(width, config.s1[k], config.n_dense);
-      eq.pooled.s2 = alloc.stack(config.s1[k], config.s2[k], config.n_dense);
+      eq.pooled = invariant_spec(alloc, width, config.s1[k], config.s2[k], config.n_dense, pooling);
       eq.s3 = alloc.stack(width + config.s2[k], config.s3[k], config.n_dense);
       level.equivariant.push_back(eq);
       width = config.s3[k];
     }
-    level.invariant.s1 = alloc.stack(width, config.s1[k], config.n_dense);
-    level.invariant.s2 = alloc.stack(config.s1[k], config.s2[k], config.n_dense);
+    level.invariant = invariant_spec(alloc, width, config.s1[k], config.s2[k], config.n_dense, pooling);
     level.summary = alloc.dense(config.s2[k], config.summary_dim[k]);
     width = config.summary_dim[k];
     spec.levels.push_back(level);
@@ -104,12 +132,10 @@ std::vector<DenseSpec> NetworkSpec::all_dense() const {
   std::vector<DenseSpec> all;
   for (const auto& level : levels) {
     for (const auto& eq : level.equivariant) {
-      append(all, eq.pooled.s1);
-      append(all, eq.pooled.s2);
+      append_invariant(all, eq.pooled);
       append(all, eq.s3);
     }
-    append(all, level.invariant.s1);
-    append(all, level.invariant.s2);
+    append_invariant(all, level.invariant);
     all.push_back(level.summary);
   }
   append(all, head);

@@ -18,12 +18,32 @@ struct DenseSpec {
   size_t b = 0;
 };
 
-// InvariantModule(x) = s2(mean over the set(s1(x))). Each dense stack is
+// How an invariant module pools its per-element vectors h_i (width d = s1)
+// over a set, one choice per level (hierarchical_network(pooling =), the
+// registry pooling_methods in R/pooling.R; pooling_names() below gives the
+// names in enum order and test-pooling.R checks that both agree):
+//   mean      mean_i h_i (width d), every fit before issue 29;
+//   mean_cov  [mean_i h_i, mean_i (u_i[0:d] * u_i[d:2d])] (width 2d) with
+//             u_i = h_i P + c a learned affine projection (P d x 2d): a
+//             low-rank second moment (set_mean_cov_forward() in layers.h);
+//   mean_logvar  [mean_i h_i, log(eps + var_i(h_i Q))] (width 2d), Q d x d
+//             learned: log variances of d learned directions
+//             (set_mean_logvar_forward() in layers.h).
+enum class Pooling { mean = 0, mean_cov = 1, mean_logvar = 2 };
+
+// The registry's names, in enum order.
+inline std::vector<std::string> pooling_names() { return {"mean", "mean_cov", "mean_logvar"}; }
+
+// InvariantModule(x) = s2(pool over the set(s1(x))). Each dense stack is
 // named after its width in hierarchical_network() (BayesFlow's s1, s2, s3), so
 // one name means one stack in R and C++.
 struct InvariantSpec {
   std::vector<DenseSpec> s1;  // per element, before pooling (width s1)
   std::vector<DenseSpec> s2;  // per set, after pooling (width s2)
+  Pooling pooling = Pooling::mean;
+  // mean_cov: s1 -> 2 s1, the affine projection u; mean_logvar: s1 -> s1
+  // (its bias cancels in the variance and is not used)
+  DenseSpec projection;
 };
 
 // EquivariantModule(x)_i = s3(concat[x_i, InvariantModule(x)]); s3[0] has
@@ -95,6 +115,9 @@ struct NetworkConfig {
   // that feature in the row's group (0 when the group has none).
   std::vector<double> placeholder;
   Standardize standardize = Standardize::none;
+  // One pooling per level (innermost first); empty: mean at every level, as
+  // every fit before issue 29.
+  std::vector<Pooling> pooling;
 };
 
 struct NetworkSpec {

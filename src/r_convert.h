@@ -81,11 +81,13 @@ inline const std::vector<NetworkConfigField>& network_config_fields() {
 // linear head. Likewise the missing-data coding (missing_values(), issue 16):
 // a fit without missing_coding has none. And the standardisation
 // (hierarchical_network(standardize =), issue 29): a fit without it has none.
+// And the pooling of each level (hierarchical_network(pooling =), issue 29):
+// only a network with a level not pooled by the mean has it.
 inline const std::vector<std::string>& network_head_fields() {
   static const std::vector<std::string> fields = {"output",         "output_power",
                                                   "size_reference", "rates",
                                                   "missing_coding", "placeholder",
-                                                  "standardize"};
+                                                  "standardize",    "pooling"};
   return fields;
 }
 
@@ -141,6 +143,15 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
     const std::string standardize = r_string(config, "standardize");
     if (standardize == "dataset") c.standardize = Standardize::dataset;
     else if (standardize != "none") Rcpp::stop("unknown standardisation '%s'", standardize);
+  }
+  if (config.containsElementNamed("pooling")) {
+    const std::vector<std::string> names = pooling_names();
+    for (const std::string& pooling : Rcpp::as<std::vector<std::string>>(config["pooling"])) {
+      size_t i = 0;
+      while (i < names.size() && names[i] != pooling) ++i;
+      if (i == names.size()) Rcpp::stop("unknown pooling '%s'", pooling);
+      c.pooling.push_back(static_cast<Pooling>(i));
+    }
   }
   try {
     return build_network_spec(c);

@@ -1,5 +1,5 @@
-// Glue for the layer-by-layer finite-difference tests: runs one module of the
-// first level of `config` forward, then backward from a given output gradient,
+// Glue for the layer-by-layer finite-difference tests: runs one module of
+// level `level` (1-based) of `config` forward, then backward from a given output gradient,
 // in double precision.
 #include <Rcpp.h>
 
@@ -32,21 +32,24 @@ static void set_grad(Node<double>& node, const Rcpp::NumericMatrix& dout) {
   }
 }
 
-// module: "dense", "set_mean", "broadcast_dense", "invariant", "equivariant"
-// or "level". Returns out, and the gradients of sum(out * dout) with respect
+// module: "dense", "set_mean", "pool" (the level's pooling layer inside its
+// invariant module, with its weights), "broadcast_dense", "invariant",
+// "equivariant" or "level". Returns out, and the gradients of sum(out * dout) with respect
 // to the weights (full vector), x and (for broadcast_dense) pooled.
 // [[Rcpp::export]]
 Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::NumericVector weights,
                             Rcpp::NumericMatrix x, Rcpp::IntegerVector offsets,
                             Rcpp::LogicalVector mask, Rcpp::NumericMatrix dout,
-                            Rcpp::NumericMatrix pooled) {
+                            Rcpp::NumericMatrix pooled, int level_number = 1) {
   const NetworkSpec spec = r_network_spec(config);
   if (static_cast<size_t>(weights.size()) != spec.n_params) Rcpp::stop("internal: wrong number of weights");
   const std::vector<double> values(weights.begin(), weights.end());
   Weights<double> params;
   params.value = values.data();
   std::vector<double> grads(spec.n_params, 0.0);
-  const LevelSpec& level = spec.levels[0];
+  if (level_number < 1 || level_number > spec.n_levels()) Rcpp::stop("internal: no level %d", level_number);
+  const int k = level_number - 1;
+  const LevelSpec& level = spec.levels[k];
   const Activation act = spec.config.activation;
 
   std::vector<int> offs(offsets.begin(), offsets.end());
@@ -61,15 +64,16 @@ Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::Numeric
   // Input widths each module expects.
   const EquivariantSpec* first_eq = level.equivariant.empty() ? nullptr : &level.equivariant[0];
   int expected_cols = level.in_dim;
-  if (module == "invariant" && first_eq != nullptr) expected_cols = spec.config.s3[0];
+  if (module == "invariant" && first_eq != nullptr) expected_cols = spec.config.s3[k];
   if (module == "set_mean") expected_cols = x.ncol();
+  if (module == "pool") expected_cols = spec.config.s1[k];
   if (x.ncol() != expected_cols) Rcpp::stop("internal: x must have %d columns", expected_cols);
   if ((module == "dense" || module == "broadcast_dense" || module == "equivariant") &&
       first_eq == nullptr) {
     Rcpp::stop("internal: module '%s' needs n_equivariant >= 1", module);
   }
   if (module == "broadcast_dense" &&
-      (pooled.nrow() != static_cast<int>(offs.size()) - 1 || pooled.ncol() != spec.config.s2[0])) {
+      (pooled.nrow() != static_cast<int>(offs.size()) - 1 || pooled.ncol() != spec.config.s2[k])) {
     Rcpp::stop("internal: pooled must be n_sets x s2");
   }
   std::vector<int> counts(offs.size() - 1, 0);
@@ -97,6 +101,23 @@ Rcpp::List cpp_module_check(Rcpp::List config, std::string module, Rcpp::Numeric
     set_mean_forward(out, in, part, true);
     set_grad(out, dout);
     set_mean_backward(in, out, part);
+  } else if (module == "pool") {
+    const InvariantSpec& inv_spec = level.invariant;
+    if (inv_spec.pooling == Pooling::mean_cov) {
+      set_mean_cov_forward(out, inv.proj, in, params, inv_spec.projection, part, true);
+      set_grad(out, dout);
+      set_mean_cov_backward(in, inv.proj, out, params, grads.data(), inv_spec.projection, part);
+    } else if (inv_spec.pooling == Pooling::mean_logvar) {
+      set_mean_logvar_forward(out, inv.proj, inv.centre, in, params, inv_spec.projection, part,
+                              true);
+      set_grad(out, dout);
+      set_mean_logvar_backward(in, inv.proj, inv.centre, out, params, grads.data(),
+                               inv_spec.projection, part);
+    } else {
+      set_mean_forward(out, in, part, true);
+      set_grad(out, dout);
+      set_mean_backward(in, out, part);
+    }
   } else if (module == "broadcast_dense") {
     fill_node(pool_in, pooled);
     const DenseSpec& d = level.equivariant.at(0).s3.at(0);

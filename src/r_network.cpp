@@ -29,6 +29,11 @@ std::vector<std::string> cpp_network_config_fields() {
 // [[Rcpp::export]]
 std::vector<std::string> cpp_network_head_fields() { return network_head_fields(); }
 
+// The pooling names r_network_spec() reads, in enum order (test-pooling.R
+// checks them against R's pooling_methods).
+// [[Rcpp::export]]
+std::vector<std::string> cpp_pooling_methods() { return pooling_names(); }
+
 // [[Rcpp::export]]
 Rcpp::NumericVector cpp_network_init(Rcpp::List config, double seed) {
   const NetworkSpec spec = r_network_spec(config);

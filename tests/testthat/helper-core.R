@@ -9,12 +9,13 @@
 core_config <- function(input_dim = 1L, n_models = 2L, activation = "elu",
                         s1 = c(3L, 4L), s2 = c(4L, 3L), s3 = c(3L, 4L),
                         summary_dim = c(2L, 3L), n_dense = 2L, n_equivariant = 1L,
-                        head_units = 4L, head_layers = 1L, standardize = "none") {
+                        head_units = 4L, head_layers = 1L, standardize = "none",
+                        pooling = "mean") {
   network <- hierarchical_network(
     s1 = s1, s2 = s2, s3 = s3, summary_dim = summary_dim, n_dense = n_dense,
     n_equivariant = max(n_equivariant, 1L), head_units = head_units,
     head_layers = max(head_layers, 1L), activation = activation,
-    standardize = standardize
+    standardize = standardize, pooling = pooling
   )
   network$n_equivariant <- as.integer(n_equivariant)
   network$head_layers <- as.integer(head_layers)
@@ -116,17 +117,18 @@ expect_gradient_match <- function(num, ana, tol = 1e-7, abs_tol = 1e-9) {
 }
 
 # Runs one module with cpp_module_check; the scalar loss is sum(out * dout).
+# `level`: the hierarchy level whose module runs (1 = innermost).
 module_run <- function(config, module, weights, x, offsets, mask, dout,
-                       pooled = matrix(0, 0, 0)) {
+                       pooled = matrix(0, 0, 0), level = 1L) {
   deepbmc:::cpp_module_check(
     config, module, weights, x, as.integer(offsets), as.logical(mask),
-    dout, pooled
+    dout, pooled, as.integer(level)
   )
 }
 
 module_loss <- function(config, module, weights, x, offsets, mask, dout,
-                        pooled = matrix(0, 0, 0)) {
-  sum(module_run(config, module, weights, x, offsets, mask, dout, pooled)$out * dout)
+                        pooled = matrix(0, 0, 0), level = 1L) {
+  sum(module_run(config, module, weights, x, offsets, mask, dout, pooled, level)$out * dout)
 }
 
 # Restores the automatic kernel choice when the calling test ends.
@@ -186,20 +188,29 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
   # Read the layers in allocation order.
   levels <- list()
   width <- config$input_dim
+  pooling <- config$pooling %||% rep("mean", n_levels)
+  # an invariant module: s1 stack, the mean_cov projection (s1 -> 2 s1), s2 stack
+  read_invariant <- function(width, k) {
+    m <- list(s1 = read_stack(read, width, config$s1[k], config$n_dense))
+    if (pooling[[k]] == "mean_cov") m$projection <- read(config$s1[k], 2L * config$s1[k])
+    if (pooling[[k]] == "mean_logvar") {
+      m$projection <- read(config$s1[k], config$s1[k])
+      m$logvar <- TRUE
+    }
+    pooled_width <- config$s1[k] * (if (pooling[[k]] == "mean") 1L else 2L)
+    m$s2 <- read_stack(read, pooled_width, config$s2[k], config$n_dense)
+    m
+  }
   for (k in seq_len(n_levels)) {
     eq <- list()
     for (e in seq_len(config$n_equivariant)) {
-      eq[[e]] <- list(
-        s1 = read_stack(read, width, config$s1[k], config$n_dense),
-        s2 = read_stack(read, config$s1[k], config$s2[k], config$n_dense),
+      inv_e <- read_invariant(width, k)
+      eq[[e]] <- c(inv_e, list(
         s3 = read_stack(read, width + config$s2[k], config$s3[k], config$n_dense)
-      )
+      ))
       width <- config$s3[k]
     }
-    inv <- list(
-      s1 = read_stack(read, width, config$s1[k], config$n_dense),
-      s2 = read_stack(read, config$s1[k], config$s2[k], config$n_dense)
-    )
+    inv <- read_invariant(width, k)
     summary <- read(config$s2[k], config$summary_dim[k])
     width <- config$summary_dim[k]
     levels[[k]] <- list(eq = eq, inv = inv, summary = summary)
@@ -213,7 +224,19 @@ ref_forward <- function(config, weights, dataset, n_features = config$input_dim,
 
   invariant <- function(x, m) {
     h <- ref_stack(x, m$s1, f)
-    ref_stack(matrix(colMeans(h), 1), m$s2, f)
+    pooled <- colMeans(h)
+    if (isTRUE(m$logvar)) {
+      # mean_logvar: the mean beside log(0.01 + var(h Q)), the variance
+      # over the set's rows (divisor n); the bias is unused
+      u <- h %*% m$projection$w
+      pooled <- c(pooled, log(0.01 + colMeans(u^2) - colMeans(u)^2))
+    } else if (!is.null(m$projection)) {
+      # mean_cov: the mean beside mean_i u_i[1:d] * u_i[d + 1:d], u = h P + c
+      u <- ref_dense(h, m$projection, identity)
+      d <- ncol(h)
+      pooled <- c(pooled, colMeans(u[, seq_len(d), drop = FALSE] * u[, d + seq_len(d), drop = FALSE]))
+    }
+    ref_stack(matrix(pooled, 1), m$s2, f)
   }
   deepset <- function(x, level) {
     for (m in level$eq) {
