@@ -125,8 +125,8 @@ bench: install
 	$(RSCRIPT) bench/bench.R
 
 # Its own library and logs in $(SANITIZE_DIR); src/Makevars and the normal
-# installation are not touched. 20-26 min on the shared 2-core VM, 13 min of
-# CPU (tools/sanitize.sh).
+# installation are not touched. The fast test tier: about 11 min on an idle
+# 2-core VM (634 s on 2026-12-07; tools/sanitize.sh).
 SANITIZE_DIR ?= .sanitize
 sanitize: deps
 	SANITIZE_DIR=$(SANITIZE_DIR) JOBS=$(JOBS) R=$(R) RSCRIPT=$(RSCRIPT) tools/sanitize.sh
