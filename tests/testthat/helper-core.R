@@ -267,3 +267,31 @@ predict_core <- function(config, weights, data, threads) {
   if (!all(result$finite)) stop("observed values must be finite")
   result$logits
 }
+
+# A network's initial weights plus N(0, 0.2^2) noise: away from the
+# initialisation's symmetries, so that every weight's gradient is non-zero.
+noisy_weights <- function(config, seed) {
+  w <- deepbmc:::cpp_network_init(config, seed)
+  set.seed(seed)
+  w + rnorm(length(w), sd = 0.2)
+}
+
+# cpp_loss_grad() of `config` with weights `w` on the packed batch `data`,
+# its gradients checked against central differences: every weight, and the
+# data values at the positions `values_at` (tolerance `x_tol`). Returns the
+# result for the caller's further checks.
+expect_loss_grad_matches <- function(config, w, data, labels, values_at,
+                                     x_tol = 1e-7) {
+  res <- deepbmc:::cpp_loss_grad(config, w, data, labels)
+  loss <- function(v) deepbmc:::cpp_loss_grad(config, v, data, labels)$loss
+  expect_gradient_match(numeric_grad(loss, w), res$grad)
+  loss_x <- function(v) {
+    d <- data
+    d$values <- v
+    deepbmc:::cpp_loss_grad(config, w, d, labels)$loss
+  }
+  num_x <- numeric_grad(loss_x, data$values, which = values_at)
+  expect_gradient_match(num_x[values_at], res$input_grad[values_at], tol = x_tol)
+  res
+}
+

@@ -300,12 +300,6 @@ test_that("bad arguments to missing_values() give classed errors naming them", {
 
 # --- gradients -----------------------------------------------------------------
 
-noisy_weights <- function(config, seed) {
-  w <- deepbmc:::cpp_network_init(config, seed)
-  set.seed(seed)
-  w + rnorm(length(w), sd = 0.2)
-}
-
 test_that("network gradients through the indicator and placeholder codings match finite differences", {
   base <- core_config(input_dim = 2L, n_models = 3L, s1 = c(3L, 2L),
                       s2 = c(2L, 3L), s3 = c(3L, 2L), summary_dim = c(2L, 3L),
@@ -325,16 +319,8 @@ test_that("network gradients through the indicator and placeholder codings match
     config$missing_coding <- coding
     if (coding == "placeholder") config$placeholder <- c(-1, NA)
     w <- noisy_weights(config, 32)
-    res <- deepbmc:::cpp_loss_grad(config, w, data, labels)
-    loss <- function(v) deepbmc:::cpp_loss_grad(config, v, data, labels)$loss
-    expect_gradient_match(numeric_grad(loss, w), res$grad)
-    loss_x <- function(v) {
-      d <- data
-      d$values <- v
-      deepbmc:::cpp_loss_grad(config, w, d, labels)$loss
-    }
-    num_x <- numeric_grad(loss_x, data$values, which = which(present))
-    expect_gradient_match(num_x, res$input_grad)
+    res <- expect_loss_grad_matches(config, w, data, labels,
+                                    values_at = which(present))
     # missing values do not reach the loss
     expect_true(all(res$input_grad[!present] == 0))
   }

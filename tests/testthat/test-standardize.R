@@ -14,12 +14,6 @@ std_config <- function(standardize = "dataset", input_dim = 2L, head_layers = 1L
   )
 }
 
-std_weights <- function(config, seed) {
-  w <- deepbmc:::cpp_network_init(config, seed)
-  set.seed(seed)
-  w + rnorm(length(w), sd = 0.2)
-}
-
 # Where the head's first dense layer lies in the weights (1-based index of
 # its first weight), and its input width; the head's later layers and the
 # logit layer follow it.
@@ -66,7 +60,7 @@ test_that("the forward pass is the plain network on z-scores with centre and log
   datasets <- wide_datasets(1)
   config <- std_config()
   plain <- std_config("none")
-  w <- std_weights(config, 2)
+  w <- noisy_weights(config, 2)
   lay <- head_layout(config, length(w))
   plain_lay <- head_layout(plain, deepbmc:::cpp_network_size(plain))
   scale_rows <- scale_input_weights(config, w)
@@ -107,24 +101,15 @@ test_that("gradients match finite differences (weights and data)", {
   observed <- rep(data$mask, each = 2)
   for (head_layers in c(1L, 0L)) {
     config <- std_config(head_layers = head_layers)
-    w <- std_weights(config, 4)
-    res <- deepbmc:::cpp_loss_grad(config, w, data, labels)
-    loss <- function(v) deepbmc:::cpp_loss_grad(config, v, data, labels)$loss
-    expect_gradient_match(numeric_grad(loss, w), res$grad)
-    expect_gt(mean(res$grad != 0), 0.9)
-
+    w <- noisy_weights(config, 4)
     # data: through the z-scores and through the centre and log scale (the
-    # statistics depend on every observed value)
-    finite <- which(is.finite(data$values))
-    loss_x <- function(v) {
-      d <- data
-      d$values <- v
-      deepbmc:::cpp_loss_grad(config, w, d, labels)$loss
-    }
-    # h = 1e-6 keeps the constant feature of the third data set constant
-    # (SD of the perturbed values below 1e-6 (1 + |c|): standardize.h)
-    num_x <- numeric_grad(loss_x, data$values, which = finite)
-    expect_gradient_match(num_x[finite], res$input_grad[finite], tol = 1e-6)
+    # statistics depend on every observed value). h = 1e-6 keeps the constant
+    # feature of the third data set constant (SD of the perturbed values below
+    # 1e-6 (1 + |c|): standardize.h)
+    res <- expect_loss_grad_matches(config, w, data, labels,
+                                    values_at = which(is.finite(data$values)),
+                                    x_tol = 1e-6)
+    expect_gt(mean(res$grad != 0), 0.9)
     expect_true(all(res$input_grad[!observed] == 0))
   }
 })
@@ -144,24 +129,16 @@ test_that("gradients through standardisation and the missing-data codings match 
     config <- base
     config$missing_coding <- coding
     if (coding == "placeholder") config$placeholder <- c(-1, NA)
-    w <- std_weights(config, 32)
-    res <- deepbmc:::cpp_loss_grad(config, w, data, labels)
-    loss <- function(v) deepbmc:::cpp_loss_grad(config, v, data, labels)$loss
-    expect_gradient_match(numeric_grad(loss, w), res$grad)
-    loss_x <- function(v) {
-      d <- data
-      d$values <- v
-      deepbmc:::cpp_loss_grad(config, w, d, labels)$loss
-    }
-    num_x <- numeric_grad(loss_x, data$values, which = which(present))
-    expect_gradient_match(num_x, res$input_grad, tol = 1e-6)
+    w <- noisy_weights(config, 32)
+    res <- expect_loss_grad_matches(config, w, data, labels,
+                                    values_at = which(present), x_tol = 1e-6)
     expect_true(all(res$input_grad[!present] == 0))
   }
 })
 
 test_that("logits are invariant to a + b x (b > 0) except through the centre and scale inputs", {
   config <- std_config()
-  w <- std_weights(config, 5)
+  w <- noisy_weights(config, 5)
   blind <- w
   blind[scale_input_weights(config, w)] <- 0
   base <- wide_datasets(6)[[1]]
@@ -182,14 +159,14 @@ test_that("logits are invariant to a + b x (b > 0) except through the centre and
   expect_gt(max(abs(full[2, ] - full[1, ])), 1e-3)
   # a plain network is not invariant
   plain <- std_config("none")
-  wp <- std_weights(plain, 5)
+  wp <- noisy_weights(plain, 5)
   lp <- deepbmc:::cpp_loss_grad(plain, wp, data, c(1L, 1L))$logits
   expect_gt(max(abs(lp[2, ] - lp[1, ])), 1e-5)
 })
 
 test_that("logits are invariant to permutations and to junk in masked rows", {
   config <- std_config()
-  w <- std_weights(config, 7)
+  w <- noisy_weights(config, 7)
   base <- lapply(wide_datasets(8)[[1]][1:3], as_group, n_features = 2L)
   set.seed(9)
   permuted <- lapply(base[c(3, 1, 2)], function(g) {
