@@ -163,9 +163,11 @@ network_standardize <- function(network) {
   network$standardize %||% "none"
 }
 
-# The network with its standardisation and pooling spelled out, for comparing
-# networks built before and after the settings existed.
-network_with_standardize <- function(network) {
+# The network with every setting added after its first format (the
+# standardisation, the pooling) spelled out, for comparing networks built
+# before and after the settings existed. A new network setting is filled in
+# here too.
+network_with_settings <- function(network) {
   standardize <- network_standardize(network)
   pooling <- network_pooling(network)
   # removed and appended in one order, so that the elements' order does not

@@ -198,8 +198,8 @@ check_init_matches <- function(init, models, network, config,
        same order."
     )
   }
-  if (!identical(network_with_standardize(init$network),
-                 network_with_standardize(network))) {
+  if (!identical(network_with_settings(init$network),
+                 network_with_settings(network))) {
     mismatch(
       "{.arg network} is not the architecture of {.arg init}.",
       "Leave {.arg network} = NULL to keep {.arg init}'s architecture."
