@@ -61,6 +61,10 @@ cpp_select_kernels <- function(which) {
     .Call(`_deepbmc_cpp_select_kernels`, which)
 }
 
+cpp_least_squares_statistics <- function(config, data) {
+    .Call(`_deepbmc_cpp_least_squares_statistics`, config, data)
+}
+
 cpp_arena_concurrency <- function(threads) {
     .Call(`_deepbmc_cpp_arena_concurrency`, threads)
 }

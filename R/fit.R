@@ -324,6 +324,7 @@ print.deepbmc_fit <- function(x, ...) {
     "Network: ", x$network$n_levels, " levels, ",
     format_count(length(x$weights)), " weights; standardisation: ",
     switch(network_standardize(x$network), none = "none", dataset = "per data set"),
+    format_network_choices(x$network, x$models),
     "\n",
     "Trained: ", format_count(x$training$steps_done), " of ",
     format_count(total_steps), " steps in ",

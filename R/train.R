@@ -116,7 +116,9 @@
 #'
 #' @param models A model set, e.g. from [normal_nested_models()].
 #' @param network An architecture from [hierarchical_network()]; `NULL` uses
-#'   its defaults (the paper's Study 1 network).
+#'   [default_network()] for `models`: for formula model sets the paper's
+#'   network with least-squares statistics, otherwise the paper's Study 1
+#'   network.
 #' @param simulations Stored simulations from [simulate_datasets()] of
 #'   `models` to train on offline, in passes over them (each model's data
 #'   sets in an order reshuffled every pass from `seed`, every batch balanced
@@ -274,7 +276,7 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
     init <- check_init(init)
   }
   if (is.null(network)) {
-    network <- init$network %||% hierarchical_network()
+    network <- init$network %||% default_network(models)
   }
   check_network(network)
   epochs <- check_whole_number(epochs, max = max_epochs)

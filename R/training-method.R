@@ -103,7 +103,9 @@ network_head_fields <- c(
   # the standardisation (network_config() in R/network.R)
   standardize = "character",
   # the pooling per level (network_config() in R/network.R)
-  pooling = "character"
+  pooling = "character",
+  # the fixed statistics (network_config() in R/network.R)
+  statistics = "character"
 )
 
 # The head settings of `method` added to the configuration the C++ core

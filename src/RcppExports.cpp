@@ -204,6 +204,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_least_squares_statistics
+Rcpp::NumericMatrix cpp_least_squares_statistics(Rcpp::List config, Rcpp::List data);
+RcppExport SEXP _deepbmc_cpp_least_squares_statistics(SEXP configSEXP, SEXP dataSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type config(configSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type data(dataSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_least_squares_statistics(config, data));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_arena_concurrency
 int cpp_arena_concurrency(int threads);
 RcppExport SEXP _deepbmc_cpp_arena_concurrency(SEXP threadsSEXP) {
@@ -395,6 +407,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 6},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},
+    {"_deepbmc_cpp_least_squares_statistics", (DL_FUNC) &_deepbmc_cpp_least_squares_statistics, 2},
     {"_deepbmc_cpp_arena_concurrency", (DL_FUNC) &_deepbmc_cpp_arena_concurrency, 1},
     {"_deepbmc_cpp_inverse_wishart_2", (DL_FUNC) &_deepbmc_cpp_inverse_wishart_2, 3},
     {"_deepbmc_cpp_simulate", (DL_FUNC) &_deepbmc_cpp_simulate, 4},

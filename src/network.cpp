@@ -95,6 +95,14 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
       h0(0, at + dim + j) = static_cast<T>(std::log(ws.stats.scale[j]));
     }
   }
+  if (spec_.has_statistics()) {
+    const int at = summary_dim + n_levels + spec_.n_scale_inputs();
+    ws.statistics.resize(spec_.n_statistics_inputs());
+    least_squares_forward(data, ws.statistics_scratch, ws.statistics.data());
+    for (int j = 0; j < spec_.n_statistics_inputs(); ++j) {
+      h0(0, at + j) = static_cast<T>(ws.statistics[j]);
+    }
+  }
 
   ws.head.resize(spec_.head.size());
   const Node<T>* h = &ws.head_input;
@@ -174,6 +182,9 @@ void Network<T>::backward(const Dataset<T>& data, Workspace<T>& ws, const double
                           T* grads, bool input_grad) const {
   const int n_levels = spec_.n_levels();
   const Activation act = spec_.config.activation;
+  if (input_grad && spec_.has_statistics()) {
+    throw std::invalid_argument("input gradients do not pass through the network's statistics");
+  }
   head_output_backward(ws, dlogits);
 
   const size_t n_head = spec_.head.size();

@@ -8,6 +8,7 @@
 #include "dataset.h"
 #include "deepset.h"
 #include "input_coding.h"
+#include "least_squares.h"
 #include "network_spec.h"
 #include "standardize.h"
 
@@ -28,7 +29,10 @@ struct Workspace {
   std::vector<LevelCache<T>> levels;
   std::vector<std::vector<int>> counts;         // per level: present elements per set
   std::vector<std::vector<uint8_t>> set_masks;  // per level: set has a present element
-  Node<T> head_input;  // (1 x head_input_dim): summary, sizes, scale inputs
+  // statistics = least_squares: the data set's statistics and their buffers
+  std::vector<double> statistics;
+  LeastSquaresScratch statistics_scratch;
+  Node<T> head_input;  // (1 x head_input_dim): summary, sizes, scale inputs, statistics
   std::vector<Node<T>> head;
   Node<T> logits;  // raw head output (1 x spec.head_outputs())
   Node<T> rates;   // (1 x n_models * n_levels) with rates from the summary
@@ -54,7 +58,9 @@ class Network {
 
   // backward: dlogits (n_models) -> adds d loss / d params into grads; with
   // input_grad also fills ws.input.grad and ws.x_grad, the gradient with
-  // respect to data.x through the input coding (used by gradient checks).
+  // respect to data.x through the input coding (used by gradient checks);
+  // not for a network with statistics, whose gradient with respect to the
+  // data would need the statistics' own (std::invalid_argument).
   void backward(const Dataset<T>& data, Workspace<T>& ws, const double* dlogits, T* grads,
                 bool input_grad = false) const;
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "least_squares.h"
 #include "rng.h"
 
 namespace deepbmc {
@@ -126,6 +127,10 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
   }
   spec.n_params = alloc.next;
   return spec;
+}
+
+int NetworkSpec::n_statistics_inputs() const {
+  return has_statistics() ? least_squares_width(config.input_dim) : 0;
 }
 
 std::vector<DenseSpec> NetworkSpec::all_dense() const {

@@ -82,6 +82,11 @@ enum class MissingCoding { none = 0, indicator = 1, placeholder = 2 };
 // log scale then go to the head as 2 * input_dim extra inputs.
 enum class Standardize { none = 0, dataset = 1 };
 
+// Fixed statistics of each data set fed to the head beside the learned
+// summaries (least_squares.h): none (every fit before issue 29), or the
+// least-squares statistics of the response (feature 0) on the covariates.
+enum class Statistics { none = 0, least_squares = 1 };
+
 struct NetworkConfig {
   int input_dim = 1;
   int n_models = 2;
@@ -118,6 +123,7 @@ struct NetworkConfig {
   // One pooling per level (innermost first); empty: mean at every level, as
   // every fit before issue 29.
   std::vector<Pooling> pooling;
+  Statistics statistics = Statistics::none;
 };
 
 struct NetworkSpec {
@@ -142,9 +148,14 @@ struct NetworkSpec {
   // Extra head inputs of a standardised network: squashed centre, then log
   // scale, one per feature each (standardize.h).
   int n_scale_inputs() const { return standardized() ? 2 * config.input_dim : 0; }
-  // Head input: the top summary, sqrt(mean set size) for every level, then
-  // the scale inputs.
-  int head_input_dim() const { return config.summary_dim.back() + n_levels() + n_scale_inputs(); }
+  bool has_statistics() const { return config.statistics != Statistics::none; }
+  // Extra head inputs of the fixed statistics (least_squares.h).
+  int n_statistics_inputs() const;
+  // Head input: the top summary, sqrt(mean set size) for every level, the
+  // scale inputs, then the statistics.
+  int head_input_dim() const {
+    return config.summary_dim.back() + n_levels() + n_scale_inputs() + n_statistics_inputs();
+  }
   bool size_scaled() const { return !config.size_reference.empty(); }
   bool separate_rates() const { return size_scaled() && config.rates != RateSource::head; }
   bool laplace() const { return size_scaled() && config.rates == RateSource::laplace; }

@@ -82,12 +82,15 @@ inline const std::vector<NetworkConfigField>& network_config_fields() {
 // a fit without missing_coding has none. And the standardisation
 // (hierarchical_network(standardize =), issue 29): a fit without it has none.
 // And the pooling of each level (hierarchical_network(pooling =), issue 29):
-// only a network with a level not pooled by the mean has it.
+// only a network with a level not pooled by the mean has it. And the fixed
+// statistics (hierarchical_network(statistics =), issue 29): only a network
+// with some has it.
 inline const std::vector<std::string>& network_head_fields() {
   static const std::vector<std::string> fields = {"output",         "output_power",
                                                   "size_reference", "rates",
                                                   "missing_coding", "placeholder",
-                                                  "standardize",    "pooling"};
+                                                  "standardize",    "pooling",
+                                                  "statistics"};
   return fields;
 }
 
@@ -152,6 +155,11 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
       if (i == names.size()) Rcpp::stop("unknown pooling '%s'", pooling);
       c.pooling.push_back(static_cast<Pooling>(i));
     }
+  }
+  if (config.containsElementNamed("statistics")) {
+    const std::string statistics = r_string(config, "statistics");
+    if (statistics == "least_squares") c.statistics = Statistics::least_squares;
+    else if (statistics != "none") Rcpp::stop("unknown statistics '%s'", statistics);
   }
   try {
     return build_network_spec(c);

@@ -149,9 +149,13 @@ static Rcpp::List loss_grad(const NetworkSpec& spec, const Rcpp::NumericVector& 
     net.forward(sets[b], ws, true, logits.data());
     loss += loss_and_grad(kind, logits.data(), k, labels[b] - 1, 1.0 / sets.size(),
                           dlogits.data());
-    net.backward(sets[b], ws, dlogits.data(), grads.data(), true);
-    input_grad.insert(input_grad.end(), ws.x_grad.data.begin(),
-                      ws.x_grad.data.begin() + ws.x_grad.size());
+    // a network with statistics has no input gradient (network.h): empty
+    const bool with_input = !spec.has_statistics();
+    net.backward(sets[b], ws, dlogits.data(), grads.data(), with_input);
+    if (with_input) {
+      input_grad.insert(input_grad.end(), ws.x_grad.data.begin(),
+                        ws.x_grad.data.begin() + ws.x_grad.size());
+    }
     for (int j = 0; j < k; ++j) logit_out(b, j) = logits[j];
   }
   return Rcpp::List::create(
@@ -182,3 +186,20 @@ Rcpp::List cpp_loss_grad(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::L
 // with the double reference). Returns the name of the kernels in use.
 // [[Rcpp::export]]
 std::string cpp_select_kernels(std::string which) { return select_kernels(which.c_str()); }
+
+// The least-squares statistics (least_squares.h) of each data set of a packed
+// batch, one row each: for the tests' reference computation in R.
+// [[Rcpp::export]]
+Rcpp::NumericMatrix cpp_least_squares_statistics(Rcpp::List config, Rcpp::List data) {
+  const NetworkSpec spec = r_network_spec(config);
+  const std::vector<Dataset<double>> sets = r_datasets<double>(data, spec);
+  const int width = least_squares_width(spec.config.input_dim);
+  Rcpp::NumericMatrix out(static_cast<int>(sets.size()), width);
+  LeastSquaresScratch scratch;
+  std::vector<double> row(width);
+  for (size_t b = 0; b < sets.size(); ++b) {
+    least_squares_forward(sets[b], scratch, row.data());
+    for (int j = 0; j < width; ++j) out(static_cast<int>(b), j) = row[j];
+  }
+  return out;
+}

@@ -295,3 +295,23 @@ expect_loss_grad_matches <- function(config, w, data, labels, values_at,
   res
 }
 
+
+# Ten training steps of `config` (one feature, two models) on the built-in
+# normal model set with 1 and with 2 threads: identical weights and losses,
+# finite, and moved from the initialisation. The thread-count determinism of
+# a network setting.
+expect_training_thread_deterministic <- function(config) {
+  models <- list(type = "normal_nested", groups = c(5L, 15L), obs = c(3L, 20L))
+  train <- function(threads) {
+    w <- deepbmc:::cpp_network_init(config, 1)
+    deepbmc:::cpp_train(config, w, fresh_optimizer(length(w)), models,
+                        steps = 10L, total_steps = 10, batch_size = 16L,
+                        learning_rate = 1e-3, seed = 11, threads = as.integer(threads))
+  }
+  one <- train(1L)
+  two <- train(2L)
+  expect_identical(one$weights, two$weights)
+  expect_identical(one$loss, two$loss)
+  expect_true(all(is.finite(one$loss)))
+  expect_false(identical(one$weights, deepbmc:::cpp_network_init(config, 1)))
+}
