@@ -210,3 +210,20 @@ interrupting_after <- function(fun, after) {
   environment(fun) <- mock
   fun
 }
+
+# `new` as a fit saved before the network setting `setting` existed (issue
+# 29's standardize, pooling, statistics): without the element in its network,
+# checksum recomputed. It checks, predicts on `data` exactly as `new`, and
+# starts a new phase with `network` (the setting spelled out). Returns it.
+expect_fit_without_setting_reads_as_before <- function(new, setting, data, network) {
+  expect_null(new$config[[setting]])
+  old <- new
+  old$network[[setting]] <- NULL
+  old$checksum <- deepbmc:::fit_checksum(old)
+  expect_no_error(deepbmc:::check_fit(old))
+  expect_identical(post_prob(old, data), post_prob(new, data))
+  expect_no_error(train_comparison(new$models, network = network, init = old, epochs = 1,
+                                   iterations = 2, holdout = 0, threads = 1, seed = 3,
+                                   progress = FALSE))
+  old
+}

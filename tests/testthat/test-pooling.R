@@ -344,20 +344,12 @@ test_that("fits train with mean_cov; fits without the setting read and predict a
   # mean spelled out, and as its configuration with the mean spelled out.
   new <- train_comparison(models, network = small("mean"), epochs = 1, iterations = 5,
                           holdout = 0, threads = 1, seed = 1, progress = FALSE)
-  expect_null(new$config$pooling)
-  old <- new
-  old$network$pooling <- NULL
-  old$checksum <- deepbmc:::fit_checksum(old)
-  expect_no_error(deepbmc:::check_fit(old))
-  expect_identical(post_prob(old, data), post_prob(new, data))
+  old <- expect_fit_without_setting_reads_as_before(new, "pooling", data, small("mean"))
   packed <- deepbmc:::cpp_simulate(deepbmc:::models_spec(models), 6L, 5, 1L)
   explicit <- new$config
   explicit$pooling <- c("mean", "mean")
   expect_identical(predict_core(explicit, new$weights, packed, 1L),
                    predict_core(new$config, new$weights, packed, 1L))
-  expect_no_error(train_comparison(models, network = small("mean"), init = old, epochs = 1,
-                                   iterations = 2, holdout = 0, threads = 1, seed = 3,
-                                   progress = FALSE))
   # a new phase may not change the pooling
   expect_error(train_comparison(models, network = small("mean_cov"), init = old, epochs = 1,
                                 iterations = 2, holdout = 0, threads = 1, seed = 3,

@@ -307,13 +307,8 @@ test_that("fits train and predict with statistics; fits without the setting read
 
   new <- train_comparison(models, network = small("none"), epochs = 1, iterations = 5,
                           holdout = 0, threads = 1, seed = 1, progress = FALSE)
-  expect_null(new$config$statistics)
   expect_false(grepl("statistics", paste(capture.output(print(new)), collapse = "\n")))
-  old <- new
-  old$network$statistics <- NULL
-  old$checksum <- deepbmc:::fit_checksum(old)
-  expect_no_error(deepbmc:::check_fit(old))
-  expect_identical(post_prob(old, data), post_prob(new, data))
+  old <- expect_fit_without_setting_reads_as_before(new, "statistics", data, small("none"))
   expect_identical(deepbmc:::network_with_settings(old$network),
                    deepbmc:::network_with_settings(new$network))
 })
