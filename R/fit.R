@@ -323,7 +323,7 @@ print.deepbmc_fit <- function(x, ...) {
     "Data: ", format_sizes(x$models), "\n",
     "Network: ", x$network$n_levels, " levels, ",
     format_count(length(x$weights)), " weights; standardisation: ",
-    switch(network_standardize(x$network), none = "none", dataset = "per data set"),
+    switch(network_setting(x$network, "standardize"), none = "none", dataset = "per data set"),
     format_network_choices(x$network, x$models),
     "\n",
     "Trained: ", format_count(x$training$steps_done), " of ",

@@ -177,38 +177,43 @@ hierarchical_network <- function(s1 = c(8, 32), s2 = c(32, 128),
 # The fixed statistics of hierarchical_network(statistics = ).
 statistics_choices <- c("none", "least_squares")
 
-# A network's statistics: networks built before the setting existed (issue
-# 29) have no element and read as "none".
-network_statistics <- function(network) {
-  network$statistics %||% "none"
-}
-
 # The standardisations of hierarchical_network(standardize = ).
 standardize_choices <- c("none", "dataset")
 
-# A network's standardisation: networks built before the setting existed
-# (issue 29) have no element and read as "none".
-network_standardize <- function(network) {
-  network$standardize %||% "none"
+# The network settings added after the first format (issue 29), one entry
+# each: the values it may take, the first being what a network without the
+# element reads as (the paper's network; every fit saved before the setting
+# existed), whether it has one value per level, and its name in messages.
+# network_config() gives the C++ core the element only when it differs from
+# that default, so the configurations of such fits are unchanged. A new
+# network setting is one more entry here (and one in network_head_fields).
+# A function, because pooling_methods is defined in a later file.
+network_settings <- function() {
+  list(
+    standardize = list(choices = standardize_choices, per_level = FALSE,
+                       label = "standardisation"),
+    pooling = list(choices = pooling_methods$name, per_level = TRUE,
+                   label = "pooling"),
+    statistics = list(choices = statistics_choices, per_level = FALSE,
+                      label = "statistics")
+  )
 }
 
-# The network with every setting added after its first format (the
-# standardisation, the pooling) spelled out, for comparing networks built
-# before and after the settings existed. A new network setting is filled in
-# here too.
+# A network's value of setting `name`, the default when it has no element.
+network_setting <- function(network, name) {
+  setting <- network_settings()[[name]]
+  network[[name]] %||%
+    rep(setting$choices[[1]], if (setting$per_level) network$n_levels else 1L)
+}
+
+# The network with every setting of network_settings() spelled out, for
+# comparing networks built before and after the settings existed.
 network_with_settings <- function(network) {
-  standardize <- network_standardize(network)
-  pooling <- network_pooling(network)
-  statistics <- network_statistics(network)
+  settings <- names(network_settings())
+  values <- lapply(stats::setNames(nm = settings), network_setting, network = network)
   # removed and appended in one order, so that the elements' order does not
   # depend on which of them a network had
-  network$standardize <- NULL
-  network$pooling <- NULL
-  network$statistics <- NULL
-  network$standardize <- standardize
-  network$pooling <- pooling
-  network$statistics <- statistics
-  unclass(network)
+  c(unclass(network)[setdiff(names(network), settings)], values)
 }
 
 # match.arg() with a classed error naming the argument.
@@ -283,48 +288,25 @@ network_config <- function(network, models, call = rlang::caller_env()) {
   )
   config <- Map(as.vector, values[names(network_config_fields)],
                 network_config_fields)
-  # An optional element (r_network_spec() in src/r_convert.h): only a
-  # standardised network has it, so the configuration of every other network,
-  # and of every fit saved before issue 29, is unchanged.
-  standardize <- network_standardize(network)
-  if (!is.character(standardize) || length(standardize) != 1 ||
-        !standardize %in% standardize_choices) {
-    abort_deepbmc(
-      "{.arg network} has an unknown standardisation; see
-       {.fun hierarchical_network}.",
-      "value",
-      call = call
-    )
-  }
-  if (standardize != "none") {
-    config$standardize <- standardize
-  }
-  # Likewise the pooling: only a network with a level not pooled by the mean
-  # has the element.
-  pooling <- network_pooling(network)
-  if (!is.character(pooling) || length(pooling) != network$n_levels ||
-        !all(pooling %in% pooling_methods$name)) {
-    abort_deepbmc(
-      "{.arg network} has an unknown pooling; see {.fun hierarchical_network}.",
-      "value",
-      call = call
-    )
-  }
-  if (any(pooling != "mean")) {
-    config$pooling <- pooling
-  }
-  # And the statistics: only a network with some has the element.
-  statistics <- network_statistics(network)
-  if (!is.character(statistics) || length(statistics) != 1 ||
-        !statistics %in% statistics_choices) {
-    abort_deepbmc(
-      "{.arg network} has unknown statistics; see {.fun hierarchical_network}.",
-      "value",
-      call = call
-    )
-  }
-  if (statistics != "none") {
-    config$statistics <- statistics
+  # The optional elements (r_network_spec() in src/r_convert.h), only where
+  # a setting differs from its default (network_settings()).
+  settings <- network_settings()
+  for (name in names(settings)) {
+    setting <- settings[[name]]
+    value <- network_setting(network, name)
+    size <- if (setting$per_level) network$n_levels else 1L
+    if (!is.character(value) || length(value) != size ||
+          !all(value %in% setting$choices)) {
+      abort_deepbmc(
+        "{.arg network} has an unknown {setting$label}; see
+         {.fun hierarchical_network}.",
+        "value",
+        call = call
+      )
+    }
+    if (any(value != setting$choices[[1]])) {
+      config[[name]] <- value
+    }
   }
   n_weights <- cpp_network_size(config)
   if (n_weights > max_network_weights) {
@@ -350,7 +332,7 @@ print.deepbmc_network <- function(x, ...) {
 
 #' @export
 format.deepbmc_network <- function(x, ...) {
-  pooling <- network_pooling(x)
+  pooling <- network_setting(x, "pooling")
   level_lines <- vapply(
     seq_len(x$n_levels),
     function(level) {
@@ -382,12 +364,12 @@ format.deepbmc_network <- function(x, ...) {
     ),
     level_lines,
     sprintf("  head: %d x %d", x$head_layers, x$head_units),
-    switch(network_standardize(x),
+    switch(network_setting(x, "standardize"),
       none = "  standardisation: none (features as they are)",
       dataset = "  standardisation: per data set (z-scores; centre and log scale to the head)"
     ),
     # like the pooling, the default is not named
-    if (network_statistics(x) == "least_squares") {
+    if (network_setting(x, "statistics") == "least_squares") {
       "  statistics: least squares (between, within and per-group regressions, to the head)"
     }
   )
@@ -398,14 +380,14 @@ format.deepbmc_network <- function(x, ...) {
 # whether it is default_network()'s choice for a formula model set (empty
 # for the paper's network, so its line reads as before).
 format_network_choices <- function(network, models) {
-  pooling <- network_pooling(network)
+  pooling <- network_setting(network, "pooling")
   formula_default <- identical(models$type, "formula") &&
     identical(network_with_settings(network), network_with_settings(formula_network()))
   paste0(
     if (any(pooling != "mean")) {
       paste0("; pooling: ", paste(pooling, collapse = "/"))
     },
-    if (network_statistics(network) == "least_squares") {
+    if (network_setting(network, "statistics") == "least_squares") {
       "; statistics: least squares"
     },
     if (formula_default) " (the default for formula model sets)"

@@ -43,9 +43,3 @@ check_pooling <- function(pooling, n_levels, arg = rlang::caller_arg(pooling),
   }
   rep_len(pooling, n_levels)
 }
-
-# A network's pooling per level: networks built before the setting existed
-# (issue 29) have no element and pool by the mean at every level.
-network_pooling <- function(network) {
-  network$pooling %||% rep("mean", network$n_levels)
-}
