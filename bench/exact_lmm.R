@@ -32,7 +32,7 @@ source("tests/testthat/helper-exact-lmm.R")
 n_datasets <- 1000
 max_stored_values <- 2e5
 
-source("bench/exact_lmm_designs.R")
+source("bench/formula_designs.R")
 
 exact_lmm_reference <- function(design) {
   list(

@@ -44,27 +44,13 @@ threads <- 2L
 store <- "bench/results/pooling.rds"
 previous <- if (file.exists(store)) readRDS(store) else NULL
 
-sleep <- as.data.frame(lme4::sleepstudy)
-sleep$Subject <- factor(as.character(sleep$Subject))
+source("bench/formula_designs.R")
+sleep <- sleepstudy_data()
 
 setups <- list(
   sleepstudy = function() {
-    priors <- c(
-      hier_prior("normal(250, 60)", class = "Intercept"),
-      hier_prior("normal(10, 10)", class = "b"),
-      hier_prior("half_normal(30)", class = "sd", coef = "Intercept"),
-      hier_prior("half_normal(8)", class = "sd", coef = "Days"),
-      hier_prior("exponential(0.04)", class = "sigma")
-    )
-    # only the correlated model has a correlation to give a prior
-    cor_prior <- hier_prior("lkj(1)", class = "cor")
     list(
-      models = suppressMessages(model_set(
-        uncorrelated = hier_model(Reaction ~ Days + (1 + Days || Subject), sleep,
-                                  prior = priors),
-        correlated = hier_model(Reaction ~ Days + (1 + Days | Subject), sleep,
-                                prior = c(priors, cor_prior))
-      )),
+      models = sleepstudy_correlation_models(sleep),
       data = sleep, epochs = 10, iterations = 500,
       reference = "issue 29: OLS-correlation logistic regression, accuracy 0.654"
     )

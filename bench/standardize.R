@@ -40,8 +40,8 @@ if (!is.null(previous) && is.null(previous$seed)) previous$seed <- 1L
 orthodont <- as.data.frame(nlme::Orthodont)
 orthodont$Subject <- factor(as.character(orthodont$Subject))
 orthodont$Sex <- factor(as.character(orthodont$Sex))
-oxboys <- as.data.frame(nlme::Oxboys)
-oxboys$Subject <- factor(as.character(oxboys$Subject))
+source("bench/formula_designs.R")
+oxboys <- oxboys_data()
 
 setups <- list(
   orthodont = function() {
@@ -61,20 +61,8 @@ setups <- list(
     )
   },
   oxboys = function() {
-    # height in cm (about 150, SD 9), age centred in years (-1 to 1): an
-    # intercept prior around the population's height, slopes of a few cm a
-    # year, subject SDs of a few cm, residual SD of about 1 cm
-    priors <- c(
-      hier_prior("normal(150, 20)", class = "Intercept"),
-      hier_prior("normal(0, 10)", class = "b"),
-      hier_prior("half_normal(10)", class = "sd"),
-      hier_prior("exponential(0.5)", class = "sigma")
-    )
     list(
-      models = suppressMessages(model_set(
-        intercepts = hier_model(height ~ age + (1 | Subject), oxboys, prior = priors),
-        slopes = hier_model(height ~ age + (1 + age || Subject), oxboys, prior = priors)
-      )),
+      models = oxboys_slope_models(oxboys),
       data = oxboys, epochs = 10, iterations = 500,
       reference = "issue 29: bridge sampling log BF 104 for the slopes (its priors)"
     )

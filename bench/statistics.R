@@ -33,7 +33,7 @@
 # hour.
 
 suppressPackageStartupMessages(library(deepbmc))
-source("bench/exact_lmm_designs.R")
+source("bench/formula_designs.R")
 
 args <- commandArgs(trailingOnly = TRUE)
 option <- function(name, default) {
@@ -60,10 +60,8 @@ networks <- list(
   both = hierarchical_network(standardize = "dataset", statistics = "least_squares")
 )
 
-oxboys <- as.data.frame(nlme::Oxboys)
-oxboys$Subject <- factor(as.character(oxboys$Subject))
-sleep <- as.data.frame(lme4::sleepstudy)
-sleep$Subject <- factor(as.character(sleep$Subject))
+oxboys <- oxboys_data()
+sleep <- sleepstudy_data()
 
 exact_setup <- function(name) {
   force(name)
@@ -159,37 +157,11 @@ setups <- c(
   lapply(stats::setNames(nm = names(exact_lmm_designs)), exact_setup),
   list(
     oxboys = function() {
-      # the priors of bench/standardize.R: height in cm, age centred in years
-      priors <- c(
-        hier_prior("normal(150, 20)", class = "Intercept"),
-        hier_prior("normal(0, 10)", class = "b"),
-        hier_prior("half_normal(10)", class = "sd"),
-        hier_prior("exponential(0.5)", class = "sigma")
-      )
-      models <- suppressMessages(model_set(
-        intercepts = hier_model(height ~ age + (1 | Subject), oxboys, prior = priors),
-        slopes = hier_model(height ~ age + (1 + age || Subject), oxboys, prior = priors)
-      ))
-      list(models = models, data = oxboys,
+      list(models = oxboys_slope_models(oxboys), data = oxboys,
            check = function(fit) by_validation(fit, oxboys, real_reference = 1))
     },
     sleepcor = function() {
-      # the priors of bench/pooling.R
-      priors <- c(
-        hier_prior("normal(250, 60)", class = "Intercept"),
-        hier_prior("normal(10, 10)", class = "b"),
-        hier_prior("half_normal(30)", class = "sd", coef = "Intercept"),
-        hier_prior("half_normal(8)", class = "sd", coef = "Days"),
-        hier_prior("exponential(0.04)", class = "sigma")
-      )
-      cor_prior <- hier_prior("lkj(1)", class = "cor")
-      models <- suppressMessages(model_set(
-        uncorrelated = hier_model(Reaction ~ Days + (1 + Days || Subject), sleep,
-                                  prior = priors),
-        correlated = hier_model(Reaction ~ Days + (1 + Days | Subject), sleep,
-                                prior = c(priors, cor_prior))
-      ))
-      list(models = models, data = sleep,
+      list(models = sleepstudy_correlation_models(sleep), data = sleep,
            check = function(fit) by_validation(fit, sleep))
     },
     twofeature = twofeature_setup(missing = FALSE),

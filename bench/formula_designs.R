@@ -1,8 +1,10 @@
-# The real designs of the exact references (issue 29), shared by
-# bench/exact_lmm.R (which computes the exact PMPs) and bench/statistics.R
-# (which checks networks against them): each design's data, null and effect
-# formulas, priors and simulation seed, and the model set deepbmc builds
-# from them. Needs deepbmc attached.
+# The real designs and model sets of the formula benches (issue 29), shared
+# by bench/exact_lmm.R (which computes the exact PMPs), bench/statistics.R,
+# bench/standardize.R and bench/pooling.R (which train networks on them):
+# the exact references' designs (data, null and effect formulas, priors,
+# simulation seed) and the model set deepbmc builds from each, and the
+# Oxboys random-slopes and sleepstudy slope-correlation model sets. Needs
+# deepbmc attached.
 
 # Each design: its data, the null and the effect model, and priors on the
 # data's scale, stated for deepbmc and for the exact reference alike.
@@ -83,3 +85,50 @@ fixed_matrix <- function(formula, data) {
   stats::model.matrix(stats::as.formula(paste("~", right)), data)
 }
 
+
+# nlme::Oxboys, random slopes of age? height in cm (about 150, SD 9), age
+# centred in years (-1 to 1): an intercept prior around the population's
+# height, slopes of a few cm a year, subject SDs of a few cm, residual SD of
+# about 1 cm. (Issue 29's bridge sampling, with its own priors: log BF 104
+# for the slopes.)
+oxboys_data <- function() {
+  oxboys <- as.data.frame(nlme::Oxboys)
+  oxboys$Subject <- factor(as.character(oxboys$Subject))
+  oxboys
+}
+oxboys_slope_models <- function(oxboys = oxboys_data()) {
+  priors <- c(
+    hier_prior("normal(150, 20)", class = "Intercept"),
+    hier_prior("normal(0, 10)", class = "b"),
+    hier_prior("half_normal(10)", class = "sd"),
+    hier_prior("exponential(0.5)", class = "sigma")
+  )
+  suppressMessages(model_set(
+    intercepts = hier_model(height ~ age + (1 | Subject), oxboys, prior = priors),
+    slopes = hier_model(height ~ age + (1 + age || Subject), oxboys, prior = priors)
+  ))
+}
+
+# lme4::sleepstudy, are the random intercepts and slopes correlated?
+sleepstudy_data <- function() {
+  sleep <- as.data.frame(lme4::sleepstudy)
+  sleep$Subject <- factor(as.character(sleep$Subject))
+  sleep
+}
+sleepstudy_correlation_models <- function(sleep = sleepstudy_data()) {
+  priors <- c(
+    hier_prior("normal(250, 60)", class = "Intercept"),
+    hier_prior("normal(10, 10)", class = "b"),
+    hier_prior("half_normal(30)", class = "sd", coef = "Intercept"),
+    hier_prior("half_normal(8)", class = "sd", coef = "Days"),
+    hier_prior("exponential(0.04)", class = "sigma")
+  )
+  # only the correlated model has a correlation to give a prior
+  cor_prior <- hier_prior("lkj(1)", class = "cor")
+  suppressMessages(model_set(
+    uncorrelated = hier_model(Reaction ~ Days + (1 + Days || Subject), sleep,
+                              prior = priors),
+    correlated = hier_model(Reaction ~ Days + (1 + Days | Subject), sleep,
+                            prior = c(priors, cor_prior))
+  ))
+}
