@@ -528,6 +528,10 @@ check_fit_models <- function(fit, arg, call) {
   }
   coding <- config[intersect(names(config), missing_coding_fields)]
   config[missing_coding_fields] <- NULL
+  # fits with statistics of version 1 have neither element (network_config())
+  if (is.null(config$statistics_version) && is.list(expected)) {
+    expected[c("statistics_version", "statistics_terms")] <- NULL
+  }
   if (is.null(expected) || !identical(config, expected) ||
         !valid_missing_coding(coding, models$n_features)) {
     damaged("its configuration does not match its network and model set.")

@@ -320,6 +320,31 @@ available_inputs <- function(models) {
   setdiff(columns, "(Intercept)")
 }
 
+# The model term of each network input of a formula model set, such as
+# "Diet" for the inputs Diet2, Diet3 and Diet4: the term label of the first
+# model whose fixed effects have the column, and the input's own name for
+# the rest (group-level and offset columns).
+input_terms <- function(set) {
+  labels <- stats::setNames(set$inputs, set$inputs)
+  for (model in rev(set$models)) {
+    columns <- fixed_column_terms(model)
+    found <- intersect(set$inputs, names(columns))
+    labels[found] <- columns[found]
+  }
+  unname(labels)
+}
+
+# The term label of each column of a model's fixed-effects matrix, from its
+# stored terms ("assign" of stats::model.matrix(), which the model drops).
+fixed_column_terms <- function(model) {
+  stored <- model$fixed_terms
+  frame <- stats::model.frame(stored$terms, model$data, na.action = stats::na.pass,
+                              xlev = stored$xlevels)
+  matrix <- stats::model.matrix(stored$terms, frame, contrasts.arg = stored$contrasts)
+  labels <- c("(Intercept)", attr(stored$terms, "term.labels"))
+  stats::setNames(labels[attr(matrix, "assign") + 1L], colnames(matrix))
+}
+
 # The name of a model's offset among the network inputs, such as
 # `"offset(log(exposure))"`; NULL when its offset is the same for every row
 # of the template, so that the network would learn nothing from it.

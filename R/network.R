@@ -89,15 +89,21 @@
 #'   other features), as a regression analyst would look at the data: the
 #'   t-statistic, estimate and log standard error of every coefficient in a
 #'   regression of the groups' mean responses on their mean covariates and in
-#'   a regression within groups, and the mean, the log SD and the
-#'   correlations over groups of per-group regression estimates, with the log
-#'   residual SDs. They are computed from the data alone, so every data path
+#'   a regression within groups and in a random-intercept (feasible GLS)
+#'   regression that weighs the two as a mixed model does; for a term with
+#'   several columns (a factor with three or more levels) also their joint
+#'   Wald statistic in each; the mean, the log SD and the correlations over
+#'   groups of per-group regression estimates, raw and corrected for their
+#'   sampling noise (the random effects' covariance by moments), with the
+#'   log residual SDs. They are computed from the data alone, so every data path
 #'   (missing values, stored simulations, R simulators) gets them; complete
 #'   rows only. They give "does this covariate matter?" questions, which a
 #'   DeepSet of means can miss entirely, something to start from. The
 #'   default of formula model sets ([default_network()]); for
 #'   [simulator_models()] list the response first in `features`. Fits
-#'   trained before this setting existed read as `"none"`. See
+#'   trained before this setting existed read as `"none"`, and fits trained
+#'   before the joint, random-intercept and corrected statistics keep the
+#'   statistics they were trained with. See
 #'   `bench/results/statistics.md` for what they change.
 #'
 #' @return An architecture, a list of class `"deepbmc_network"` with the
@@ -176,6 +182,30 @@ hierarchical_network <- function(s1 = c(8, 32), s2 = c(32, 128),
 
 # The fixed statistics of hierarchical_network(statistics = ).
 statistics_choices <- c("none", "least_squares")
+
+# The layout of the least-squares statistics that networks are trained with
+# (src/least_squares.h): 2 adds the joint statistics of terms with several
+# columns, the random-intercept regression and the per-group estimates'
+# covariance corrected for their noise. Fits without the element were
+# trained with version 1 and keep it (check_fit(), train_comparison(init =)).
+statistics_version <- 2L
+
+# The model term of each covariate feature (0-based ids, in order of first
+# appearance) for the least-squares statistics, so that a term with several
+# columns (a factor with three or more levels) gets a joint Wald statistic
+# (src/least_squares.h); NULL when every term has one column (and for model
+# sets other than formula sets), which is also what fits from before the
+# joint statistics have.
+statistics_terms <- function(models) {
+  if (!identical(models$type, "formula")) {
+    return(NULL)
+  }
+  labels <- input_terms(models)
+  if (!anyDuplicated(labels)) {
+    return(NULL)
+  }
+  match(labels, unique(labels)) - 1L
+}
 
 # The standardisations of hierarchical_network(standardize = ).
 standardize_choices <- c("none", "dataset")
@@ -307,6 +337,10 @@ network_config <- function(network, models, call = rlang::caller_env()) {
     if (any(value != setting$choices[[1]])) {
       config[[name]] <- value
     }
+  }
+  if (network_setting(network, "statistics") == "least_squares") {
+    config$statistics_version <- statistics_version
+    config$statistics_terms <- statistics_terms(models)
   }
   n_weights <- cpp_network_size(config)
   if (n_weights > max_network_weights) {

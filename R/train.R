@@ -341,6 +341,10 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
   config <- missing_config(config, missing)
   if (!is.null(init)) {
     config <- init_missing_config(config, init, missing)
+    # the head's inputs are init's: its layout of the statistics
+    for (field in c("statistics_version", "statistics_terms")) {
+      config[[field]] <- init$config[[field]]
+    }
     check_init_matches(init, models, network, config)
   }
   source <- missing_source(source, missing, models, seed)

@@ -104,8 +104,10 @@ network_head_fields <- c(
   standardize = "character",
   # the pooling per level (network_config() in R/network.R)
   pooling = "character",
-  # the fixed statistics (network_config() in R/network.R)
-  statistics = "character"
+  # the fixed statistics, their layout and the model term of each covariate
+  # (network_config() in R/network.R)
+  statistics = "character", statistics_terms = "integer",
+  statistics_version = "integer"
 )
 
 # The head settings of `method` added to the configuration the C++ core

@@ -98,7 +98,9 @@ void Network<T>::forward(const Dataset<T>& data, Workspace<T>& ws, bool training
   if (spec_.has_statistics()) {
     const int at = summary_dim + n_levels + spec_.n_scale_inputs();
     ws.statistics.resize(spec_.n_statistics_inputs());
-    least_squares_forward(data, ws.statistics_scratch, ws.statistics.data());
+    least_squares_forward(data, spec_.statistics_joint_terms, spec_.config.statistics_version,
+                          ws.statistics_scratch,
+                          ws.statistics.data());
     for (int j = 0; j < spec_.n_statistics_inputs(); ++j) {
       h0(0, at + j) = static_cast<T>(ws.statistics[j]);
     }

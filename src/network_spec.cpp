@@ -98,8 +98,20 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
   require(config.pooling.empty() || config.pooling.size() == n_levels,
           "pooling needs one entry per level");
 
+  require(config.statistics_version == 1 || config.statistics_version == 2,
+          "statistics_version must be 1 or 2");
+  require(config.statistics_terms.empty() ||
+              (config.statistics == Statistics::least_squares && config.statistics_version == 2 &&
+               config.statistics_terms.size() == static_cast<size_t>(config.input_dim - 1)),
+          "statistics_terms needs least-squares statistics of version 2 and one term per "
+          "covariate");
+  for (int id : config.statistics_terms) {
+    require(id >= 0 && id < config.input_dim, "statistics_terms ids must be in 0..input_dim-1");
+  }
+
   NetworkSpec spec;
   spec.config = config;
+  spec.statistics_joint_terms = least_squares_joint_terms(config.statistics_terms);
   Allocator alloc;
   int width = spec.coded_input_dim();
   for (size_t k = 0; k < n_levels; ++k) {
@@ -130,7 +142,10 @@ NetworkSpec build_network_spec(const NetworkConfig& config) {
 }
 
 int NetworkSpec::n_statistics_inputs() const {
-  return has_statistics() ? least_squares_width(config.input_dim) : 0;
+  return has_statistics()
+             ? least_squares_width(config.input_dim, static_cast<int>(statistics_joint_terms.size()),
+                                   config.statistics_version)
+             : 0;
 }
 
 std::vector<DenseSpec> NetworkSpec::all_dense() const {

@@ -124,11 +124,21 @@ struct NetworkConfig {
   // every fit before issue 29.
   std::vector<Pooling> pooling;
   Statistics statistics = Statistics::none;
+  // statistics = least_squares: the model term of each covariate (features
+  // 1..input_dim-1, ids from 0), so that a term with several columns gets a
+  // joint statistic (least_squares.h, block D); empty: every covariate its
+  // own term, as every fit before the joint statistics.
+  std::vector<int> statistics_terms;
+  // The layout of the least-squares statistics (least_squares.h): 1 (blocks
+  // A-C, fits before the joint, mixed-model and corrected statistics) or 2.
+  int statistics_version = 1;
 };
 
 struct NetworkSpec {
   NetworkConfig config;
   std::vector<LevelSpec> levels;
+  // the covariates of each term with several (least_squares_joint_terms())
+  std::vector<std::vector<int>> statistics_joint_terms;
   std::vector<DenseSpec> head;  // dense layers with the activation
   DenseSpec logits;             // linear, to head_outputs()
   DenseSpec rates;              // linear, summary -> n_rates() (separate_rates() only)

@@ -84,13 +84,17 @@ inline const std::vector<NetworkConfigField>& network_config_fields() {
 // And the pooling of each level (hierarchical_network(pooling =), issue 29):
 // only a network with a level not pooled by the mean has it. And the fixed
 // statistics (hierarchical_network(statistics =), issue 29): only a network
-// with some has it.
+// with some has it; statistics_version 2 every such network since the joint,
+// mixed-model and corrected statistics (older ones read as version 1), and
+// statistics_terms one of version 2 whose model set has a term with several
+// columns.
 inline const std::vector<std::string>& network_head_fields() {
   static const std::vector<std::string> fields = {"output",         "output_power",
                                                   "size_reference", "rates",
                                                   "missing_coding", "placeholder",
                                                   "standardize",    "pooling",
-                                                  "statistics"};
+                                                  "statistics",     "statistics_terms",
+                                                  "statistics_version"};
   return fields;
 }
 
@@ -160,6 +164,12 @@ inline NetworkSpec r_network_spec(const Rcpp::List& config) {
     const std::string statistics = r_string(config, "statistics");
     if (statistics == "least_squares") c.statistics = Statistics::least_squares;
     else if (statistics != "none") Rcpp::stop("unknown statistics '%s'", statistics);
+  }
+  if (config.containsElementNamed("statistics_terms")) {
+    c.statistics_terms = r_ints(config, "statistics_terms");
+  }
+  if (config.containsElementNamed("statistics_version")) {
+    c.statistics_version = r_int(config, "statistics_version");
   }
   try {
     return build_network_spec(c);

@@ -193,12 +193,13 @@ std::string cpp_select_kernels(std::string which) { return select_kernels(which.
 Rcpp::NumericMatrix cpp_least_squares_statistics(Rcpp::List config, Rcpp::List data) {
   const NetworkSpec spec = r_network_spec(config);
   const std::vector<Dataset<double>> sets = r_datasets<double>(data, spec);
-  const int width = least_squares_width(spec.config.input_dim);
+  const int width = spec.n_statistics_inputs();
   Rcpp::NumericMatrix out(static_cast<int>(sets.size()), width);
   LeastSquaresScratch scratch;
   std::vector<double> row(width);
   for (size_t b = 0; b < sets.size(); ++b) {
-    least_squares_forward(sets[b], scratch, row.data());
+    least_squares_forward(sets[b], spec.statistics_joint_terms, spec.config.statistics_version,
+                          scratch, row.data());
     for (int j = 0; j < width; ++j) out(static_cast<int>(b), j) = row[j];
   }
   return out;

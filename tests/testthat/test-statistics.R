@@ -273,8 +273,14 @@ test_that("statistics are stored, printed, sized, and bad values are classed err
   expect_identical(config$statistics, "least_squares")
   plain <- deepbmc:::network_config(hierarchical_network(), models)
   expect_null(plain$statistics)
-  # one feature: 4 + 1 + 4 statistics, each with head_units weights
-  expect_equal(deepbmc:::cpp_network_size(config) - deepbmc:::cpp_network_size(plain), 9 * 64)
+  expect_identical(config$statistics_version, 2L)
+  expect_null(config$statistics_terms)
+  # one feature: 4 + 1 + 4 statistics (A, B, C), each with head_units
+  # weights, and in version 2 also 3 + 1 (E) and 1 (F)
+  expect_equal(deepbmc:::cpp_network_size(config) - deepbmc:::cpp_network_size(plain), 14 * 64)
+  version_1 <- config
+  version_1$statistics_version <- NULL
+  expect_equal(deepbmc:::cpp_network_size(version_1) - deepbmc:::cpp_network_size(plain), 9 * 64)
   for (bad in list("ols", c("least_squares", "none"), NA_character_, 1, TRUE)) {
     expect_error(hierarchical_network(statistics = bad), "statistics",
                  class = "deepbmc_error_value")
@@ -335,4 +341,254 @@ test_that("formula model sets train the network with statistics by default", {
                             iterations = 2, holdout = 0, threads = 1, seed = 1,
                             progress = FALSE)
   expect_false(grepl("default", paste(capture.output(print(paper)), collapse = "\n")))
+})
+
+# --- version 2: joint, random-intercept and corrected statistics (D, E, F) ---
+# The Wald statistic of a term's columns jointly over their number, log(1 +
+# F), from a fit's coefficients and covariance: 0 when none of the term's
+# columns is in the fit.
+ref_wald <- function(beta, vcov, columns, in_fit) {
+  at <- which(in_fit %in% columns)
+  if (length(at) == 0) return(0)
+  b <- beta[at]
+  log1p(drop(b %*% solve(vcov[at, at, drop = FALSE], b)) / length(at))
+}
+
+# Blocks D, E and F of one data set (groups of complete rows, column 1 the
+# response; `terms` the term id of each covariate), from lm() fits written
+# from their definitions in least_squares.h.
+ref_least_squares_v2 <- function(groups, terms) {
+  groups <- groups[vapply(groups, nrow, 1L) > 0]
+  p <- ncol(groups[[1]])
+  rows <- do.call(rbind, groups)
+  sizes <- vapply(groups, nrow, 1L)
+  group <- rep(seq_along(groups), sizes)
+  means <- do.call(rbind, lapply(groups, colMeans))
+  deviations <- rows - means[group, , drop = FALSE]
+  covariates <- seq_len(p - 1) + 1
+  tiny <- function(centre) 1e-10 * (1 + centre^2)
+  between <- Filter(function(k) {
+    mean((means[, k] - mean(means[, k]))^2) > tiny(mean(means[, k]))
+  }, covariates)
+  within <- Filter(function(k) mean(deviations[, k]^2) > tiny(mean(means[, k])), covariates)
+  joint <- Filter(function(id) sum(terms == id) >= 2, sort(unique(terms)))
+  term_columns <- lapply(joint, function(id) which(terms == id) + 1)
+
+  # A and B again, for their residual variances and D
+  fit_a <- with_intercept(means[, 1], means[, between, drop = FALSE])
+  df_b <- nrow(rows) - length(groups) - length(within)
+  if (length(within) > 0) {
+    fit_b <- lm(deviations[, 1] ~ 0 + deviations[, within, drop = FALSE])
+    sigma2 <- sum(stats::residuals(fit_b)^2) / df_b
+    vcov_b <- stats::vcov(fit_b) * fit_b$df.residual / df_b
+  } else {
+    sigma2 <- sum(deviations[, 1]^2) / df_b
+  }
+  out_d <- unlist(lapply(term_columns, function(columns) {
+    c(ref_wald(stats::coef(fit_a)[-1], stats::vcov(fit_a)[-1, -1, drop = FALSE], columns,
+               between),
+      if (length(within) > 0) ref_wald(stats::coef(fit_b), vcov_b, columns, within) else 0)
+  }))
+
+  # E: quasi-demeaned rows, lambda_g = 1 - sqrt(sigma^2 / (sigma^2 + n_g tau^2))
+  tau2 <- max(0, summary(fit_a)$sigma^2 - sigma2 * mean(1 / sizes))
+  lambda <- (1 - sqrt(sigma2 / (sigma2 + sizes * tau2)))[group]
+  varying <- sort(union(between, within))
+  x_star <- cbind(1 - lambda, rows[, varying, drop = FALSE] -
+                    lambda * means[group, varying, drop = FALSE])
+  fit_e <- lm(rows[, 1] - lambda * means[group, 1] ~ 0 + x_star)
+  co <- summary(fit_e)$coefficients
+  out_e <- numeric(3 * p + 1 + length(joint))
+  slots <- c(1, varying)
+  for (i in seq_along(slots)) {
+    out_e[3 * (slots[i] - 1) + 1:3] <- c(ls_squash(co[i, 1] / co[i, 2]), ls_squash(co[i, 1]),
+                                         ls_log(co[i, 2]))
+  }
+  out_e[3 * p + 1] <- log1p(tau2 / sigma2)
+  for (t in seq_along(joint)) {
+    out_e[3 * p + 1 + t] <- ref_wald(stats::coef(fit_e)[-1],
+                                     stats::vcov(fit_e)[-1, -1, drop = FALSE],
+                                     term_columns[[t]], varying)
+  }
+
+  # F: per-group fits on the raw covariates (intercept at x = 0), their
+  # covariance over groups minus the mean of their vcov()
+  slots <- c(1, within)
+  fits <- lapply(groups, function(g) {
+    if (nrow(g) <= length(slots)) return(NULL)
+    fit <- with_intercept(g[, 1], g[, within, drop = FALSE])
+    if (anyNA(stats::coef(fit))) return(NULL)
+    list(estimate = unname(stats::coef(fit)), vcov = unname(stats::vcov(fit)))
+  })
+  fits <- Filter(Negate(is.null), fits)
+  out_f <- numeric(p + p * (p - 1) / 2)
+  if (length(fits) >= 2) {
+    estimates <- do.call(rbind, lapply(fits, `[[`, "estimate"))
+    noise <- Reduce(`+`, lapply(fits, `[[`, "vcov")) / length(fits)
+    corrected <- stats::cov(estimates) - noise
+    out_f[slots] <- log1p(pmax(diag(corrected), 0) / diag(noise))
+    if (length(fits) > 2 && length(slots) > 1) {
+      pairs <- which(upper.tri(diag(p)), arr.ind = TRUE)
+      pairs <- pairs[order(pairs[, 1], pairs[, 2]), , drop = FALSE]
+      for (k in 2:length(slots)) {
+        for (l in seq_len(k - 1)) {
+          if (corrected[k, k] <= 0 || corrected[l, l] <= 0) next
+          r <- corrected[k, l] / sqrt(corrected[k, k] * corrected[l, l])
+          at <- which(pairs[, 1] == slots[l] & pairs[, 2] == slots[k])
+          out_f[p + at] <- atanh(min(max(r, -0.999), 0.999))
+        }
+      }
+    }
+  }
+  c(ref_least_squares(groups), out_d, out_e, out_f)
+}
+
+v2_config <- function(input_dim, terms = NULL, ...) {
+  config <- ls_config(input_dim = input_dim, ...)
+  config$statistics_version <- 2L
+  config$statistics_terms <- terms
+  config
+}
+
+# y on a within-group factor (3 levels: two dummies, ragged and unbalanced,
+# so they vary between groups too) and a between-group factor (4 levels:
+# three dummies constant within each group), like Machines and ChickWeight.
+joint_datasets <- function(seed) {
+  set.seed(seed)
+  lapply(1:3, function(d) {
+    lapply(1:9, function(g) {
+      n <- sample(4:7, 1)
+      machine <- sample(1:3, n, replace = TRUE)
+      diet <- (g %% 4) + 1
+      y <- 2 + c(0, 0.5, -0.3)[machine] + c(0, 1, 0.2, -0.8)[diet] * (d > 1) +
+        stats::rnorm(1, sd = 0.7) + stats::rnorm(n, sd = 0.5)
+      cbind(y, outer(machine, 2:3, `==`) + 0, outer(rep(diet, n), 2:4, `==`) + 0)
+    })
+  })
+}
+
+test_that("version 2 adds joint, random-intercept and corrected statistics that agree with lm()", {
+  terms <- c(0L, 0L, 1L, 1L, 1L)
+  datasets <- joint_datasets(1)
+  v1 <- deepbmc:::cpp_least_squares_statistics(ls_config(input_dim = 6L),
+                                               pack_batch(datasets, 6L))
+  got <- deepbmc:::cpp_least_squares_statistics(v2_config(6L, terms), pack_batch(datasets, 6L))
+  # v1, then D (2 per joint term), E (3P + 1 + joint terms), F (P + P(P-1)/2)
+  expect_identical(ncol(got), ncol(v1) + 4L + (3L * 6L + 1L + 2L) + (6L + 15L))
+  expect_identical(got[, seq_len(ncol(v1))], v1)
+  for (i in seq_along(datasets)) {
+    expect_equal(got[i, ], ref_least_squares_v2(datasets[[i]], terms), tolerance = 1e-8,
+                 label = paste("data set", i))
+    # the diets are in the between regression only
+    expect_identical(got[i, ncol(v1) + 4], 0)
+    expect_true(all(got[i, ncol(v1) + 1:3] > 0))
+  }
+  # an effect of the diets in data sets 2 and 3 only
+  expect_gt(min(got[2:3, ncol(v1) + 3]), got[1, ncol(v1) + 3])
+  # without joint terms, and on the data sets of the other tests (ragged,
+  # masked junk, nothing varying within groups, one feature)
+  plain <- ls_datasets(1)
+  got <- deepbmc:::cpp_least_squares_statistics(v2_config(3L), pack_batch(plain, 3L))
+  for (i in seq_along(plain)) {
+    expect_equal(got[i, ], ref_least_squares_v2(complete_groups(plain[[i]], 3L), 0:1),
+                 tolerance = 1e-8, label = paste("plain data set", i))
+  }
+  one <- lapply(1:2, function(s) {
+    set.seed(s)
+    lapply(c(3, 5, 4, 6), function(n) matrix(stats::rnorm(n, stats::rnorm(1)), ncol = 1))
+  })
+  got1 <- deepbmc:::cpp_least_squares_statistics(v2_config(1L), pack_batch(one, 1L))
+  for (i in 1:2) expect_equal(got1[i, ], ref_least_squares_v2(one[[i]], integer(0)),
+                              tolerance = 1e-8)
+  # terms of one column each give no joint statistics
+  expect_identical(ncol(deepbmc:::cpp_least_squares_statistics(v2_config(6L, 0:4),
+                                                               pack_batch(datasets, 6L))),
+                   ncol(v1) + (3L * 6L + 1L) + (6L + 15L))
+  config <- v2_config(6L)
+  for (bad in list(c(0L, 1L), c(0L, 0L, 1L, 1L, -1L), c(0L, 0L, 1L, 1L, 9L))) {
+    config$statistics_terms <- bad
+    expect_error(deepbmc:::cpp_network_size(config), "statistics_terms")
+  }
+  config$statistics_terms <- terms
+  config$statistics_version <- 1L
+  expect_error(deepbmc:::cpp_network_size(config), "statistics_terms")
+  config$statistics_version <- 3L
+  expect_error(deepbmc:::cpp_network_size(config), "statistics_version")
+})
+
+test_that("version 2: finite-difference gradients, invariance, thread determinism", {
+  config <- v2_config(6L, c(0L, 0L, 1L, 1L, 1L))
+  datasets <- joint_datasets(2)
+  data <- pack_batch(datasets, 6L)
+  labels <- c(1L, 2L, 2L)
+  w <- noisy_weights(config, 11)
+  res <- deepbmc:::cpp_loss_grad(config, w, data, labels)
+  loss <- function(v) deepbmc:::cpp_loss_grad(config, v, data, labels)$loss
+  expect_gradient_match(numeric_grad(loss, w), res$grad)
+  shuffled <- lapply(datasets, function(d) {
+    lapply(rev(d), function(g) g[rev(seq_len(nrow(g))), , drop = FALSE])
+  })
+  both <- pack_batch(c(datasets, shuffled), 6L)
+  logits <- predict_core(config, w, both, 2L)
+  expect_equal(logits[4:6, ], logits[1:3, ], tolerance = 1e-5)
+  expect_identical(predict_core(config, w, both, 1L), logits)
+})
+
+test_that("formula model sets give their factors joint statistics; version-1 fits read as before", {
+  chicks <- as.data.frame(datasets::ChickWeight)
+  # six chicks of each of the four diets
+  keep <- unlist(lapply(split(as.character(chicks$Chick), chicks$Diet),
+                        function(chick) unique(chick)[1:6]))
+  chicks <- chicks[chicks$Chick %in% keep, ]
+  chicks$Chick <- droplevels(chicks$Chick)
+  models <- suppressMessages(model_set(
+    time = hier_model(weight ~ Time + (1 | Chick), chicks),
+    diet = hier_model(weight ~ Time + Diet + (1 | Chick), chicks),
+    both = hier_model(weight ~ Time * Diet + (1 | Chick), chicks)
+  ))
+  expect_identical(deepbmc:::input_terms(models),
+                   c("Time", "Diet", "Diet", "Diet", "Time:Diet", "Time:Diet", "Time:Diet"))
+  expect_identical(deepbmc:::statistics_terms(models), c(0L, 1L, 1L, 1L, 2L, 2L, 2L))
+  # two-level factors and plain covariates: one column per term, no joint ones
+  sexes <- suppressMessages(model_set(
+    age = hier_model(distance ~ age + (1 | Subject), nlme::Orthodont),
+    sex = hier_model(distance ~ age + Sex + (1 | Subject), nlme::Orthodont)
+  ))
+  expect_null(deepbmc:::statistics_terms(sexes))
+  expect_null(deepbmc:::statistics_terms(normal_nested_models()))
+  expect_null(deepbmc:::network_config(deepbmc:::formula_network(), sexes)$statistics_terms)
+  expect_null(deepbmc:::network_config(hierarchical_network(), models)$statistics_terms)
+
+  small <- hierarchical_network(s1 = c(4, 4), s2 = c(4, 4), s3 = c(4, 4), summary_dim = c(3, 3),
+                                n_dense = 1, n_equivariant = 1, head_units = 8, head_layers = 1,
+                                statistics = "least_squares")
+  two <- suppressMessages(model_set(
+    time = hier_model(weight ~ Time + (1 | Chick), chicks),
+    diet = hier_model(weight ~ Time + Diet + (1 | Chick), chicks)
+  ))
+  new <- train_comparison(two, network = small, epochs = 1, iterations = 5, holdout = 0,
+                          threads = 1, seed = 1, progress = FALSE)
+  expect_identical(new$config$statistics_terms, c(0L, 1L, 1L, 1L))
+  expect_identical(new$config$statistics_version, 2L)
+  # A fit with statistics of version 1 (before blocks D, E, F): its
+  # configuration has neither element and its head is narrower by the 2
+  # joint inputs of D, the 3 * 5 + 1 + 1 of E and the 5 + 10 of F.
+  old <- new
+  old$config[c("statistics_version", "statistics_terms")] <- NULL
+  old$weights <- deepbmc:::cpp_network_init(old$config, 1)
+  expect_identical(length(new$weights) - length(old$weights), 34L * 8L)
+  old$optimizer$m <- old$optimizer$v <- numeric(length(old$weights))
+  old$checksum <- deepbmc:::fit_checksum(old)
+  expect_no_error(deepbmc:::check_fit(old))
+  pmp <- post_prob(old, chicks)
+  expect_true(all(is.finite(unlist(pmp))))
+  tuned <- train_comparison(two, init = old, epochs = 1, iterations = 2, holdout = 0,
+                            threads = 1, seed = 3, progress = FALSE)
+  expect_null(tuned$config$statistics_terms)
+  expect_null(tuned$config$statistics_version)
+  # the terms of a new fit are checked like the rest of its configuration
+  damaged <- new
+  damaged$config$statistics_terms <- c(0L, 1L, 2L, 2L)
+  damaged$checksum <- deepbmc:::fit_checksum(damaged)
+  expect_error(deepbmc:::check_fit(damaged), class = "deepbmc_error")
 })
