@@ -24,28 +24,7 @@ record <- function(...) {
   say(text)
 }
 
-data(grouseticks, package = "lme4")
-ticks <- grouseticks
-# HEIGHT in hundreds of metres above sea level, centred: priors of a few
-# units make sense on that scale.
-ticks$height <- (ticks$HEIGHT - mean(ticks$HEIGHT)) / 100
-
-priors <- c(
-  hier_prior(normal(1, 1.5), class = "Intercept"),
-  hier_prior(normal(0, 1), class = "b"),
-  hier_prior(normal(0, 1), class = "sd")
-)
-models <- suppressMessages(model_set(
-  poisson = hier_model(TICKS ~ 1 + YEAR + height + (1 | BROOD), ticks,
-                       family = poisson(), prior = priors),
-  poisson_olre = hier_model(TICKS ~ 1 + YEAR + height + (1 | BROOD) +
-                              (1 | INDEX), ticks, family = poisson(),
-                            prior = priors),
-  negbinomial = hier_model(TICKS ~ 1 + YEAR + height + (1 | BROOD), ticks,
-                           family = "negbinomial",
-                           prior = c(priors, hier_prior(gamma(2, 0.1),
-                                                        class = "shape")))
-))
+source("bench/grouseticks_models.R")
 print(models)
 
 started <- proc.time()[["elapsed"]]
