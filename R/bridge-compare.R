@@ -184,6 +184,7 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
                "divergent", "max_rhat", "min_ess", "bridge_iterations")
   table <- table[columns]
   rownames(table) <- NULL
+  warn_unconverged_bridge(table)
   structure(table, class = c("deepbmc_bridge_comparison", "data.frame"),
             compile_seconds = compile_seconds, settings = settings,
             network_checksum = network_checksum(fit),
@@ -253,4 +254,45 @@ check_user_fits <- function(fits, n_datasets, model_names, single,
                             call = call)
   }
   fits
+}
+
+# Bridge sampling's iterative scheme stops at 1,000 iterations
+# (bridge_sampler()'s maxiter) when it has not converged, and its estimate
+# is then unreliable: on lme4::grouseticks' observation-level model it moved
+# by 2 nats between seeds with 67-100% estimated error
+# (bench/results/grouseticks_gap.md). Warns, with class
+# "deepbmc_bridge_warning", naming the model fits whose estimate did not
+# converge or whose estimated error (coefficient of variation of the
+# marginal likelihood) exceeds 10%.
+bridge_error_limit <- 0.1
+bridge_iteration_limit <- 1000
+
+warn_unconverged_bridge <- function(table) {
+  bad <- (!is.na(table$bridge_iterations) &
+            table$bridge_iterations >= bridge_iteration_limit) |
+    (!is.na(table$logml_error) & table$logml_error > bridge_error_limit)
+  if (!any(bad)) {
+    return(invisible(FALSE))
+  }
+  flagged <- table[bad, , drop = FALSE]
+  lines <- sprintf(
+    "%s on data set %d: %d iterations, estimated error %s",
+    cli_escape(flagged$model), as.integer(flagged$data_set),
+    as.integer(flagged$bridge_iterations),
+    ifelse(is.na(flagged$logml_error), "unknown",
+           sprintf("%.0f%%", 100 * flagged$logml_error))
+  )
+  cli::cli_warn(
+    c(
+      "Bridge sampling did not give a reliable marginal likelihood for
+       {sum(bad)} model fit{?s}; the bridge PMPs of {?its/their} data
+       set{?s} are unreliable.",
+      stats::setNames(utils::head(lines, 10), rep("!", min(length(lines), 10))),
+      i = "Draw more ({.arg draws}, {.arg chains}) or try
+           {.code method = \"warp3\"}; a model with a latent value per
+           observation may need its latent values integrated out."
+    ),
+    class = "deepbmc_bridge_warning"
+  )
+  invisible(TRUE)
 }

@@ -387,6 +387,17 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
   check_fit_phases(fit, arg = arg, call = call)
   check_fit_models(fit, arg = arg, call = call)
   check_fit_checked_range(fit, arg = arg, call = call)
+  if (!is.null(fit$verdict) && !valid_verdict(fit$verdict)) {
+    abort_deepbmc(
+      c(
+        "{.arg {arg}} is damaged: its training verdict is not the one
+         training writes.",
+        i = "Train the network again, or load an undamaged copy."
+      ),
+      "fit",
+      call = call
+    )
+  }
   if (weights) {
     check_fit_weights(fit, arg = arg, call = call)
     check_fit_checksum(fit, arg = arg, call = call)
@@ -411,6 +422,7 @@ check_fit_vintage <- function(fit, arg, call) {
   later <- c(
     input_range = !is.null(fit$input_range),
     checked_range = !is.null(fit$checked_range),
+    verdict = !is.null(fit$verdict),
     phases = !is.null(fit$phases),
     `training$stopped` = !is.null(training$stopped),
     `training$method` = !is.null(training$method),

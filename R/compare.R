@@ -47,6 +47,7 @@
 compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
                            response = NULL, threads = default_threads()) {
   check_fit(fit)
+  warn_verdict(fit)
   prior_prob <- check_prior_prob(
     prior_prob %||% fit$models$prior_prob, fit$models$model_names,
     arg = "prior_prob"

@@ -96,6 +96,11 @@ fit_checksum <- function(fit) {
   if (!is.null(fit$checked_range)) {
     parts$checked_range <- fit$checked_range
   }
+  # The training verdict (R/verdict.R) came later; fits without one keep
+  # their checksums.
+  if (!is.null(fit$verdict)) {
+    parts$verdict <- fit$verdict
+  }
   # Version 6 added the training settings and Adam's state.
   if (isTRUE(fit$format_version >= 6)) {
     training <- if (is.list(fit$training)) fit$training
@@ -333,6 +338,7 @@ print.deepbmc_fit <- function(x, ...) {
     formatC(final$accuracy, digits = 3, format = "f"), "\n",
     format_holdout_line(final_holdout(x)),
     format_stopped_line(x$training$stopped),
+    format_verdict_line(x$verdict),
     format_phases_line(fit_phases(x)),
     sep = ""
   )

@@ -83,6 +83,7 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
                                   threads = default_threads()) {
   check_dots_empty(...)
   check_fit(x)
+  warn_verdict(x)
   model_names <- check_model_names(model_names, x$models$model_names)
   prior_prob <- check_prior_prob(
     prior_prob %||% unname(x$models$prior_prob), model_names,
@@ -175,6 +176,7 @@ bayes_factor.deepbmc_fit <- function(x1, x2, log = TRUE, ..., model1 = 1,
   }
   check_dots_empty(...)
   check_fit(x1)
+  warn_verdict(x1)
   log <- check_flag(log)
   model_names <- x1$models$model_names
   model1 <- check_model_index(model1, model_names)

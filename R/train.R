@@ -230,11 +230,18 @@
 #'   for every pair of models (see [checked_range()]); [bayes_factor()] and
 #'   [compare_models()] flag values beyond it;
 #' * `checksum`: a checksum of the weights, the configuration, the model
-#'   set, the checked range, the training settings (all of `training` but
+#'   set, the checked range, the verdict, the training settings (all of `training` but
 #'   `threads`, `steps_done` and `seconds`) and Adam's state, checked at
 #'   every use so that a damaged or edited fit is an error of class
 #'   `"deepbmc_error_fit"`;
-#' * `format_version`: the version of this layout.
+#' * `format_version`: the version of this layout;
+#' * `verdict`: what the training check on the holdout set found,
+#'   `checked` (`FALSE` without a holdout set of 100 or more data sets and 3
+#'   or more epochs) and `problems` (named: `chance`, `falling`,
+#'   `calibration`, `diverged`; empty when none), shown by `print()` and,
+#'   when there are problems, by a warning of class
+#'   `"deepbmc_verdict_warning"` at every use of the fit's PMPs and Bayes
+#'   factors; covered by the checksum.
 #'
 #' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
 #' that gives identical results. Use it with [post_prob()],
@@ -784,9 +791,10 @@ run_training <- function(fit, total_steps, progress, source,
   # The fit is complete, so an interrupt deferred during the clean-up has
   # nothing left to stop.
   tryCatch(cpp_deliver_interrupt(), interrupt = function(e) NULL)
+  finished$verdict <- training_verdict(finished, holdout)
   finished <- with_training_checked_range(finished, source)
   warn_stopped(finished, total_steps)
-  warn_training_problems(finished, holdout)
+  warn_training_problems(finished)
   finished
 }
 

@@ -29,8 +29,9 @@ at_chance <- function(loss, n_models) {
 }
 
 # What the last phase's holdout history and the final PMPs on the holdout set
-# say is not done: a named character vector of problems (empty if none).
-# Judged only after 3 or more evaluated epochs of 100 or more data sets.
+# say is not done: a named character vector of problems (empty if none);
+# NULL when there is nothing to judge by: judged only after 3 or more
+# evaluated epochs of 100 or more data sets.
 # `pmp` and `true` are the final PMPs and the true models of the holdout set.
 training_problems <- function(fit, pmp, true, level = calibration_alpha,
                               draws = 200) {
@@ -40,7 +41,7 @@ training_problems <- function(fit, pmp, true, level = calibration_alpha,
   loss <- holdout$loss[order(holdout$step)]
   epochs <- length(loss)
   if (epochs < 3 || fit_holdout_size(fit) < 100 || !all(is.finite(loss))) {
-    return(character(0))
+    return(NULL)
   }
   n_models <- fit$models$n_models
   chance <- log(n_models)
@@ -118,19 +119,15 @@ holdout_pmp <- function(fit, batch) {
   pmp
 }
 
-# Warns, with class "deepbmc_training_warning", when training_problems() finds
-# any, with advice on what to do; returns the problems invisibly.
-warn_training_problems <- function(fit, holdout) {
-  # Interrupted or diverged training has its own warning; converged
-  # training is checked like finished training.
-  if (is.null(holdout) ||
-        fit$training$stopped %in% c("interrupted", "diverged")) {
-    return(invisible(character(0)))
-  }
-  pmp <- holdout_pmp(fit, holdout)
-  problems <- training_problems(fit, pmp, as.integer(holdout$model))
+# Warns, with class "deepbmc_training_warning", when the fit's training
+# check (fit$verdict, R/verdict.R) found problems, with advice on what to do;
+# returns the problems invisibly. Diverged training has its own warning
+# (warn_stopped()).
+warn_training_problems <- function(fit) {
+  problems <- fit$verdict$problems
+  problems <- problems[names(problems) != "diverged"]
   if (length(problems) == 0) {
-    return(invisible(problems))
+    return(invisible(character(0)))
   }
   advice <- c(
     i = "Train longer: {.code train_comparison(models, init = fit, epochs =

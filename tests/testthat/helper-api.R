@@ -59,6 +59,7 @@ as_version_2 <- function(fit) {
   fit$checksum <- NULL
   fit$input_range <- NULL
   fit$checked_range <- NULL
+  fit$verdict <- NULL
   fit$phases <- NULL
   fit$history$phase <- NULL
   fit$holdout_history$phase <- NULL

@@ -223,3 +223,26 @@ test_that("autoplot() shows network against bridge sampling", {
   expect_error(ggplot2::autoplot(x, type = "other"),
                class = "deepbmc_error_value")
 })
+
+test_that("bridge estimates that did not converge are named in a classed warning", {
+  table <- data.frame(
+    data_set = c(1L, 1L, 2L, 2L), model = c("pois", "{olre}", "pois", "{olre}"),
+    logml = c(-832.7, -824.5, -900, -899), logml_error = c(0.004, 0.67, 0.005, 0.02),
+    bridge_iterations = c(6, 1001, 7, 9)
+  )
+  w <- tryCatch(deepbmc:::warn_unconverged_bridge(table),
+                deepbmc_bridge_warning = function(w) w)
+  expect_s3_class(w, "deepbmc_bridge_warning")
+  expect_match(conditionMessage(w), "1 model fit", fixed = TRUE)
+  expect_match(conditionMessage(w), "{olre} on data set 1: 1001 iterations, estimated error 67%",
+               fixed = TRUE)
+  # an estimate with a large error is flagged even when it converged
+  table$bridge_iterations[[2]] <- 12
+  expect_warning(deepbmc:::warn_unconverged_bridge(table), "estimated error 67%",
+                 class = "deepbmc_bridge_warning")
+  table$logml_error[[2]] <- 0.05
+  expect_no_warning(expect_false(deepbmc:::warn_unconverged_bridge(table)))
+  table$bridge_iterations[[3]] <- 1000
+  expect_warning(deepbmc:::warn_unconverged_bridge(table), "pois on data set 2",
+                 class = "deepbmc_bridge_warning")
+})

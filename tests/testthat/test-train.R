@@ -58,7 +58,7 @@ test_that("the fit has the documented parts and one history row per step", {
   expect_named(fit, c("models", "network", "config", "weights", "optimizer",
                       "history", "holdout_history", "training",
                       "input_range", "checked_range", "checksum",
-                      "phases", "format_version"))
+                      "phases", "format_version", "verdict"))
   expect_identical(fit$models, api_models())
   expect_identical(fit$network, api_network())
   expect_identical(fit$config,
@@ -313,7 +313,9 @@ test_that("diverging training stops with the last finite state and a warning", {
   expect_identical(fit$weights, reference$weights)
   expect_false(reference$diverged)
   expect_output(print(fit), "training diverged", fixed = TRUE)
-  expect_equal(sum(post_prob(fit, api_groups(1, sizes = rep(5, 5)))), 1)
+  expect_output(print(fit), "Training check: FAILED (training diverged)", fixed = TRUE)
+  expect_warning(expect_equal(sum(post_prob(fit, api_groups(1, sizes = rep(5, 5)))), 1),
+                 "Training diverged", class = "deepbmc_verdict_warning")
 })
 
 test_that("learning rates of 1 and above are refused", {

@@ -139,6 +139,10 @@ test_that("a training that learned gives no warning", {
                             progress = FALSE)
   )
   expect_lt(utils::tail(fit$holdout_history$loss, 1), 0.55)
+  # the verdict the fit keeps (R/verdict.R)
+  expect_identical(fit$verdict, list(checked = TRUE, problems = character(0)))
+  expect_output(print(fit), "Training check: passed on the holdout set", fixed = TRUE)
+  expect_no_warning(post_prob(fit, simulate_datasets(fit$models, n = 2, seed = 3)))
 })
 
 test_that("non-interactive sessions get status lines, not a bar", {
