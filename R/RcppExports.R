@@ -45,8 +45,8 @@ cpp_network_init <- function(config, seed) {
     .Call(`_deepbmc_cpp_network_init`, config, seed)
 }
 
-cpp_predict <- function(config, weights, data, threads) {
-    .Call(`_deepbmc_cpp_predict`, config, weights, data, threads)
+cpp_predict <- function(config, weights, data, threads, summaries = FALSE) {
+    .Call(`_deepbmc_cpp_predict`, config, weights, data, threads, summaries)
 }
 
 cpp_predict_matrices <- function(config, weights, data, threads) {

@@ -246,18 +246,20 @@ print.deepbmc_bf <- function(x, ...) {
 # gave a single data set and the sizes of the data sets. Warns when data sizes
 # or input values fall outside what the network was trained on.
 predict_logits <- function(fit, data, group, response, threads,
-                           arg = "data", call = rlang::caller_env()) {
+                           arg = "data", call = rlang::caller_env(),
+                           summaries = FALSE) {
   if (inherits(data, "deepbmc_simulations")) {
     batch <- simulations_batch(data, arg = arg, call = call)
     # Simulations whose packed values mean what they mean to this network
     # go to C++ as they are; others through their user-facing forms, which
     # are matched to the network's model set by name.
     if (is.null(group) && is.null(response) && encodes_like(data, fit$models)) {
-      return(predict_batch_logits(fit, batch, threads, arg, call))
+      return(predict_batch_logits(fit, batch, threads, arg, call, summaries))
     }
     data <- simulations_data(data, arg = arg, call = call)
   }
-  if (is.null(group) && is.null(response) && uses_matrix_path(fit, data)) {
+  if (!summaries && is.null(group) && is.null(response) &&
+        uses_matrix_path(fit, data)) {
     prediction <- predict_matrix_logits(fit, data, threads, arg, call)
     if (!is.null(prediction)) {
       return(prediction)
@@ -270,7 +272,11 @@ predict_logits <- function(fit, data, group, response, threads,
     prepared <- prepare_datasets(fit$models, chunk, group, response, arg,
                                  call)
     prepared <- prepare_for_coding(fit, prepared, arg, call)
-    result <- cpp_predict(fit$config, fit$weights, prepared$batch, threads)
+    result <- cpp_predict(fit$config, fit$weights, prepared$batch, threads,
+                          summaries)
+    if (summaries) {
+      result$summaries <- cbind(result$summaries, data_moments(prepared$batch))
+    }
     labels <- dataset_labels(arg, rows, prepared$single)
     check_representable(result$finite, labels, call)
     result$logits <- check_logits(result$logits, nrow(prepared$sizes), fit,
@@ -285,23 +291,26 @@ predict_logits <- function(fit, data, group, response, threads,
                       unlist(lapply(parts, `[[`, "labels")), call)
   logits <- bind("logits")
   colnames(logits) <- fit$models$model_names
-  list(logits = logits, single = parts[[1]]$single, sizes = sizes)
+  list(logits = logits, single = parts[[1]]$single, sizes = sizes,
+       summaries = if (summaries) bind("summaries"))
 }
 
 # predict_logits() for a packed batch of stored simulations, read in place.
-predict_batch_logits <- function(fit, batch, threads, arg, call) {
+predict_batch_logits <- function(fit, batch, threads, arg, call,
+                                 summaries = FALSE) {
   if (!is.null(batch$present) && fit_missing_coding(fit) == "none") {
     batch <- drop_incomplete_rows(batch, arg, call = call)
   }
   sizes <- batch_sizes(batch)
-  result <- cpp_predict(fit$config, fit$weights, batch, threads)
+  result <- cpp_predict(fit$config, fit$weights, batch, threads, summaries)
   labels <- dataset_labels(arg, seq_len(nrow(sizes)), FALSE)
   check_representable(result$finite, labels, call)
   logits <- check_logits(result$logits, nrow(sizes), fit, call)
   warn_outside_training(sizes, size_check_models(fit), call)
   warn_outside_inputs(fit, result$input_lo, result$input_hi, labels, call)
   colnames(logits) <- fit$models$model_names
-  list(logits = logits, single = FALSE, sizes = sizes)
+  list(logits = logits, single = FALSE, sizes = sizes,
+       summaries = if (summaries) cbind(result$summaries, data_moments(batch)))
 }
 
 # How errors and warnings name data sets: `data` for a single one,

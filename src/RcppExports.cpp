@@ -150,8 +150,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_predict
-Rcpp::List cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, int threads);
-RcppExport SEXP _deepbmc_cpp_predict(SEXP configSEXP, SEXP weightsSEXP, SEXP dataSEXP, SEXP threadsSEXP) {
+Rcpp::List cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data, int threads, bool summaries);
+RcppExport SEXP _deepbmc_cpp_predict(SEXP configSEXP, SEXP weightsSEXP, SEXP dataSEXP, SEXP threadsSEXP, SEXP summariesSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -159,7 +159,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type weights(weightsSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type data(dataSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_predict(config, weights, data, threads));
+    Rcpp::traits::input_parameter< bool >::type summaries(summariesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_predict(config, weights, data, threads, summaries));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -403,7 +404,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_deepbmc_cpp_network_head_fields", (DL_FUNC) &_deepbmc_cpp_network_head_fields, 0},
     {"_deepbmc_cpp_pooling_methods", (DL_FUNC) &_deepbmc_cpp_pooling_methods, 0},
     {"_deepbmc_cpp_network_init", (DL_FUNC) &_deepbmc_cpp_network_init, 2},
-    {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 4},
+    {"_deepbmc_cpp_predict", (DL_FUNC) &_deepbmc_cpp_predict, 5},
     {"_deepbmc_cpp_predict_matrices", (DL_FUNC) &_deepbmc_cpp_predict_matrices, 4},
     {"_deepbmc_cpp_loss_grad", (DL_FUNC) &_deepbmc_cpp_loss_grad, 6},
     {"_deepbmc_cpp_select_kernels", (DL_FUNC) &_deepbmc_cpp_select_kernels, 1},

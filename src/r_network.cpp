@@ -78,9 +78,11 @@ static Rcpp::List prediction_result(const std::vector<double>& logits,
                             Rcpp::Named("input_lo") = lo_out, Rcpp::Named("input_hi") = hi_out);
 }
 
+// With summaries, also what the head reads of each data set (a matrix,
+// data sets in rows; NA where not finite).
 // [[Rcpp::export]]
 Rcpp::List cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::List data,
-                       int threads) {
+                       int threads, bool summaries = false) {
   const NetworkSpec spec = r_network_spec(config);
   r_check_threads(threads);
   const std::vector<float> params = to_float(weights, spec.n_params);
@@ -91,9 +93,19 @@ Rcpp::List cpp_predict(Rcpp::List config, Rcpp::NumericVector weights, Rcpp::Lis
   std::vector<double> logits(static_cast<size_t>(n) * k, NA_REAL);
   std::vector<double> lo(static_cast<size_t>(n) * dim, NA_REAL), hi(lo);
   std::vector<uint8_t> finite(n);
+  const int width = spec.head_input_dim();
+  std::vector<double> head_inputs(summaries ? static_cast<size_t>(n) * width : 0, NA_REAL);
   predict_packed(spec, params.data(), packed.view(), threads, logits.data(), finite.data(),
-                 FeatureRanges{lo.data(), hi.data()});
-  return prediction_result(logits, finite, lo, hi, k, dim);
+                 FeatureRanges{lo.data(), hi.data()}, summaries ? head_inputs.data() : nullptr);
+  Rcpp::List result = prediction_result(logits, finite, lo, hi, k, dim);
+  if (summaries) {
+    Rcpp::NumericMatrix out(n, width);
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < width; ++j) out(i, j) = head_inputs[static_cast<size_t>(i) * width + j];
+    }
+    result["summaries"] = out;
+  }
+  return result;
 }
 
 // A list of complete double matrices (groups in rows), read in place; the

@@ -277,7 +277,7 @@ void simulate_many(const ModelSet& models, int n, uint64_t seed, int threads,
 template <class Unpack>
 static void predict_each(const NetworkSpec& spec, const float* params, int n, int threads,
                          const Unpack& unpack, double* logits, uint8_t* finite,
-                         const FeatureRanges* ranges = nullptr) {
+                         const FeatureRanges* ranges = nullptr, double* head_inputs = nullptr) {
   const Network<float> net(spec, params);
   const int k = spec.config.n_models;
   const int dim = spec.config.input_dim;
@@ -292,6 +292,11 @@ static void predict_each(const NetworkSpec& spec, const float* params, int n, in
     finite[i] = unpack(i, local.data);
     if (!finite[i]) return;
     net.forward(local.data, local.ws, false, logits + static_cast<size_t>(i) * k);
+    if (head_inputs != nullptr) {
+      const int width = spec.head_input_dim();
+      const float* h = local.ws.head_input.val.data.data();
+      std::copy(h, h + width, head_inputs + static_cast<size_t>(i) * width);
+    }
     if (ranges != nullptr) {
       double* lo = ranges->lo + static_cast<size_t>(i) * dim;
       double* hi = ranges->hi + static_cast<size_t>(i) * dim;
@@ -303,11 +308,12 @@ static void predict_each(const NetworkSpec& spec, const float* params, int n, in
 }
 
 void predict_packed(const NetworkSpec& spec, const float* params, const PackedBatch& batch,
-                    int threads, double* logits, uint8_t* finite, const FeatureRanges& ranges) {
+                    int threads, double* logits, uint8_t* finite, const FeatureRanges& ranges,
+                    double* head_inputs) {
   predict_each(
       spec, params, batch.n_datasets, threads,
       [&](int i, Dataset<float>& out) { return unpack_dataset(batch, i, out); }, logits, finite,
-      &ranges);
+      &ranges, head_inputs);
 }
 
 void predict_matrices(const NetworkSpec& spec, const float* params, const MatrixBatch& batch,

@@ -97,9 +97,13 @@ struct FeatureRanges {
 // packed_batch.h), each unpacked on the thread that evaluates it. finite (one
 // per data set) is set to 0 for data sets with an observed value that is not
 // finite in single precision (NaN, infinite, or beyond about 3.4e38), whose
-// logits and ranges are left as they were, and to 1 for the others.
+// logits and ranges are left as they were, and to 1 for the others. With
+// head_inputs (n_datasets x spec.head_input_dim(), row-major), also what the
+// head reads of each data set (its summary, sizes, scale inputs and
+// statistics), for tests in the summary space (misspecification_test()).
 void predict_packed(const NetworkSpec& spec, const float* params, const PackedBatch& batch,
-                    int threads, double* logits, uint8_t* finite, const FeatureRanges& ranges);
+                    int threads, double* logits, uint8_t* finite, const FeatureRanges& ranges,
+                    double* head_inputs = nullptr);
 void predict_matrices(const NetworkSpec& spec, const float* params, const MatrixBatch& batch,
                       int threads, double* logits, uint8_t* finite, const FeatureRanges& ranges);
 

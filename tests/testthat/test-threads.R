@@ -106,7 +106,7 @@ test_that("every function with a threads argument defaults to the policy", {
     "train_comparison", "simulate_datasets", "post_prob.deepbmc_fit",
     "bayes_factor.deepbmc_fit", "compare_models", "validate",
     "validate_sizes", "validate_missing", "bridge_compare", "resume_training",
-    "robustness_checks", "accumulator_trials"
+    "robustness_checks", "accumulator_trials", "misspecification_test"
   )
   expect_setequal(with_default, expected)
   for (name in with_default) {
