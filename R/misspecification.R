@@ -31,7 +31,7 @@
 #'   per model).
 #' @param level Significance level of the verdict.
 #' @param seed Seed of the reference simulations.
-#' @inheritParams post_prob
+#' @inheritParams post_prob.deepbmc_fit
 #' @return A data frame with one row per data set: `data_set`, `statistic`
 #'   (the smallest squared Mahalanobis distance to a model), `p_value`,
 #'   `closest` (the model at that distance) and `verdict` (`"ok"` or

@@ -551,8 +551,8 @@ test_that("formula model sets give their factors joint statistics; version-1 fit
   expect_identical(deepbmc:::statistics_terms(models), c(0L, 1L, 1L, 1L, 2L, 2L, 2L))
   # two-level factors and plain covariates: one column per term, no joint ones
   sexes <- suppressMessages(model_set(
-    age = hier_model(distance ~ age + (1 | Subject), nlme::Orthodont),
-    sex = hier_model(distance ~ age + Sex + (1 | Subject), nlme::Orthodont)
+    none = hier_model(extra ~ 1 + (1 | ID), datasets::sleep),
+    drug = hier_model(extra ~ group + (1 | ID), datasets::sleep)
   ))
   expect_null(deepbmc:::statistics_terms(sexes))
   expect_null(deepbmc:::statistics_terms(normal_nested_models()))
