@@ -187,7 +187,7 @@ struct LeastSquaresScratch {
   std::vector<int> slot;             // block C: the slot of each estimate column
   std::vector<int> term_slots;       // block D: a joint term's slots in one fit
   std::vector<int> varying;          // block E: covariates varying at all
-  Eigen::MatrixXd noise, transform, noise_g;  // block F: sampling covariances (pc x pc)
+  Eigen::MatrixXd noise, transform, noise_half, noise_g;  // block F: sampling covariances (pc x pc)
   std::vector<double> estimates;     // usable groups x P (block C)
   std::vector<double> log_sds;       // usable groups
   std::vector<double> mean;          // block C: mean estimate per column
@@ -419,7 +419,10 @@ void least_squares_forward(const Dataset<T>& data, const std::vector<std::vector
       // (1, -mean_1, ..., -mean_C)
       s.transform.setIdentity(pc, pc);
       for (int k = 1; k < pc; ++k) s.transform(0, k) = -mean[s.within[k - 1]];
-      s.noise_g.noalias() = s.transform * ols.inverse() * s.transform.transpose();
+      // two products into kept buffers: a chained product would allocate
+      // its intermediate for every group of every data set
+      s.noise_half.noalias() = s.transform * ols.inverse();
+      s.noise_g.noalias() = s.noise_half * s.transform.transpose();
       s.noise += (ols.sigma * ols.sigma) * s.noise_g;
     }
   }
