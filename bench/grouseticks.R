@@ -15,15 +15,6 @@
 # Results: bench/results/grouseticks.md. About 15 minutes on 2 cores
 # (training 6 to 9, the three brms fits and bridge sampling about 5).
 
-suppressPackageStartupMessages(library(deepbmc))
-say <- function(...) cat(..., "\n", sep = "")
-lines <- character()
-record <- function(...) {
-  text <- paste0(...)
-  lines <<- c(lines, text)
-  say(text)
-}
-
 source("bench/grouseticks_models.R")
 print(models)
 

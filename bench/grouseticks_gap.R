@@ -24,21 +24,12 @@
 # 3 (compiling) and about 1.5 per simulated data set (17 sets in the recorded
 # run, made with GROUSETICKS_GAP_MINUTES=36: 2090 s).
 
-suppressPackageStartupMessages(library(deepbmc))
-say <- function(...) cat(..., "\n", sep = "")
-lines <- character()
-record <- function(...) {
-  text <- paste0(...)
-  lines <<- c(lines, text)
-  say(text)
-}
+source("bench/grouseticks_models.R")
 run_started <- proc.time()[["elapsed"]]
 elapsed <- function() proc.time()[["elapsed"]] - run_started
 threads <- as.integer(Sys.getenv("GROUSETICKS_GAP_THREADS", "1"))
 budget <- 60 * as.numeric(Sys.getenv("GROUSETICKS_GAP_MINUTES", "40"))
 fit_path <- Sys.getenv("GROUSETICKS_GAP_FIT", "")
-
-source("bench/grouseticks_models.R")
 model_names <- models$model_names
 
 # Training: the two calls of grouseticks.R (validation left out).

@@ -4,7 +4,18 @@
 #   poisson:      TICKS ~ YEAR + HEIGHT + (1 | BROOD)
 #   poisson_olre: the same with an observation-level effect (1 | INDEX)
 #   negbinomial:  TICKS ~ YEAR + HEIGHT + (1 | BROOD), negative binomial
-# Sourcing defines `ticks` and `models`.
+# Sourcing attaches deepbmc and defines `ticks`, `models`, and say() and
+# record() for the scripts' reports (record() also keeps the line in `lines`
+# for the results file).
+
+suppressPackageStartupMessages(library(deepbmc))
+say <- function(...) cat(..., "\n", sep = "")
+lines <- character()
+record <- function(...) {
+  text <- paste0(...)
+  lines <<- c(lines, text)
+  say(text)
+}
 
 data(grouseticks, package = "lme4")
 ticks <- grouseticks
