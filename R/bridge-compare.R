@@ -161,14 +161,13 @@ bridge_compare <- function(fit, data, ..., fits = NULL, prior_prob = NULL,
     results <- bridge_map(jobs, fits_worker(settings))
   }
 
+  network_log_pmp <- prediction_log_pmp(logits, log(prior_prob))
   table <- do.call(rbind, lapply(seq_along(results), function(i) {
     rows <- results[[i]]
     rows$data_set <- i
     rows$model <- model_names
     log_prior <- log(prior_prob)
-    log_pmp_network <- log_softmax_rows(
-      matrix(logits$logits[i, ] + log_prior, nrow = 1)
-    )
+    log_pmp_network <- network_log_pmp[i, ]
     log_pmp_bridge <- log_softmax_rows(
       matrix(rows$logml + log_prior, nrow = 1)
     )

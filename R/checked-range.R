@@ -95,9 +95,9 @@ training_checked_range <- function(fit, source) {
              max_batch_observations) {
       n <- n %/% 2L
     }
-    logits <- cpp_validate(fit$config, fit$weights, models_spec(models), n,
-                           checked_range_seed(fit$training$seed),
-                           threads)$logits
+    logits <- evaluate_simulated(fit, models_spec(models), n,
+                                 checked_range_seed(fit$training$seed),
+                                 threads)$logits
   } else {
     batch <- source$holdout
     if (is.null(batch)) {
@@ -105,7 +105,7 @@ training_checked_range <- function(fit, source) {
       n_bank <- length(bank$model)
       batch <- packed_subset(bank, seq_len(min(n_bank, checked_range_n)))
     }
-    logits <- cpp_predict(fit$config, fit$weights, batch, threads)$logits
+    logits <- evaluate_batch(fit, batch, threads)$logits
   }
   if (!all(is.finite(logits))) {
     return(NULL)

@@ -401,6 +401,7 @@ check_fit <- function(fit, arg = rlang::caller_arg(fit),
   if (weights) {
     check_fit_weights(fit, arg = arg, call = call)
     check_fit_checksum(fit, arg = arg, call = call)
+    check_fit_members(fit, arg = arg, call = call)
   } else if (!is.null(fit$checksum) && usable_weights(fit)) {
     # print(), summary() and training_history() read fits whose weights are
     # unusable (diverged, damaged), but a fit with usable weights that was
@@ -423,6 +424,7 @@ check_fit_vintage <- function(fit, arg, call) {
     input_range = !is.null(fit$input_range),
     checked_range = !is.null(fit$checked_range),
     verdict = !is.null(fit$verdict),
+    members = !is.null(fit$members),
     phases = !is.null(fit$phases),
     `training$stopped` = !is.null(training$stopped),
     `training$method` = !is.null(training$method),

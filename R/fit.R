@@ -101,6 +101,11 @@ fit_checksum <- function(fit) {
   if (!is.null(fit$verdict)) {
     parts$verdict <- fit$verdict
   }
+  # An ensemble's members (R/ensemble.R), each vouched for by its own
+  # checksum.
+  if (!is.null(fit$members)) {
+    parts$members <- member_checksums(fit)
+  }
   # Version 6 added the training settings and Adam's state.
   if (isTRUE(fit$format_version >= 6)) {
     training <- if (is.list(fit$training)) fit$training
@@ -123,14 +128,27 @@ fit_checksum <- function(fit) {
 # itself, a format upgrade).
 network_checksum <- function(fit) {
   models <- fit$models
-  value_hash(list(
+  parts <- list(
     weights = single_precision(fit$weights),
     config = fit$config,
     network = unclass(fit$network),
     spec = model_set_fingerprint(models),
     models = models[c("model_names", "n_models", "n_features", "n_levels",
                       "groups", "obs", "prior_prob", "inputs", "scaling")]
-  ))
+  )
+  if (!is.null(fit$members)) {
+    parts$members <- member_checksums(fit)
+  }
+  value_hash(parts)
+}
+
+# The checksums of an ensemble's members, as they are stored (each member's
+# own is checked by check_fit()).
+member_checksums <- function(fit) {
+  vapply(fit$members, function(member) {
+    if (is.list(member) && is.character(member$checksum) &&
+          length(member$checksum) == 1) member$checksum else NA_character_
+  }, character(1))
 }
 
 # A hash of the values in nested lists of atomic vectors. Every vector
@@ -339,6 +357,8 @@ print.deepbmc_fit <- function(x, ...) {
     format_holdout_line(final_holdout(x)),
     format_stopped_line(x$training$stopped),
     format_verdict_line(x$verdict),
+    format_narrow_range_line(x),
+    format_members_line(x),
     format_phases_line(fit_phases(x)),
     sep = ""
   )

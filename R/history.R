@@ -112,7 +112,7 @@ simulate_holdout <- function(fit) {
 # rather than an error, so that training still returns; check_fit() reports
 # its weights when it is used.
 evaluate_holdout <- function(fit, batch, step) {
-  logits <- cpp_predict(fit$config, fit$weights, batch, fit$training$threads)$logits
+  logits <- evaluate_batch(fit, batch, fit$training$threads)$logits
   true <- as.integer(batch$model)
   if (all(is.finite(logits))) {
     log_pmp <- log_softmax_rows(logits)

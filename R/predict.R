@@ -36,12 +36,19 @@
 #' @param group,response Names of the group and response columns when `data`
 #'   are data frames; see [deepbmc_data].
 #' @param log Return log probabilities?
+#' @param trust Add the attribute `trust`, one verdict per data set: `"ok"`
+#'   or why its PMPs should not be trusted as they are (see
+#'   [compare_models()], which reports it as a column and can add the
+#'   misspecification test).
 #' @inheritParams deepbmc_threads
 #'
 #' @return For one data set, a named numeric vector with one probability per
 #'   model. For several data sets, a numeric matrix with one row per data set
 #'   and one column per model. With `log = TRUE`, natural logarithms of the
-#'   probabilities.
+#'   probabilities. For an ensemble (`members` in [train_comparison()]),
+#'   the mean of the members' probabilities, with the attribute `member_sd`:
+#'   their standard deviation across members, of the same shape, which
+#'   shows how far the networks disagree about each data set.
 #'
 #'   A warning of class `"deepbmc_extrapolation_warning"` says when data sets
 #'   have more or fewer groups, or observations per group, than the network
@@ -80,10 +87,12 @@
 post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
                                   model_names = NULL, group = NULL,
                                   response = NULL, log = FALSE,
-                                  threads = default_threads()) {
+                                  threads = default_threads(),
+                                  trust = FALSE) {
   check_dots_empty(...)
   check_fit(x)
   warn_verdict(x)
+  trust <- check_flag(trust)
   model_names <- check_model_names(model_names, x$models$model_names)
   prior_prob <- check_prior_prob(
     prior_prob %||% unname(x$models$prior_prob), model_names,
@@ -95,14 +104,28 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
 
   # `log` is an argument here, hence base::log() for the function.
   log_prior <- base::log(prior_prob)
-  log_pmp <- log_softmax_rows(sweep(prediction$logits, 2, log_prior, `+`))
+  log_pmp <- prediction_log_pmp(prediction, log_prior)
   result <- if (log) log_pmp else exp(log_pmp)
   colnames(result) <- model_names
+  spread <- member_spread(prediction, log_prior)
   if (prediction$single) {
-    result[1, ]
-  } else {
-    result
+    result <- result[1, ]
+    if (!is.null(spread)) {
+      spread <- spread[1, ]
+    }
   }
+  if (!is.null(spread)) {
+    if (is.matrix(spread)) {
+      colnames(spread) <- model_names
+    } else {
+      names(spread) <- model_names
+    }
+    attr(result, "member_sd") <- spread
+  }
+  if (trust) {
+    attr(result, "trust") <- data_set_trust(x, prediction, log_prior)
+  }
+  result
 }
 
 #' Bayes factors from a trained network
@@ -229,6 +252,16 @@ print.deepbmc_bf <- function(x, ...) {
     model_names[[1]], " over ", model_names[[2]], ": ", value, "\n",
     sep = ""
   )
+  narrow <- narrow_bound(x)
+  if (!beyond && !is.na(narrow)) {
+    cat(
+      "  (the fit was checked only up to ", formatC(narrow, digits = 2,
+                                                     format = "f"),
+      " in this direction, too narrow to vouch for any evidence; see ",
+      "?checked_range)\n",
+      sep = ""
+    )
+  }
   if (beyond) {
     cat(
       "  (the network says ", formatC(x$bf, digits = 5, format = "f"),
@@ -240,6 +273,18 @@ print.deepbmc_bf <- function(x, ...) {
     )
   }
   invisible(x)
+}
+
+# The magnitude of the checked bound in the direction of a Bayes factor's
+# sign when it is below narrow_range_limit (R/trust.R), else NA.
+narrow_bound <- function(x) {
+  bounds <- x$checked_range
+  if (anyNA(bounds)) {
+    return(NA_real_)
+  }
+  log_bf <- if (x$log) x$bf else log(x$bf)
+  bound <- if (log_bf >= 0) bounds[["upper"]] else -bounds[["lower"]]
+  if (bound < narrow_range_limit) bound else NA_real_
 }
 
 # Logits (data sets x models, double) for user data, plus whether the user
@@ -272,8 +317,7 @@ predict_logits <- function(fit, data, group, response, threads,
     prepared <- prepare_datasets(fit$models, chunk, group, response, arg,
                                  call)
     prepared <- prepare_for_coding(fit, prepared, arg, call)
-    result <- cpp_predict(fit$config, fit$weights, prepared$batch, threads,
-                          summaries)
+    result <- evaluate_batch(fit, prepared$batch, threads, summaries)
     if (summaries) {
       result$summaries <- cbind(result$summaries, data_moments(prepared$batch))
     }
@@ -286,13 +330,38 @@ predict_logits <- function(fit, data, group, response, threads,
   })
   bind <- function(part) do.call(rbind, lapply(parts, `[[`, part))
   sizes <- bind("sizes")
-  warn_outside_training(sizes, size_check_models(fit), call)
-  warn_outside_inputs(fit, bind("input_lo"), bind("input_hi"),
-                      unlist(lapply(parts, `[[`, "labels")), call)
+  outside_sizes <- warn_outside_training(sizes, size_check_models(fit), call)
+  outside_inputs <- warn_outside_inputs(
+    fit, bind("input_lo"), bind("input_hi"),
+    unlist(lapply(parts, `[[`, "labels")), call
+  )
   logits <- bind("logits")
   colnames(logits) <- fit$models$model_names
-  list(logits = logits, single = parts[[1]]$single, sizes = sizes,
+  member_logits <- if (!is.null(parts[[1]]$member_logits)) {
+    lapply(seq_len(n_members(fit)), function(m) {
+      named_logits(do.call(rbind, lapply(parts, function(part) {
+        part$member_logits[[m]]
+      })), fit)
+    })
+  }
+  list(logits = logits, member_logits = member_logits,
+       single = parts[[1]]$single, sizes = sizes,
+       outside_sizes = outside_sizes, outside_inputs = outside_inputs,
        summaries = if (summaries) bind("summaries"))
+}
+
+# Logits with the models' names on their columns.
+named_logits <- function(logits, fit) {
+  colnames(logits) <- fit$models$model_names
+  logits
+}
+
+# The members' logits of an evaluation, named; NULL for a single network.
+named_member_logits <- function(result, fit) {
+  if (is.null(result$member_logits)) {
+    return(NULL)
+  }
+  lapply(result$member_logits, named_logits, fit = fit)
 }
 
 # predict_logits() for a packed batch of stored simulations, read in place.
@@ -302,14 +371,17 @@ predict_batch_logits <- function(fit, batch, threads, arg, call,
     batch <- drop_incomplete_rows(batch, arg, call = call)
   }
   sizes <- batch_sizes(batch)
-  result <- cpp_predict(fit$config, fit$weights, batch, threads, summaries)
+  result <- evaluate_batch(fit, batch, threads, summaries)
   labels <- dataset_labels(arg, seq_len(nrow(sizes)), FALSE)
   check_representable(result$finite, labels, call)
   logits <- check_logits(result$logits, nrow(sizes), fit, call)
-  warn_outside_training(sizes, size_check_models(fit), call)
-  warn_outside_inputs(fit, result$input_lo, result$input_hi, labels, call)
+  outside_sizes <- warn_outside_training(sizes, size_check_models(fit), call)
+  outside_inputs <- warn_outside_inputs(fit, result$input_lo, result$input_hi,
+                                        labels, call)
   colnames(logits) <- fit$models$model_names
-  list(logits = logits, single = FALSE, sizes = sizes,
+  list(logits = logits, member_logits = named_member_logits(result, fit),
+       single = FALSE, sizes = sizes,
+       outside_sizes = outside_sizes, outside_inputs = outside_inputs,
        summaries = if (summaries) cbind(result$summaries, data_moments(batch)))
 }
 
@@ -337,7 +409,7 @@ uses_matrix_path <- function(fit, data) {
 # that are missing or not finite in single precision: the general path then
 # treats NA as missing and names the first data set with a bad value.
 predict_matrix_logits <- function(fit, data, threads, arg, call) {
-  result <- cpp_predict_matrices(fit$config, fit$weights, data, threads)
+  result <- evaluate_matrices(fit, data, threads)
   if (!all(result$finite)) {
     return(NULL)
   }
@@ -345,11 +417,15 @@ predict_matrix_logits <- function(fit, data, threads, arg, call) {
   dims <- vapply(data, dim, integer(2))
   sizes <- data.frame(groups = dims[1, ], min_obs = dims[2, ],
                       max_obs = dims[2, ], mean_obs = as.double(dims[2, ]))
-  warn_outside_training(sizes, size_check_models(fit), call)
-  warn_outside_inputs(fit, result$input_lo, result$input_hi,
-                      dataset_labels(arg, seq_along(data), FALSE), call)
+  outside_sizes <- warn_outside_training(sizes, size_check_models(fit), call)
+  outside_inputs <- warn_outside_inputs(
+    fit, result$input_lo, result$input_hi,
+    dataset_labels(arg, seq_along(data), FALSE), call
+  )
   colnames(logits) <- fit$models$model_names
-  list(logits = logits, single = FALSE, sizes = sizes)
+  list(logits = logits, member_logits = named_member_logits(result, fit),
+       single = FALSE, sizes = sizes, outside_sizes = outside_sizes,
+       outside_inputs = outside_inputs)
 }
 
 # Index chunks of a list of many data sets, each with about `max_values`
@@ -518,7 +594,7 @@ size_advice <- function(sizes, models) {
 warn_outside_inputs <- function(fit, input_lo, input_hi, labels, call) {
   seen <- fit$input_range
   if (is.null(seen) || length(labels) == 0) {
-    return(invisible(FALSE))
+    return(invisible(rep(FALSE, length(labels))))
   }
   input_lo <- matrix(input_lo, nrow = length(labels))
   input_hi <- matrix(input_hi, nrow = length(labels))
@@ -527,8 +603,9 @@ warn_outside_inputs <- function(fit, input_lo, input_hi, labels, call) {
   above <- sweep(input_hi, 2, seen$hi + width, `>`)
   far <- below | above
   far[is.na(far)] <- FALSE
+  outside <- rowSums(far) > 0
   if (!any(far)) {
-    return(invisible(FALSE))
+    return(invisible(outside))
   }
   features <- input_feature_names(fit$models)
   cell <- which(far, arr.ind = TRUE)
@@ -559,7 +636,7 @@ warn_outside_inputs <- function(fit, input_lo, input_hi, labels, call) {
     class = "deepbmc_input_range_warning",
     call = call
   )
-  invisible(TRUE)
+  invisible(outside)
 }
 
 # Arguments in the wrong order or fits that lost their class would otherwise

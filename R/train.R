@@ -180,7 +180,17 @@
 #'   `init`'s method with `init`.
 #' @param init `NULL` (the default) to start from random weights, or a
 #'   trained network from `train_comparison()` to start from its weights:
-#'   see the section on transfer learning.
+#'   see the section on transfer learning. An ensemble fine-tunes each of its
+#'   members.
+#' @param members The number of networks to train, each with a seed of its
+#'   own (so, online, on simulations of its own): `NULL` (the default) trains
+#'   one, or as many as `init` has. With 2 or more the result is an ensemble
+#'   whose PMPs are the mean of its members' and whose [post_prob()] and
+#'   [compare_models()] report how far the members disagree about each data
+#'   set. With the future.apply package and a [future::plan()] of several
+#'   workers (`plan(multisession)`, `plan(cluster)`, a batchtools or mirai
+#'   plan) the members train on those workers, each with `threads` threads;
+#'   otherwise one after another. The plan never changes the result.
 #' @param missing `NULL` (the default), or missing values from
 #'   [missing_values()] drawn afresh into every training data set (after the
 #'   simulation or the stored data set, deterministic by `seed` and
@@ -243,6 +253,11 @@
 #'   `"deepbmc_verdict_warning"` at every use of the fit's PMPs and Bayes
 #'   factors; covered by the checksum.
 #'
+#' * `members`: only for an ensemble (`members` of 2 or more), its members,
+#'   each a fit as described here; the fit itself is its first member, with
+#'   the input range and checked range all members share and their verdicts
+#'   merged.
+#'
 #' It holds only plain R data, so [saveRDS()] and [readRDS()] return a fit
 #' that gives identical results. Use it with [post_prob()],
 #' [bayes_factor()], [compare_models()] and [validate()].
@@ -277,10 +292,22 @@ train_comparison <- function(models, network = NULL, simulations = NULL,
                              threads = default_threads(),
                              seed = NULL, progress = TRUE,
                              method = NULL, init = NULL, missing = NULL,
-                             patience = NULL) {
+                             patience = NULL, members = NULL) {
   check_models(models)
   if (!is.null(init)) {
     init <- check_init(init)
+  }
+  members <- check_members(members, init)
+  if (members > 1) {
+    return(train_ensemble(
+      list(models = models, network = network, simulations = simulations,
+           epochs = epochs, iterations = iterations, batch_size = batch_size,
+           learning_rate = learning_rate, holdout = holdout,
+           threads = check_threads(threads), seed = check_seed(seed),
+           progress = check_flag(progress), method = method,
+           missing = missing, patience = patience),
+      init = init, members = members
+    ))
   }
   if (is.null(network)) {
     network <- init$network %||% default_network(models)

@@ -109,8 +109,7 @@ holdout_calibration <- function(pmp, true, seed, draws, bins = 10L) {
 # The final PMPs of the holdout set, for training_problems(); NULL if the
 # network's outputs are no longer finite.
 holdout_pmp <- function(fit, batch) {
-  logits <- cpp_predict(fit$config, fit$weights, batch,
-                        fit$training$threads)$logits
+  logits <- evaluate_batch(fit, batch, fit$training$threads)$logits
   if (!all(is.finite(logits))) {
     return(NULL)
   }

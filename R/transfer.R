@@ -350,6 +350,18 @@ resume_training <- function(fit, simulations = NULL,
                             progress = TRUE,
                             threads = default_threads()) {
   check_fit(fit)
+  if (!is.null(fit$members)) {
+    abort_deepbmc(
+      c(
+        "{.arg fit} is an ensemble; {.fun resume_training} resumes a single
+         network.",
+        i = "An ensemble is returned only when all its members have
+             finished. Train on with {.code train_comparison(models, init =
+             fit)}, which fine-tunes every member."
+      ),
+      "value"
+    )
+  }
   check_fit_optimizer(fit)
   progress <- check_flag(progress)
   threads <- check_threads(threads)

@@ -261,8 +261,8 @@ simulate_for_validation <- function(fit, models, n, seed, threads,
   # C++ simulates and predicts one data set at a time on each thread, so no
   # batch of n data sets is ever held: only the size of one data set is
   # bounded (by the model set), not n times it.
-  result <- cpp_validate(fit$config, fit$weights, models_spec(models), n,
-                         seed, threads, missing_core_spec(missing))
+  result <- evaluate_simulated(fit, models_spec(models), n, seed, threads,
+                               missing_core_spec(missing))
   list(
     logits = check_logits(result$logits, n, fit, call),
     model = as.integer(result$model),
