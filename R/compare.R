@@ -15,6 +15,42 @@
 #' @inheritParams post_prob.deepbmc_fit
 #' @param fit A trained network from [train_comparison()].
 #' @param data One data set, or a list of data sets; see [deepbmc_data].
+#' @param misspecification Also run [misspecification_test()] (with its
+#'   defaults) on every data set, so that `trust` flags data that no
+#'   candidate model would produce? The first call for a fit simulates its
+#'   reference data sets (seconds for small designs); later calls reuse them.
+#' @param fallback `"none"` (the default), or `"bridge"` to answer every data
+#'   set whose `trust` is not `"ok"` by [bridge_compare()] (rstan and
+#'   bridgesampling, its default settings) instead of the network. Needs Stan
+#'   programs for the models, which deepbmc has for its built-in likelihood
+#'   models and formula model sets; for models defined by simulators the
+#'   error says what to do instead.
+#' @param bridge Settings of [bridge_compare()] for the fallback, as a named
+#'   list (e.g. `list(draws = 2000, cores = 2)`): `chains`, `iter_warmup`,
+#'   `draws`, `adapt_delta`, `seed`, `cores`, `method`.
+#'
+#' @section Can I trust this PMP?:
+#' The `trust` column gives one verdict per data set: `"ok"`, or every
+#' reason found to doubt it, joined by `"; "`:
+#' * `training check failed`: the fit's training verdict found problems (see
+#'   [train_comparison()]);
+#' * `misspecified (p = ...)`: with `misspecification = TRUE`, the test
+#'   rejects the data set at the 5% level: no candidate model looks like it,
+#'   so PMPs, which only rank the candidates, mean little;
+#' * `beyond the checked range`: a log Bayes factor against the best model
+#'   lies beyond the range the fit vouches for ([checked_range()]): the
+#'   evidence is strong, but its size is a bound, not an estimate;
+#' * `checked range too narrow`: the fit vouches for no log Bayes factor of
+#'   the best model beyond 1 (a Bayes factor of about 2.7), so even small
+#'   values are unchecked;
+#' * `members disagree (sd ...)`: an ensemble's members give PMPs with a
+#'   standard deviation above 0.1: the networks do not agree on the answer;
+#' * `outside the trained sizes`, `outside the trained inputs`: the data set
+#'   has sizes or values the network never saw in training (these also
+#'   warn).
+#'
+#' With `fallback = "bridge"` such data sets are answered by bridge sampling
+#' and say so in the columns `trust` and `method`.
 #'
 #' @return A data frame of class `"deepbmc_comparison"` with one row per
 #'   model, ordered by posterior probability (best first) and columns `model`,
@@ -26,8 +62,13 @@
 #'   and `checked_bound` (the bound it is checked against: the smallest log
 #'   Bayes factor against the best model the fit vouches for; `NA` for the
 #'   best model). Beyond it, `log_bf` is only a bound of the evidence against
-#'   the model and prints as `"< bound"`. The attribute `prior_prob` holds
-#'   the prior probabilities used.
+#'   the model and prints as `"< bound"`. For an ensemble (`members` in
+#'   [train_comparison()]), `pmp` is the mean of the members' PMPs and
+#'   `member_sd` their standard deviation across members. The attribute
+#'   `prior_prob` holds the prior probabilities used. The column `trust`
+#'   holds the data set's verdict (see the section below) and, with
+#'   `fallback = "bridge"`, `method` says which method gave each row
+#'   (`"network"` or `"bridge sampling"`).
 #'
 #'   For several data sets, a plain data frame with one row per data set and
 #'   model, ordered by data set and then best first, with the columns
@@ -45,7 +86,9 @@
 #' sims <- simulate_datasets(models, n = 3, seed = 2)
 #' compare_models(fit, sims)
 compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
-                           response = NULL, threads = default_threads()) {
+                           response = NULL, threads = default_threads(),
+                           misspecification = FALSE, fallback = "none",
+                           bridge = list()) {
   check_fit(fit)
   warn_verdict(fit)
   prior_prob <- check_prior_prob(
@@ -53,10 +96,41 @@ compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
     arg = "prior_prob"
   )
   threads <- check_threads(threads)
+  misspecification <- check_flag(misspecification)
+  fallback <- check_fallback(fallback, fit$models)
+  bridge <- check_bridge_settings(bridge)
+  if (inherits(data, "deepbmc_simulations") && fallback != "none") {
+    data <- simulations_data(data, arg = "data")
+  }
   prediction <- predict_logits(fit, data, group, response, threads)
   model_names <- fit$models$model_names
-  comparison <- ranked_models(prediction$logits, prior_prob, model_names)
+  log_prior <- log(prior_prob)
+  log_pmp <- prediction_log_pmp(prediction, log_prior)
+  comparison <- ranked_models(prediction$logits, log_pmp, model_names)
+  spread <- member_spread(prediction, log_prior)
+  if (!is.null(spread)) {
+    # the rows of ranked_models(), by data set and then model
+    comparison$member_sd <- spread[cbind(
+      comparison$data_set, match(comparison$model, model_names)
+    )]
+  }
   comparison <- with_checked_flags(comparison, fit)
+  p_value <- if (misspecification) {
+    # the data's sizes and inputs were checked (and warned about) above
+    withCallingHandlers(
+      misspecification_test(fit, data, group = group, response = response,
+                            threads = threads)$p_value,
+      deepbmc_extrapolation_warning = function(w) invokeRestart("muffleWarning"),
+      deepbmc_input_range_warning = function(w) invokeRestart("muffleWarning")
+    )
+  }
+  trust <- data_set_trust(fit, prediction, log_prior, p_value)
+  comparison$trust <- trust[comparison$data_set]
+  if (fallback == "bridge") {
+    datasets <- if (prediction$single) list(data) else data
+    comparison <- with_bridge_fallback(comparison, fit, datasets, prior_prob,
+                                       group, response, threads, bridge)
+  }
   attr(comparison, "prior_prob") <- stats::setNames(prior_prob, model_names)
   if (!prediction$single) {
     return(comparison)
@@ -92,12 +166,11 @@ with_checked_flags <- function(comparison, fit) {
 }
 
 # The models for each data set (row of `logits`) ranked best first, stacked:
-# PMPs under the prior and log Bayes factors against the data set's best
-# model. Ties keep the models' order.
-ranked_models <- function(logits, prior_prob, model_names) {
+# PMPs under the prior (`log_pmp`) and log Bayes factors against the data
+# set's best model. Ties keep the models' order.
+ranked_models <- function(logits, log_pmp, model_names) {
   n_sets <- nrow(logits)
   n_models <- ncol(logits)
-  log_pmp <- log_softmax_rows(sweep(logits, 2, log(prior_prob), `+`))
   data_set <- rep(seq_len(n_sets), times = n_models)
   model <- rep(seq_len(n_models), each = n_sets)
   ranked <- order(data_set, -log_pmp, model)
@@ -132,13 +205,58 @@ print.deepbmc_comparison <- function(x, digits = 3, ...) {
     log_bf = format_log_bf(x$log_bf, x$checked_bound %||% NA_real_, NA_real_),
     row.names = x$model
   )
+  beyond <- x$beyond_checked %in% TRUE
+  if (any(beyond)) {
+    # PMPs as bounds where the log BF is one, so that the two never
+    # disagree (a PMP of 1e-4 beside "log BF < -0.9" did).
+    bounds <- pmp_bounds(x, prior_prob)
+    shown$pmp[beyond] <- paste("<", format_probability(bounds$upper[beyond],
+                                                       digits))
+    shown$log_pmp[beyond] <- paste("<", format_fixed(log(bounds$upper[beyond]),
+                                                     2))
+    shown$pmp[[1]] <- format_lower_probability(bounds$best_lower, digits)
+    shown$log_pmp[[1]] <- paste(">", format_fixed(log(bounds$best_lower), 2))
+  }
+  if (!is.null(x$member_sd)) {
+    shown$member_sd <- formatC(x$member_sd, digits = digits, format = "f")
+  }
+  if (!is.null(x$method)) {
+    shown$method <- x$method
+  }
   print(shown, right = TRUE)
-  if (any(x$beyond_checked %in% TRUE)) {
+  if (any(beyond)) {
     cat("< bound: beyond the log BF range the fit was checked over (the\n",
         "network's value is only a bound of the evidence); see ?checked_range\n",
         sep = "")
   }
+  if (!is.null(x$trust)) {
+    cat("Trust: ", x$trust[[1]], "\n", sep = "")
+  }
   invisible(x)
+}
+
+# Bounds of the PMPs of a ranked table whose log BFs against the best model
+# are bounds: a model with log BF below b has PMP below plogis(b + log prior
+# ratio) (its PMP and the best model's sum to at most 1), and the best model
+# has at least what the others leave.
+pmp_bounds <- function(x, prior_prob) {
+  beyond <- x$beyond_checked %in% TRUE
+  log_prior <- if (is.null(prior_prob)) {
+    rep(0, nrow(x))
+  } else {
+    log(unname(prior_prob[x$model]))
+  }
+  upper <- stats::plogis(x$checked_bound + log_prior - log_prior[[1]])
+  others <- ifelse(beyond, upper, x$pmp)
+  list(upper = upper, best_lower = max(0, 1 - sum(others[-1])))
+}
+
+# A lower bound of a probability: "> 0.95", or "> 1 - 7.5e-05" near 1.
+format_lower_probability <- function(p, digits) {
+  if (1 - p >= 10^-digits) {
+    return(paste(">", formatC(p, digits = digits, format = "f")))
+  }
+  paste("> 1 -", formatC(1 - p, digits = 1, format = "e"))
 }
 
 # Probabilities with fixed decimals, but tiny ones in scientific notation

@@ -320,6 +320,7 @@ predict_logits <- function(fit, data, group, response, threads,
     result <- evaluate_batch(fit, prepared$batch, threads, summaries)
     if (summaries) {
       result$summaries <- cbind(result$summaries, data_moments(prepared$batch))
+      result$group_summaries <- group_moments(prepared$batch)
     }
     labels <- dataset_labels(arg, rows, prepared$single)
     check_representable(result$finite, labels, call)
@@ -347,7 +348,8 @@ predict_logits <- function(fit, data, group, response, threads,
   list(logits = logits, member_logits = member_logits,
        single = parts[[1]]$single, sizes = sizes,
        outside_sizes = outside_sizes, outside_inputs = outside_inputs,
-       summaries = if (summaries) bind("summaries"))
+       summaries = if (summaries) bind("summaries"),
+       group_summaries = if (summaries) bind_group_moments(parts))
 }
 
 # Logits with the models' names on their columns.
@@ -382,7 +384,8 @@ predict_batch_logits <- function(fit, batch, threads, arg, call,
   list(logits = logits, member_logits = named_member_logits(result, fit),
        single = FALSE, sizes = sizes,
        outside_sizes = outside_sizes, outside_inputs = outside_inputs,
-       summaries = if (summaries) cbind(result$summaries, data_moments(batch)))
+       summaries = if (summaries) cbind(result$summaries, data_moments(batch)),
+       group_summaries = if (summaries) group_moments(batch))
 }
 
 # How errors and warnings name data sets: `data` for a single one,

@@ -563,3 +563,37 @@ test_that("an observation-level effect's program gives the R log density (issue 
                  label = paste("OLRE, draw", draw))
   }
 })
+
+test_that("compare_models(fallback = \"bridge\") answers flagged data sets by bridge sampling", {
+  skip_on_cran()
+  skip_if_not_installed("rstan")
+  skip_if_not_installed("bridgesampling")
+  skip_if_not_installed("withr")
+  pair <- stan_formula_pair()
+  restore <- deepbmc:::use_system_boost()
+  withr::defer(restore())
+  settings <- list(chains = 2, iter_warmup = 300, draws = 700, seed = 3)
+  # five steps of training vouch for no evidence: every data set is flagged
+  expect_message(
+    table <- compare_models(pair$fit, pair$sims, fallback = "bridge",
+                            bridge = settings),
+    "by bridge sampling"
+  )
+  answered <- table$method == "bridge sampling"
+  expect_true(any(answered))
+  expect_true(all(table$trust[!answered] == "ok"))
+  expect_match(table$trust[answered], "; answered by bridge sampling$")
+  flagged <- unique(table$data_set[answered])
+  direct <- suppressMessages(do.call(
+    bridge_compare, c(list(pair$fit, pair$sims$data[flagged]), settings)
+  ))
+  for (j in seq_along(flagged)) {
+    rows <- table[table$data_set == flagged[[j]], ]
+    reference <- direct[direct$data_set == j, ]
+    expect_equal(rows$pmp, reference$pmp_bridge[match(rows$model,
+                                                      reference$model)],
+                 tolerance = 1e-10)
+    expect_equal(rows$rank, seq_len(nrow(rows)))
+    expect_true(all(is.na(rows$beyond_checked)))
+  }
+})
