@@ -14,10 +14,22 @@
 #' For every model, simulated data sets give the mean and the covariance of
 #' these summaries (shrunk towards their diagonal). A data set's statistic
 #' is its smallest squared Mahalanobis distance to a model, and its p-value
-#' the share of further data sets simulated from the model set (the
-#' candidates drawn with their prior probabilities) whose statistic is at
-#' least as large, so the test is calibrated by simulation whatever the
-#' shape of the summaries. Under data drawn from the model set as a whole a
+#' (`p_data_set`) the share of further data sets simulated from the model
+#' set (the candidates drawn with their prior probabilities) whose statistic
+#' is at least as large, so the test is calibrated by simulation whatever
+#' the shape of the summaries.
+#'
+#' A second part looks at the groups (level 1): a data set of J groups is a
+#' sample of J vectors (per group the mean and log SD of every feature and
+#' the correlation of every pair of features), compared with groups
+#' simulated from each model by the maximum mean discrepancy (MMD, Gaussian
+#' kernel); `group_statistic` is the smallest over the models and `p_groups`
+#' its p-value, calibrated in the same way. The two parts see different
+#' things: uniform random responses in a recognition task give every
+#' participant a stimulus-response correlation near 0, which no summary of
+#' the pooled data shows. `p_value` combines them: the smaller of the two,
+#' calibrated as a statistic of its own on the same reference data sets, so
+#' that the combined test keeps its level. Under data drawn from the model set as a whole a
 #' share `level` is flagged; per model the share differs somewhat (a nested
 #' model whose data the larger model also produces is flagged less often).
 #'
@@ -33,9 +45,11 @@
 #' @param seed Seed of the reference simulations.
 #' @inheritParams post_prob.deepbmc_fit
 #' @return A data frame with one row per data set: `data_set`, `statistic`
-#'   (the smallest squared Mahalanobis distance to a model), `p_value`,
-#'   `closest` (the model at that distance) and `verdict` (`"ok"` or
-#'   `"misspecified"`).
+#'   (the smallest squared Mahalanobis distance to a model), `p_value` (of
+#'   both parts together), `closest` (the model at that distance), `verdict`
+#'   (`"ok"` or `"misspecified"`), `group_statistic` (the smallest squared
+#'   MMD of the data set's groups to a model's), and the p-values of the two
+#'   parts alone, `p_data_set` and `p_groups`.
 #' @export
 #' @examples
 #' models <- normal_nested_models(groups = 10, obs = 10)
@@ -59,8 +73,12 @@ misspecification_test <- function(fit, data, n = 4000, level = 0.05, seed = 1,
                                summaries = TRUE)
   distances <- model_distances(prediction$summaries, reference$models)
   statistic <- apply(distances, 1, min)
-  null <- reference$null
-  p_value <- (1 + colSums(outer(null, statistic, `>=`))) / (1 + length(null))
+  group_statistic <- group_statistics(prediction$group_summaries,
+                                      nrow(distances), reference$groups)
+  p_data_set <- upper_tail(statistic, reference$null)
+  p_groups <- upper_tail(group_statistic, reference$group_null)
+  # the smaller of the two p-values, calibrated as a statistic of its own
+  p_value <- lower_tail(pmin(p_data_set, p_groups), reference$min_p_null)
   best <- max.col(-distances, ties.method = "first")
   data.frame(
     data_set = seq_len(nrow(distances)),
@@ -68,8 +86,21 @@ misspecification_test <- function(fit, data, n = 4000, level = 0.05, seed = 1,
     p_value = p_value,
     closest = fit$models$model_names[best],
     verdict = ifelse(p_value < level, "misspecified", "ok"),
+    group_statistic = group_statistic,
+    p_data_set = p_data_set,
+    p_groups = p_groups,
     stringsAsFactors = FALSE
   )
+}
+
+# Simulation p-values: the share of the null at least as extreme, counting
+# the value itself, (1 + #) / (1 + n).
+upper_tail <- function(x, null) {
+  (1 + colSums(outer(null, x, `>=`))) / (1 + length(null))
+}
+
+lower_tail <- function(x, null) {
+  (1 + colSums(outer(null, x, `<=`))) / (1 + length(null))
 }
 
 # Reference summaries, cached for the session by the fit's checksum, n and
@@ -79,22 +110,35 @@ misspecification_test <- function(fit, data, n = 4000, level = 0.05, seed = 1,
 misspecification_cache <- new.env(parent = emptyenv())
 
 misspecification_reference <- function(fit, n, seed, threads) {
-  key <- paste(fit$checksum %||% fit_checksum(fit), n, seed, sep = ":")
+  key <- paste(fit$checksum %||% fit_checksum(fit), n, seed, "groups",
+               sep = ":")
   cached <- misspecification_cache[[key]]
   if (!is.null(cached)) {
     return(cached)
   }
   sims <- simulate_datasets(fit$models, n = n, seed = seed, threads = threads,
                             progress = FALSE)
-  summaries <- predict_logits(fit, sims, NULL, NULL, threads,
-                              arg = "simulations", summaries = TRUE)$summaries
+  prediction <- predict_logits(fit, sims, NULL, NULL, threads,
+                               arg = "simulations", summaries = TRUE)
+  summaries <- prediction$summaries
+  groups <- prediction$group_summaries
   half <- seq_len(n %/% 2)
   models <- lapply(seq_len(fit$models$n_models), function(k) {
     summary_distribution(summaries[half[sims$model[half] == k], , drop = FALSE])
   })
   calibration <- summaries[-half, , drop = FALSE]
-  reference <- list(models = models,
-                    null = apply(model_distances(calibration, models), 1, min))
+  null <- apply(model_distances(calibration, models), 1, min)
+  in_half <- groups[, 1] %in% half
+  group_ref <- group_reference(groups[in_half, , drop = FALSE], sims$model,
+                               fit$models$n_models)
+  calibration_groups <- groups[!in_half, , drop = FALSE]
+  calibration_groups[, 1] <- calibration_groups[, 1] - length(half)
+  group_null <- group_statistics(calibration_groups, nrow(calibration),
+                                 group_ref)
+  reference <- list(
+    models = models, null = null, groups = group_ref, group_null = group_null,
+    min_p_null = pmin(upper_tail(null, null), upper_tail(group_null, group_null))
+  )
   misspecification_cache[[key]] <- reference
   reference
 }
