@@ -256,7 +256,9 @@ test_that("print() and summary() show the last holdout evaluation", {
   expect_identical(out[[5]], line)
   # 60 data sets are too few for the training check (R/verdict.R)
   expect_match(out[[6]], "^Training check: not made")
-  expect_length(out, 6)
+  # three epochs of 20 steps vouch for no evidence (R/trust.R)
+  expect_match(out[[7]], "^Checked range: too narrow")
+  expect_length(out, 7)
 
   s <- summary(fit)
   expect_identical(s$holdout, list(n = 60L, loss = last$loss,
@@ -282,6 +284,8 @@ version1_fit <- function(fit) {
   fit$training$holdout <- NULL
   fit$training$holdout_seed <- NULL
   fit$verdict <- NULL
+  # checked ranges came with format version 4
+  fit$checked_range <- NULL
   fit$format_version <- 1L
   # its checksum as for version 1 (a fit claiming version 1 with the checksum
   # of a later version does not match it)
@@ -300,7 +304,10 @@ test_that("fits of format version 1 still print, predict and give history", {
 
   sets <- simulate_datasets(history_models(), n = 3, seed = 4)$data
   expect_identical(post_prob(old, sets), post_prob(fit, sets))
-  expect_identical(bayes_factor(old, sets), bayes_factor(fit, sets))
+  # the same values; a version 1 fit has no checked range to flag them by
+  old_bf <- bayes_factor(old, sets)
+  expect_identical(as.vector(old_bf), as.vector(bayes_factor(fit, sets)))
+  expect_true(all(is.na(attr(old_bf, "beyond_checked"))))
   expect_identical(validate(old, n = 20, seed = 3),
                    validate(fit, n = 20, seed = 3))
 

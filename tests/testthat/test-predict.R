@@ -240,7 +240,7 @@ test_that("compare_models() ranks the models, best first", {
     expect_s3_class(comparison, c("deepbmc_comparison", "data.frame"),
                     exact = TRUE)
     expect_named(comparison, c("model", "pmp", "log_pmp", "log_bf",
-                               "beyond_checked", "checked_bound"))
+                               "beyond_checked", "checked_bound", "trust"))
     expect_identical(nrow(comparison), 2L)
     pmp <- post_prob(fit, x)
     expect_identical(comparison$model, names(sort(pmp, decreasing = TRUE)))
@@ -283,8 +283,13 @@ test_that("compare_models() applies the prior and prints the ranking", {
                         out)))
   uniform_out <- capture.output(print(compare_models(fit, x)))
   expect_match(uniform_out[[1]], "uniform prior", fixed = TRUE)
-  # tiny probabilities are shown in scientific notation, not as 0.000
-  strong <- compare_models(shift_logits(fit, c(0, 50)), x)
+  # tiny probabilities are shown in scientific notation, not as 0.000 (for
+  # a fit without a checked range, which would show a bound instead:
+  # test-trust.R)
+  shifted <- shift_logits(fit, c(0, 50))
+  shifted$checked_range <- NULL
+  shifted$checksum <- deepbmc:::fit_checksum(shifted)
+  strong <- compare_models(shifted, x)
   expect_output(print(strong), "M0 +[0-9.]+e-[0-9]+")
   # a log PMP of -0.0001 is 0.00, not -0.00
   expect_false(any(grepl("-0.00", capture.output(print(strong)),
@@ -541,7 +546,7 @@ test_that("compare_models() stacks the rankings of several data sets", {
     stacked <- compare_models(fit, sets, prior_prob = prior_prob)
     expect_s3_class(stacked, "data.frame", exact = TRUE)
     expect_named(stacked, c("data_set", "rank", "model", "pmp", "log_pmp",
-                            "log_bf", "beyond_checked", "checked_bound"))
+                            "log_bf", "beyond_checked", "checked_bound", "trust"))
     expect_identical(nrow(stacked), 12L)
     expect_identical(stacked$data_set, rep(1:4, each = 3))
     expect_identical(stacked$rank, rep(1:3, times = 4))
