@@ -25,6 +25,13 @@ test_that("on data from the candidate models the test holds its level", {
   expect_gte(flagged, stats::qbinom(0.001, 400, 0.05))
   expect_lte(flagged, stats::qbinom(0.999, 400, 0.05))
   expect_identical(result$verdict == "misspecified", result$p_value < 0.05)
+  # and so from each model: calibrated against data sets of the closest one
+  for (k in 1:2) {
+    from_k <- sims$model == k
+    flagged_k <- sum(result$verdict[from_k] == "misspecified")
+    expect_gte(flagged_k, stats::qbinom(0.001, sum(from_k), 0.05))
+    expect_lte(flagged_k, stats::qbinom(0.999, sum(from_k), 0.05))
+  }
   # the closest model is mostly the true one where the network is sure
   strong <- abs(post_prob(fit, sims)[, 2] - 0.5) > 0.4
   expect_gt(sum(strong), 50)
