@@ -32,6 +32,10 @@
 #' departures), calibrated as a statistic of its own on the same reference
 #' data sets, so that the combined test keeps its level.
 #'
+#' For an ensemble (`members` in [train_comparison()]) the test works in
+#' the summary space of its first member: the question is about the data,
+#' not about the networks.
+#'
 #' The reference simulations (`n` data sets, half to estimate the means and
 #' covariances, half to calibrate) are made once per fit, `n` and `seed` in
 #' a session and then reused, so that further calls take milliseconds.
