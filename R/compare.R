@@ -19,12 +19,13 @@
 #'   defaults) on every data set, so that `trust` flags data that no
 #'   candidate model would produce? The first call for a fit simulates its
 #'   reference data sets (seconds for small designs); later calls reuse them.
-#' @param fallback `"none"` (the default), or `"bridge"` to answer every data
-#'   set whose `trust` is not `"ok"` by [bridge_compare()] (rstan and
-#'   bridgesampling, its default settings) instead of the network. Needs Stan
-#'   programs for the models, which deepbmc has for its built-in likelihood
-#'   models and formula model sets; for models defined by simulators the
-#'   error says what to do instead.
+#' @param fallback `"none"` (the default), or `"bridge"` to answer the data
+#'   sets whose `trust` doubts the network by [bridge_compare()] (rstan and
+#'   bridgesampling) instead. A data set flagged only as misspecified keeps
+#'   the network's answer: the fault is in the candidates, which bridge
+#'   sampling would rank alike. Needs Stan programs for the models, which
+#'   deepbmc has for its built-in likelihood models and formula model sets;
+#'   for models defined by simulators the error says what to do instead.
 #' @param bridge Settings of [bridge_compare()] for the fallback, as a named
 #'   list (e.g. `list(draws = 2000, cores = 2)`): `chains`, `iter_warmup`,
 #'   `draws`, `adapt_delta`, `seed`, `cores`, `method`.
@@ -49,8 +50,9 @@
 #'   has sizes or values the network never saw in training (these also
 #'   warn).
 #'
-#' With `fallback = "bridge"` such data sets are answered by bridge sampling
-#' and say so in the columns `trust` and `method`.
+#' With `fallback = "bridge"` the data sets flagged for any reason but
+#' misspecification are answered by bridge sampling and say so in the
+#' columns `trust` and `method`.
 #'
 #' @return A data frame of class `"deepbmc_comparison"` with one row per
 #'   model, ordered by posterior probability (best first) and columns `model`,
@@ -128,8 +130,10 @@ compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
   comparison$trust <- trust[comparison$data_set]
   if (fallback == "bridge") {
     datasets <- if (prediction$single) list(data) else data
-    comparison <- with_bridge_fallback(comparison, fit, datasets, prior_prob,
-                                       group, response, threads, bridge)
+    comparison <- with_bridge_fallback(
+      comparison, fit, datasets, which(attr(trust, "about_network")),
+      prior_prob, group, response, threads, bridge
+    )
   }
   attr(comparison, "prior_prob") <- stats::setNames(prior_prob, model_names)
   if (!prediction$single) {

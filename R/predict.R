@@ -123,7 +123,7 @@ post_prob.deepbmc_fit <- function(x, data, ..., prior_prob = NULL,
     attr(result, "member_sd") <- spread
   }
   if (trust) {
-    attr(result, "trust") <- data_set_trust(x, prediction, log_prior)
+    attr(result, "trust") <- as.vector(data_set_trust(x, prediction, log_prior))
   }
   result
 }

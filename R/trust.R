@@ -34,16 +34,23 @@ data_set_trust <- function(fit, prediction, log_prior, p_value = NULL,
   logits <- prediction$logits
   n <- nrow(logits)
   reasons <- replicate(n, character(0), simplify = FALSE)
-  add <- function(flagged, text) {
+  # Data sets with reasons about the network, which another method may
+  # resolve; misspecification is about the candidates, which bridge
+  # sampling would rank the same way.
+  about_network <- rep(FALSE, n)
+  add <- function(flagged, text, network = TRUE) {
     text <- rep_len(text, n)
     for (i in which(flagged)) {
       reasons[[i]] <<- c(reasons[[i]], text[[i]])
+    }
+    if (network) {
+      about_network <<- about_network | flagged
     }
   }
   add(rep(length(fit$verdict$problems) > 0, n), "training check failed")
   if (!is.null(p_value)) {
     add(p_value < level, sprintf("misspecified (p %s)",
-                                 format_p_value(p_value)))
+                                 format_p_value(p_value)), network = FALSE)
   }
   log_pmp <- prediction_log_pmp(prediction, log_prior)
   best <- max.col(log_pmp, ties.method = "first")
@@ -66,9 +73,10 @@ data_set_trust <- function(fit, prediction, log_prior, p_value = NULL,
   add(prediction$outside_sizes %||% rep(FALSE, n), "outside the trained sizes")
   add(prediction$outside_inputs %||% rep(FALSE, n),
       "outside the trained inputs")
-  vapply(reasons, function(r) {
+  verdicts <- vapply(reasons, function(r) {
     if (length(r) == 0) "ok" else paste(r, collapse = "; ")
   }, character(1))
+  structure(verdicts, about_network = about_network)
 }
 
 # "= 0.012" or "< 0.001", to follow "p".
@@ -156,14 +164,15 @@ check_bridge_settings <- function(bridge, arg = rlang::caller_arg(bridge),
   bridge
 }
 
-# The comparison table with the flagged data sets answered by bridge
-# sampling: their rows ranked by the bridge PMPs, with `method` "bridge
-# sampling" (else "network") and the reason kept in `trust`. `datasets` is
-# the list of data sets the table's data_set indices refer to.
-with_bridge_fallback <- function(comparison, fit, datasets, prior_prob,
-                                 group, response, threads, bridge = list()) {
+# The comparison table with the data sets flagged for reasons about the
+# network (`flagged`, indices) answered by bridge sampling: their rows ranked
+# by the bridge PMPs, with `method` "bridge sampling" (else "network") and
+# the reason kept in `trust`. `datasets` is the list of data sets the
+# table's data_set indices refer to.
+with_bridge_fallback <- function(comparison, fit, datasets, flagged,
+                                 prior_prob, group, response, threads,
+                                 bridge = list()) {
   comparison$method <- rep("network", nrow(comparison))
-  flagged <- unique(comparison$data_set[comparison$trust != "ok"])
   if (length(flagged) == 0) {
     return(comparison)
   }

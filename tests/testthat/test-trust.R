@@ -94,13 +94,21 @@ test_that("members disagree when their PMPs spread beyond the limit", {
   ok <- deepbmc:::data_set_trust(
     fit, hand_prediction(deepbmc:::ensemble_logits(agree), agree), log_prior
   )
-  expect_equal(ok, "ok")
+  expect_equal(as.vector(ok), "ok")
   apart <- deepbmc:::data_set_trust(
     fit, hand_prediction(deepbmc:::ensemble_logits(split), split), log_prior
   )
   # PMPs 0.953 and 0.047: sd 0.64
-  expect_equal(apart, sprintf("members disagree (sd %.2f)",
-                              sd(stats::plogis(c(3, -3)))))
+  expect_equal(as.vector(apart), sprintf("members disagree (sd %.2f)",
+                                         sd(stats::plogis(c(3, -3)))))
+  expect_true(attr(apart, "about_network"))
+  # misspecification alone is about the candidates: no fallback
+  one <- list(matrix(c(0, 1), 1))
+  wrong <- deepbmc:::data_set_trust(
+    fit, hand_prediction(one[[1]]), log_prior, p_value = 0.001
+  )
+  expect_equal(as.vector(wrong), "misspecified (p = 0.001)")
+  expect_false(attr(wrong, "about_network"))
 })
 
 test_that("printed PMPs are bounds where the log BF is one, never contradicting it", {
