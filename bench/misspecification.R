@@ -1,6 +1,7 @@
 # Level and power of misspecification_test() (issue 30) on four model sets.
 #
-#   R_LIBS=... Rscript bench/misspecification.R          measure (~15 min)
+#   R_LIBS=... Rscript bench/misspecification.R          measure (~20 min)
+#   R_LIBS=... Rscript bench/misspecification.R levy     one set again
 #   R_LIBS=... Rscript bench/misspecification.R --report rewrite the .md
 #
 # For each set: a trained network (Study 1 at the paper's 50 x 50, default
@@ -23,9 +24,17 @@ n_alternative <- 200L
 # The share flagged per candidate model among about 1,000 data sets each.
 level_by_model <- function(fit) {
   n_models <- fit$models$n_models
-  sims <- simulate_datasets(fit$models, n = 1000L * n_models, seed = 2,
-                            threads = threads, progress = FALSE)
-  result <- suppressWarnings(misspecification_test(fit, sims, threads = threads))
+  # in chunks of 1,000 data sets (seeds 2, 3, ...): the Levy-flight design
+  # holds 16,320 trials per data set
+  chunks <- lapply(seq_len(n_models), function(i) {
+    sims <- simulate_datasets(fit$models, n = 1000L, seed = 1 + i,
+                              threads = threads, progress = FALSE)
+    result <- suppressWarnings(misspecification_test(fit, sims, threads = threads))
+    result$model <- sims$model
+    result
+  })
+  result <- do.call(rbind, chunks)
+  sims <- list(model = result$model)
   flagged <- tapply(result$verdict == "misspecified", sims$model, mean)
   counts <- tabulate(sims$model, n_models)
   data.frame(model = fit$models$model_names, n = counts,
@@ -149,11 +158,13 @@ levy_set <- function() {
   ))
 }
 
-run <- function() {
+# All sets, or those named on the command line (the others are kept from
+# the last run).
+run <- function(only = NULL) {
   sets <- list(study1 = study1, sleepstudy = sleepstudy_set,
                recognition = recognition_set, levy = levy_set)
-  out <- list()
-  for (name in names(sets)) {
+  out <- if (length(only) > 0 && file.exists(rds_path)) readRDS(rds_path)$sets else list()
+  for (name in if (length(only) > 0) only else names(sets)) {
     say("== ", name)
     set <- timed(sets[[name]]())
     reference <- timed(misspecification_test(set$value$fit,
@@ -168,9 +179,11 @@ run <- function() {
                           sum(alt$value$n))
     print(level$value)
     print(alt$value)
+    # after every set, so that a failure keeps what was measured
+    saveRDS(list(sets = out[intersect(names(sets), names(out))],
+                 machine = Sys.info()[["nodename"]], date = Sys.Date()),
+            rds_path)
   }
-  saveRDS(list(sets = out, machine = Sys.info()[["nodename"]], date = Sys.Date()),
-          rds_path)
 }
 
 report <- function() {
@@ -213,6 +226,6 @@ report <- function() {
 
 args <- commandArgs(trailingOnly = TRUE)
 if (!("--report" %in% args)) {
-  run()
+  run(setdiff(args, "--report"))
 }
 report()
