@@ -9,9 +9,9 @@
 #
 # The statistic is the maximum mean discrepancy (MMD, Gaussian kernel on
 # standardised vectors, bandwidth by the median heuristic) between the data
-# set's groups and a fixed sample of simulated groups of each model, the
-# smallest over the models; calibrated, as the data-set part, by the
-# reference data sets (R/misspecification.R).
+# set's groups and a fixed sample of simulated groups of each model;
+# calibrated, as the data-set part, by the reference data sets of that model
+# (R/misspecification.R).
 
 # Simulated groups per model that a data set's groups are compared with.
 reference_groups_per_model <- 400L
@@ -111,9 +111,9 @@ gaussian_kernel <- function(x, y, bandwidth) {
   exp(-pmax(squared, 0) / (2 * bandwidth^2))
 }
 
-# The level-1 statistic of every data set: the smallest squared MMD between
-# its groups and a model's sampled groups.
-group_statistics <- function(groups, n_sets, reference) {
+# The level-1 statistics of every data set (n_sets x models): the squared
+# MMD between its groups and each model's sampled groups.
+group_distances <- function(groups, n_sets, reference) {
   x <- sweep(groups[, -1, drop = FALSE][, reference$varying, drop = FALSE],
              2, reference$scale, `/`)
   set <- groups[, 1]
@@ -135,6 +135,5 @@ group_statistics <- function(groups, n_sets, reference) {
     }, numeric(1))
     within - 2 * cross_by_set + model$self
   }, numeric(n_sets))
-  mmd <- matrix(mmd, nrow = n_sets)
-  apply(mmd, 1, min)
+  matrix(mmd, nrow = n_sets)
 }
