@@ -20,22 +20,14 @@ reference_groups_per_model <- 400L
 # correlation of every pair (0 where a feature does not vary), with the
 # data set of each group in the first column.
 group_moments <- function(batch) {
+  observed <- batch_observations(batch)
   n_features <- batch$n_features
   n_groups <- length(batch$group_offsets) - 1L
-  group <- rep(seq_len(n_groups), diff(batch$group_offsets))
-  set_of_group <- rep(seq_len(length(batch$dataset_offsets) - 1L),
-                      diff(batch$dataset_offsets))
-  values <- matrix(batch$values, ncol = n_features, byrow = TRUE)
-  keep <- matrix(batch$mask, nrow = nrow(values), ncol = n_features)
-  if (!is.null(batch$present)) {
-    keep <- keep & matrix(batch$present, ncol = n_features, byrow = TRUE)
-  }
-  sum_by_group <- function(v) {
-    out <- numeric(n_groups)
-    sums <- rowsum(v, group, reorder = TRUE)
-    out[as.integer(rownames(sums))] <- sums
-    out
-  }
+  group <- observed$group
+  set_of_group <- observed$set_of_group
+  values <- observed$values
+  keep <- observed$keep
+  sum_by_group <- function(v) sum_by(v, group, n_groups)
   n <- lapply(seq_len(n_features), function(f) sum_by_group(keep[, f] * 1))
   means <- lapply(seq_len(n_features), function(f) {
     sum_by_group(ifelse(keep[, f], values[, f], 0)) / pmax(n[[f]], 1)

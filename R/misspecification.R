@@ -79,6 +79,12 @@ misspecification_test <- function(fit, data, n = 4000, level = 0.05, seed = 1,
   reference <- misspecification_reference(fit, n, seed, threads)
   prediction <- predict_logits(fit, data, group, response, threads,
                                summaries = TRUE)
+  misspecification_rows(fit, prediction, reference, level)
+}
+
+# The test's table for a prediction with summaries (predict_logits(summaries
+# = TRUE)) against a reference (misspecification_reference()).
+misspecification_rows <- function(fit, prediction, reference, level) {
   distances <- model_distances(prediction$summaries, reference$models)
   groups <- group_distances(prediction$group_summaries, nrow(distances),
                             reference$groups)
@@ -241,21 +247,15 @@ model_distances <- function(summaries, models) {
 # which can leave a scale, tails or group structure that no candidate
 # produces out of sight; these moments put them in the test's space.
 data_moments <- function(batch) {
+  observed <- batch_observations(batch)
   n_features <- batch$n_features
   n_sets <- length(batch$dataset_offsets) - 1L
-  group <- rep(seq_len(length(batch$group_offsets) - 1L), diff(batch$group_offsets))
-  set_of_group <- rep(seq_len(n_sets), diff(batch$dataset_offsets))
+  group <- observed$group
+  set_of_group <- observed$set_of_group
   set <- set_of_group[group]
-  values <- matrix(batch$values, ncol = n_features, byrow = TRUE)
-  present <- if (is.null(batch$present)) TRUE else
-    matrix(batch$present, ncol = n_features, byrow = TRUE)
-  keep_all <- matrix(batch$mask, nrow = nrow(values), ncol = n_features) & present
-  by <- function(v, index, n) {
-    out <- numeric(n)
-    sums <- rowsum(v, index, reorder = TRUE)
-    out[as.integer(rownames(sums))] <- sums
-    out
-  }
+  values <- observed$values
+  keep_all <- observed$keep
+  by <- sum_by
   safe_log <- function(v) log(pmax(v, 1e-8))
   columns <- lapply(seq_len(n_features), function(f) {
     keep <- keep_all[, f]
@@ -284,4 +284,31 @@ data_moments <- function(batch) {
           safe_log(ifelse(c2 > 0, c4 / c2^2, 1)), 0.5 * safe_log(between), within)
   })
   do.call(cbind, columns)
+}
+
+# The observations of a packed batch (R/data.R): values as rows x features,
+# which of them count (in the mask and present), the group of every row and
+# the data set of every group.
+batch_observations <- function(batch) {
+  n_features <- batch$n_features
+  values <- matrix(batch$values, ncol = n_features, byrow = TRUE)
+  keep <- matrix(as.logical(batch$mask), nrow = nrow(values), ncol = n_features)
+  if (!is.null(batch$present)) {
+    keep <- keep & matrix(batch$present, ncol = n_features, byrow = TRUE)
+  }
+  list(
+    values = values, keep = keep,
+    group = rep(seq_len(length(batch$group_offsets) - 1L),
+                diff(batch$group_offsets)),
+    set_of_group = rep(seq_len(length(batch$dataset_offsets) - 1L),
+                       diff(batch$dataset_offsets))
+  )
+}
+
+# Sums of `v` by `index` over 1..n, 0 where an index does not occur.
+sum_by <- function(v, index, n) {
+  out <- numeric(n)
+  sums <- rowsum(v, index, reorder = TRUE)
+  out[as.integer(rownames(sums))] <- sums
+  out
 }
