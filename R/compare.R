@@ -104,7 +104,10 @@ compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
   if (inherits(data, "deepbmc_simulations") && fallback != "none") {
     data <- simulations_data(data, arg = "data")
   }
-  prediction <- predict_logits(fit, data, group, response, threads)
+  # with the summaries the misspecification test reads, so that the data
+  # are evaluated once
+  prediction <- predict_logits(fit, data, group, response, threads,
+                               summaries = misspecification)
   model_names <- fit$models$model_names
   log_prior <- log(prior_prob)
   log_pmp <- prediction_log_pmp(prediction, log_prior)
@@ -118,13 +121,11 @@ compare_models <- function(fit, data, prior_prob = NULL, group = NULL,
   }
   comparison <- with_checked_flags(comparison, fit)
   p_value <- if (misspecification) {
-    # the data's sizes and inputs were checked (and warned about) above
-    withCallingHandlers(
-      misspecification_test(fit, data, group = group, response = response,
-                            threads = threads)$p_value,
-      deepbmc_extrapolation_warning = function(w) invokeRestart("muffleWarning"),
-      deepbmc_input_range_warning = function(w) invokeRestart("muffleWarning")
-    )
+    # misspecification_test()'s defaults
+    defaults <- formals(misspecification_test)
+    n <- max(defaults$n, 200 * fit$models$n_models)
+    reference <- misspecification_reference(fit, n, defaults$seed, threads)
+    misspecification_rows(fit, prediction, reference, defaults$level)$p_value
   }
   trust <- data_set_trust(fit, prediction, log_prior, p_value)
   comparison$trust <- trust[comparison$data_set]

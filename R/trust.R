@@ -179,10 +179,8 @@ with_bridge_fallback <- function(comparison, fit, datasets, flagged,
   cli::cli_inform(
     "Answering {length(flagged)} flagged data set{?s} by bridge sampling."
   )
-  # one data set as itself: a list of one could read as one data set's groups
-  asked <- if (length(datasets) == 1) datasets[[1]] else datasets[flagged]
   bridge <- do.call(bridge_compare, c(
-    list(fit, asked, prior_prob = prior_prob, group = group,
+    list(fit, datasets[flagged], prior_prob = prior_prob, group = group,
          response = response, threads = threads),
     bridge
   ))

@@ -55,6 +55,11 @@ test_that("every reason is raised by the case it names", {
   # the smallest p-value 2,000 reference data sets of the closest model give
   expect_match(table$trust[[1]], "misspecified \\(p (<|=) 0\\.001\\)")
   expect_match(table$trust[[1]], "outside the trained inputs", fixed = TRUE)
+  # the same p-value as the test alone (one evaluation of the data inside)
+  alone <- suppressWarnings(misspecification_test(fit, noise))
+  expect_match(table$trust[[1]], paste0(
+    "misspecified (p ", deepbmc:::format_p_value(alone$p_value), ")"
+  ), fixed = TRUE)
 
   # a network at chance: a failed training check
   stuck <- suppressWarnings(train_comparison(
